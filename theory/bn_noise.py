@@ -1,0 +1,384 @@
+"""Batch statistics as noise: laws of mu_B and sigma_B, the seed's simple example, and the
+expansion of E[(hhat - hbar)^2].  THEORY.md sections 0-1; seed 001 sections 1.1 and 1.3;
+Luo et al., ICLR 2019 (arXiv:1809.00846), section 2 and appendix.
+
+Conventions: a batch holds M i.i.d. pre-activations h with population mean mu and std sigma;
+u = (h - mu)/sigma has skewness g = E[u^3], excess kurtosis rho = E[u^4] - 3 and higher
+moments m_k = E[u^k].  mu_B is the batch mean, sigma_B the batch std with ddof = 0 (as BN).
+
+Every `derive_*` returns SymPy expressions built from the exact moment engine
+(`theory.sample_moments`); every plain function is the numeric twin, written with plain
+arithmetic so that tests can call it on SymPy symbols and prove it equals the derivation.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import sympy as sp
+from scipy.special import gammaln
+
+from .params import ParameterError, check_bool, check_float, check_int
+from .sample_moments import expect_power_sums, moment_symbols
+
+__all__ = [
+    "SYMBOLS",
+    "derive_batch_mean_law",
+    "derive_batch_variance_moments",
+    "derive_batch_std_series",
+    "derive_batch_std_gaussian_exact",
+    "derive_gamma_ratio_series",
+    "derive_simple_error_identity",
+    "derive_simple_error",
+    "derive_sample_batch_covariance",
+    "derive_bn_deviation_ms",
+    "derive_bn_deviation_ms_seed",
+    "batch_mean_var",
+    "batch_std_mean",
+    "batch_std_var",
+    "simple_error",
+    "sample_mean_corr",
+    "sample_std_corr",
+    "bn_deviation_ms",
+]
+
+M, sigma, mu, gamma, u = sp.symbols("M sigma mu gamma u", real=True)
+g, rho = sp.symbols("g rho", real=True)
+m5, m6 = sp.symbols("m5 m6", real=True)
+_eps = sp.Symbol("epsilon", positive=True)  # 1/M
+_S1, _S2 = sp.symbols("S1 S2")
+SYMBOLS = {"M": M, "sigma": sigma, "mu": mu, "gamma": gamma, "u": u, "g": g, "rho": rho,
+           "m5": m5, "m6": m6}
+
+
+def _series_in_inv_M(expr: sp.Expr, order: int) -> sp.Expr:
+    """Expansion of `expr` in powers of 1/M up to and including M^-order."""
+    ser = sp.series(sp.expand(expr).subs(M, 1 / _eps), _eps, 0, order + 1).removeO()
+    return sp.expand(ser.subs(_eps, 1 / M))
+
+
+def _taylor(f, k_max: int) -> list[sp.Expr]:
+    x = sp.Symbol("x")
+    ser = sp.series(f(x), x, 0, k_max + 1).removeO()
+    return [ser.coeff(x, k) for k in range(k_max + 1)]
+
+
+# ---------------------------------------------------------------------------- derivations
+@lru_cache(maxsize=None)
+def derive_batch_mean_law() -> dict[str, sp.Expr]:
+    """Exact: E[mu_B] = mu, Var(mu_B) = sigma^2/M (any distribution, any M)."""
+    mom = moment_symbols(2)
+    m1 = expect_power_sums(_S1 / M, _S1, _S2, M, mom)
+    m2 = expect_power_sums((_S1 / M) ** 2, _S1, _S2, M, mom)
+    return {"mean": sp.simplify(mu + sigma * m1), "var": sp.simplify(sigma**2 * (m2 - m1**2))}
+
+
+@lru_cache(maxsize=None)
+def derive_batch_variance_moments() -> dict[str, sp.Expr]:
+    """Exact moments of the ddof=0 batch variance s^2 = sigma_B^2:
+    E[s^2] = sigma^2 (M-1)/M,  Var(s^2) = sigma^4 (M-1)(M(rho+2) - rho)/M^3."""
+    mom = moment_symbols(4)
+    s2 = _S2 / M - _S1**2 / M**2
+    e1 = expect_power_sums(s2, _S1, _S2, M, mom)
+    e2 = expect_power_sums(s2**2, _S1, _S2, M, mom)
+    return {"mean": sp.factor(sigma**2 * e1), "var": sp.factor(sigma**4 * (e2 - e1**2))}
+
+
+@lru_cache(maxsize=None)
+def _std_power_moments(k_max: int) -> tuple[sp.Expr, ...]:
+    """E[e^k], e = s^2/sigma^2 - 1, exact in M for k = 0..k_max."""
+    mom = moment_symbols(2 * k_max)
+    e = _S2 / M - _S1**2 / M**2 - 1
+    return tuple(expect_power_sums(e**k, _S1, _S2, M, mom) for k in range(k_max + 1))
+
+
+@lru_cache(maxsize=None)
+def derive_batch_std_series(order: int = 2) -> dict[str, sp.Expr]:
+    """E[sigma_B] and Var(sigma_B) to O(M^-order).
+
+    sigma_B = sigma sqrt(1 + e); Taylor in e to degree 2*order (E[e^k] = O(M^-ceil(k/2)), so
+    higher powers cannot reach this order), then expand in 1/M:
+      E[sigma_B]   = sigma [1 - (rho+6)/(8M) + b2/M^2 + ...]
+      Var(sigma_B) = E[s^2] - E[sigma_B]^2 = sigma^2 [(rho+2)/(4M) + v2/M^2 + ...]
+    """
+    k_max = 2 * order
+    coeffs = _taylor(lambda x: sp.sqrt(1 + x), k_max)
+    ek = _std_power_moments(k_max)
+    mean = _series_in_inv_M(sum(c * e for c, e in zip(coeffs, ek)), order)
+    var = _series_in_inv_M((M - 1) / M - mean**2, order)
+    return {"mean": sp.expand(sigma * mean), "var": sp.expand(sigma**2 * var),
+            "bias": sp.expand(sigma * (mean - 1))}
+
+
+def derive_batch_std_gaussian_exact() -> dict[str, sp.Expr]:
+    """Gaussian input: M s^2/sigma^2 ~ chi^2_(M-1), hence exactly
+    E[sigma_B] = sigma sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2),  Var(sigma_B) = sigma^2 (M-1)/M - E^2."""
+    mean = sigma * sp.sqrt(2 / M) * sp.gamma(M / 2) / sp.gamma((M - 1) / 2)
+    return {"mean": mean, "var": sigma**2 * (M - 1) / M - mean**2}
+
+
+def derive_gamma_ratio_series(order: int = 3) -> sp.Expr:
+    """sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) in powers of 1/M, from the Stirling series
+    ln Gamma(z+h) ~ (z+h-1/2) ln z - z + ln(2 pi)/2 + sum_k (-1)^k B_k(h)/(k(k-1) z^(k-1))
+    (DLMF 5.11.8) with z = M/2, h = 0 and h = -1/2; the ln z terms cancel the sqrt(2/M)."""
+    z = M / 2
+    log_ratio = sum(
+        (-1) ** k * (sp.bernoulli(k, 0) - sp.bernoulli(k, sp.Rational(-1, 2))) / (k * (k - 1) * z ** (k - 1))
+        for k in range(2, order + 3)
+    )
+    return _series_in_inv_M(sp.exp(log_ratio), order)
+
+
+def derive_simple_error_identity(M_value: int = 4) -> sp.Expr:
+    """Within one batch, mean_i (b_i - a_i)^2 = 1 - 2 s + mean_i a_i^2 with b = (a - mean)/s,
+    because mean(b^2) = 1 and mean(a b) = s.  Returns the difference, which simplifies to 0
+    (proved for a concrete batch of symbolic values of size `M_value`)."""
+    a = sp.symbols(f"a0:{M_value}", real=True)
+    mean = sum(a) / M_value
+    s = sp.sqrt(sum((ai - mean) ** 2 for ai in a) / M_value)
+    b = [(ai - mean) / s for ai in a]
+    lhs = sum((bi - ai) ** 2 for ai, bi in zip(a, b)) / M_value
+    rhs = 1 - 2 * s + sum(ai**2 for ai in a) / M_value
+    return sp.simplify(sp.expand(lhs - rhs))
+
+
+@lru_cache(maxsize=None)
+def derive_simple_error(order: int = 2) -> dict[str, sp.Expr]:
+    """The seed's simple example E[(b - a)^2], a standardized input, b its batch-normalized value.
+
+    By the identity above, E[(b-a)^2] = 2 - 2 E[sigma_B]/sigma exactly, for any distribution.
+      series:   (rho+6)/(4M) - 2 b2/M^2 + ...   (3/(2M) + 7/(16 M^2) for Gaussian input)
+      gaussian: 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2)   (exact, every M >= 2)
+    """
+    std = derive_batch_std_series(order)["mean"].subs(sigma, 1)
+    return {
+        "series": sp.expand(2 - 2 * std),
+        "gaussian_exact": 2 - 2 * derive_batch_std_gaussian_exact()["mean"].subs(sigma, 1),
+        "gaussian_series": sp.expand(2 - 2 * derive_gamma_ratio_series(order)),
+    }
+
+
+@lru_cache(maxsize=None)
+def derive_sample_batch_covariance(order: int = 1) -> dict[str, sp.Expr]:
+    """A sample belongs to its own batch, so it is correlated with the batch statistics:
+      Cov(h_i, mu_B) = sigma^2/M exactly, Corr = 1/sqrt(M);
+      Cov(h_i, sigma_B) = Cov(mu_B, sigma_B) = sigma^2 g/(2M) + O(M^-2),
+      Corr(h_i, sigma_B) = g / sqrt(M (rho + 2)) + O(M^-3/2).
+    (Exchangeability: E[h_i sigma_B] = E[mu_B sigma_B].)"""
+    k_max = 2 * order + 1
+    coeffs = _taylor(lambda x: sp.sqrt(1 + x), k_max)
+    mom = moment_symbols(2 * k_max + 1)
+    e = _S2 / M - _S1**2 / M**2 - 1
+    cov_sd = sum(c * expect_power_sums((_S1 / M) * e**k, _S1, _S2, M, mom) for k, c in enumerate(coeffs))
+    cov_sd = _series_in_inv_M(cov_sd, order)
+    var_sd = derive_batch_std_series(order)["var"].subs(sigma, 1)
+    # Corr = sqrt(1/M) * (M cov)/sqrt(M var); the ratio is a series in 1/M.
+    ratio = _series_in_inv_M(sp.expand(cov_sd * M) / sp.sqrt(sp.expand(var_sd * M)), order - 1)
+    return {
+        "cov_mean": sigma**2 / M,
+        "corr_mean": 1 / sp.sqrt(M),
+        "cov_std": sp.expand(sigma**2 * cov_sd),
+        "corr_std": ratio / sp.sqrt(M),
+    }
+
+
+@lru_cache(maxsize=None)
+def derive_bn_deviation_ms(order: int = 2) -> sp.Expr:
+    """E[(hhat - hbar)^2 | u] for a sample with standardized value u inside its own batch of M,
+    to O(M^-order), both sides with the same gamma (beta cancels).
+
+    Setup: the other M-1 samples are i.i.d.; with T1, T2 their power sums,
+    mu_B = (u + T1)/M, sigma_B^2 = (u^2 + T2)/M - mu_B^2 = 1 + e.  Then
+      (hhat - hbar)^2/gamma^2 = (u - mu_B)^2 (1+e)^-1 - 2u (u - mu_B)(1+e)^-1/2 + u^2,
+    Taylor in e to degree 2*order, exact expectations, expansion in 1/M.  Result:
+      gamma^2 [ (1 + g u + (rho+2) u^2/4)/M + c2(u)/M^2 + ... ].
+    The g u term (skewed inputs) and all of c2 are absent from the seed's formula.
+    """
+    k_max = 2 * order
+    inv = _taylor(lambda x: 1 / (1 + x), k_max)
+    isq = _taylor(lambda x: 1 / sp.sqrt(1 + x), k_max)
+    mom = moment_symbols(2 * k_max + 2)
+    n = M - 1
+    mb = (u + _S1) / M
+    e = sp.expand((u**2 + _S2) / M - mb**2 - 1)
+    d = u - mb
+    total = u**2
+    for k in range(k_max + 1):
+        ek = sp.expand(e**k)
+        total += inv[k] * expect_power_sums(d**2 * ek, _S1, _S2, n, mom)
+        total += -2 * u * isq[k] * expect_power_sums(d * ek, _S1, _S2, n, mom)
+    return sp.expand(gamma**2 * _series_in_inv_M(total, order))
+
+
+def derive_bn_deviation_ms_seed() -> sp.Expr:
+    """The seed's formula, reproduced from the model it implicitly uses: mu_B ~ N(mu, sigma^2/M)
+    and sigma_B = sigma (1 + d), d ~ N(0, (rho+2)/(4M)), independent of each other and of the
+    sample, sigma_B unbiased, and 1/(1+d)^2 ~ 1 - 2d + 3d^2, 1/(1+d) ~ 1 - d + d^2.  Gives
+      gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))]  (seed 001 section 1.3)."""
+    m, d = sp.symbols("m d", real=True)
+    v = (rho + 2) / (4 * M)
+    expr = sp.expand((u - m) ** 2 * (1 - 2 * d + 3 * d**2) - 2 * u * (u - m) * (1 - d + d**2) + u**2)
+    moments = {m: {0: 1, 1: 0, 2: 1 / M}, d: {0: 1, 1: 0, 2: v}}
+    poly = sp.Poly(expr, m, d)
+    out = sum(c * moments[m][i] * moments[d][j] for (i, j), c in poly.terms())
+    return sp.expand(gamma**2 * out)
+
+
+# ---------------------------------------------------------------------- numeric twins
+def _sym(*xs) -> bool:
+    """Numeric twins accept SymPy symbols (validation skipped) so tests can prove them equal
+    to the derivations."""
+    return any(isinstance(x, sp.Basic) for x in xs)
+
+
+def _sqrt(x):
+    return sp.sqrt(x) if isinstance(x, sp.Basic) else math.sqrt(x)
+
+
+def _std_b2(rho, skew, m6):
+    """1/M^2 coefficient of E[sigma_B]/sigma (from `derive_batch_std_series`)."""
+    return -sp.Rational(3, 8) * skew**2 + m6 / 16 - sp.Rational(15, 128) * rho**2 - sp.Rational(19, 32) * rho \
+        - sp.Rational(37, 32) if _sym(rho, skew, m6) else \
+        -3 * skew**2 / 8 + m6 / 16 - 15 * rho**2 / 128 - 19 * rho / 32 - 37 / 32
+
+
+def _gaussian_std_mean(Mv) -> float:
+    """sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2), in logs so that large M does not overflow."""
+    return math.sqrt(2.0 / Mv) * math.exp(gammaln(Mv / 2) - gammaln((Mv - 1) / 2))
+
+
+def _validate(Mv, rho=None, sigma_v=None, order=None, skew=None, m6=None):
+    if _sym(Mv, rho, sigma_v, skew, m6):
+        return {"M": Mv, "rho": rho, "sigma": sigma_v, "order": order, "skew": skew, "m6": m6}
+    out = {"M": check_int("M", Mv, 2)}
+    if rho is not None:
+        out["rho"] = check_float("rho", rho, -2.0)
+    if sigma_v is not None:
+        out["sigma"] = check_float("sigma", sigma_v, 0.0, lo_open=True)
+    if order is not None:
+        out["order"] = check_int("order", order, 1, 2)
+    if skew is not None:
+        out["skew"] = check_float("skew", skew)
+    if m6 is not None:
+        out["m6"] = check_float("m6", m6, 0.0)
+    return out
+
+
+def _needs_m6(rho, m6):
+    if m6 is None:
+        if rho != 0:
+            raise ParameterError("m6 (sixth standardized moment E[u^6]) is required for order=2 when rho != 0")
+        return 15.0
+    return m6
+
+
+def batch_mean_var(M: int, sigma: float = 1.0) -> float:
+    """Var(mu_B) = sigma^2 / M (exact)."""
+    return sigma**2 / M
+
+
+def batch_std_mean(M: int, rho: float = 0.0, sigma: float = 1.0, order: int = 1,
+                   exact: bool = False, skew: float = 0.0, m6: float | None = None) -> float:
+    """E[sigma_B] = sigma [1 - (rho+6)/(8M) + b2/M^2], or the exact Gaussian value (rho = 0)."""
+    p = _validate(M, rho, sigma, order, skew)
+    if check_bool("exact", exact):
+        if rho != 0:
+            raise ParameterError("exact=true needs Gaussian input (rho = 0)")
+        return sigma * _gaussian_std_mean(p["M"])
+    val = 1 - (rho + 6) / (8 * M)
+    if order == 2:
+        val += _std_b2(rho, skew, _needs_m6(rho, m6)) / M**2
+    return sigma * val
+
+
+def batch_std_var(M: int, rho: float = 0.0, sigma: float = 1.0, order: int = 1,
+                  exact: bool = False, skew: float = 0.0, m6: float | None = None) -> float:
+    """Var(sigma_B) = sigma^2 [(rho+2)/(4M) - (a^2 + 2 b2)/M^2], a = (rho+6)/8;
+    exact Gaussian value sigma^2 (M-1)/M - E[sigma_B]^2 when exact=true (rho = 0).
+    The seed writes (rho+2)/(4M) without the sigma^2 factor."""
+    p = _validate(M, rho, sigma, order, skew)
+    if check_bool("exact", exact):
+        if rho != 0:
+            raise ParameterError("exact=true needs Gaussian input (rho = 0)")
+        mean = _gaussian_std_mean(p["M"])
+        return sigma**2 * ((M - 1) / M - mean**2)
+    val = (rho + 2) / (4 * M)
+    if order == 2:
+        a = (rho + 6) / 8
+        val -= (a**2 + 2 * _std_b2(rho, skew, _needs_m6(rho, m6))) / M**2
+    return sigma**2 * val
+
+
+def simple_error(M: int, exact: bool = False, rho: float = 0.0, order: int = 1,
+                 skew: float = 0.0, m6: float | None = None) -> float:
+    """E[(b - a)^2] for standardized input a and b = (a - mu_B)/sigma_B (seed 001 section 1.1).
+    exact=true: 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) (Gaussian input);
+    otherwise (rho+6)/(4M) [= 3/(2M) for Gaussian], plus -2 b2/M^2 at order 2."""
+    if check_bool("exact", exact):
+        return 2.0 - 2.0 * batch_std_mean(M, rho, 1.0, exact=True)
+    return 2 - 2 * batch_std_mean(M, rho, 1, order, skew=skew, m6=m6)
+
+
+def sample_mean_corr(M: int) -> float:
+    """Corr(h_i, mu_B) = 1/sqrt(M) (exact): the sample is one of the M terms of its batch mean."""
+    check_int("M", M, 2)
+    return 1 / math.sqrt(M)
+
+
+def sample_std_corr(M: int, rho: float = 0.0, skew: float = 0.0, order: int = 1,
+                    m5: float | None = None, m6: float | None = None) -> float:
+    """Corr(h_i, sigma_B) = M^-1/2 [c1/sqrt(v1) + (c2/sqrt(v1) - c1 v2/(2 v1^3/2))/M], c1 = g/2,
+    v1 = (rho+2)/4, v2 = -(a^2 + 2 b2) (see batch_std_var) and c2 = 3 g rho/16 + 7g/8 - m5/8
+    (the 1/M^2 coefficient of Cov(h_i, sigma_B)/sigma^2).  Zero for symmetric inputs."""
+    p = _validate(M, rho, order=order, skew=skew)
+    if not _sym(M, rho, skew) and rho <= -2:
+        raise ParameterError("rho must satisfy rho > -2 for the correlation to be defined")
+    v1 = (rho + 2) / 4
+    c1 = skew / 2
+    val = c1 / _sqrt(v1)
+    if p["order"] == 2:
+        if m5 is None:
+            if skew != 0 or rho != 0:
+                raise ParameterError("m5 (fifth standardized moment) is required for order=2 unless Gaussian")
+            m5 = 0.0
+        a = (rho + 6) / 8
+        v2 = -(a**2 + 2 * _std_b2(rho, skew, _needs_m6(rho, m6)))
+        c2 = 3 * skew * rho / 16 + 7 * skew / 8 - m5 / 8
+        val += (c2 / _sqrt(v1) - c1 * v2 / (2 * v1 * _sqrt(v1))) / M
+    return val / _sqrt(M)
+
+
+def _bn_dev_c2(u_, rho_, g_, m5_, m6_):
+    """1/M^2 coefficient of E[(hhat - hbar)^2]/gamma^2 (from `derive_bn_deviation_ms`)."""
+    return (9 * g_**2 * u_**2 / 4 + 2 * g_**2 + 33 * g_ * rho_ * u_ / 8 - 7 * g_ * u_**3 / 2
+            + 67 * g_ * u_ / 4 - 5 * m5_ * u_ / 4 - 3 * m6_ * u_**2 / 8 + 87 * rho_**2 * u_**2 / 64
+            - 9 * rho_ * u_**4 / 8 + 109 * rho_ * u_**2 / 16 + u_**6 / 4 - 9 * u_**4 / 4
+            + 97 * u_**2 / 16 + 3)
+
+
+def bn_deviation_ms(M: int, rho: float = 0.0, u: float = 0.0, gamma: float = 1.0,
+                    skew: float = 0.0, order: int = 1, m5: float | None = None,
+                    m6: float | None = None, variant: str = "derived") -> float:
+    """E[(hhat - hbar)^2 | u] for a sample inside its own batch (seed 001 section 1.3).
+
+    derived, order 1: gamma^2 (1 + g u + (rho+2) u^2/4)/M
+    derived, order 2: + gamma^2 c2(u)/M^2 (needs m5, m6 unless Gaussian)
+    variant=seed:     gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))]
+    """
+    p = _validate(M, rho, order=order, skew=skew)
+    if not _sym(M, rho, u, gamma, skew):
+        u = check_float("u", u)
+        gamma = check_float("gamma", gamma)
+    if variant == "seed":
+        return gamma**2 * (u**2 * (rho + 2) / (4 * M) + (1 + 3 * (rho + 2) / (4 * M)) / M)
+    if variant != "derived":
+        raise ParameterError(f"variant must be one of derived, seed (got {variant!r})")
+    val = (1 + skew * u + (rho + 2) * u**2 / 4) / M
+    if p["order"] == 2:
+        if m5 is None:
+            if rho != 0 or skew != 0:
+                raise ParameterError("m5 (fifth standardized moment) is required for order=2 unless Gaussian")
+            m5 = 0.0
+        val += _bn_dev_c2(u, rho, skew, m5, _needs_m6(rho, m6)) / M**2
+    return gamma**2 * val

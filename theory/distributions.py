@@ -1,0 +1,122 @@
+"""Input families with known moments: the kurtosis `rho` and skewness `g` that enter BN noise.
+
+Each family is a raw variable X; BN statistics only see its standardized version
+u = (X - mean)/std, whose moments m_k = E[u^k] are what the formulas need
+(m3 = skew g, m4 = rho + 3 with rho the *excess* kurtosis, THEORY.md section 0).
+
+`derive_raw_moments` integrates the density in SymPy; `raw_moment` is the closed form used
+numerically (tests prove the two agree); `standardized_moments` turns raw into central moments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from math import comb, gamma, pi, sqrt
+
+import sympy as sp
+
+from .params import check_choice
+
+__all__ = [
+    "FAMILIES",
+    "FamilyMoments",
+    "derive_raw_moments",
+    "raw_moment",
+    "family_moments",
+]
+
+FAMILIES = ("gaussian", "uniform", "laplace", "exponential", "relu")
+
+
+def derive_raw_moments(family: str, max_order: int = 10) -> list[sp.Expr]:
+    """E[X^k], k = 0..max_order, by symbolic integration of the family's density.
+
+    gaussian: X ~ N(0, 1); uniform: X ~ U(0, 1); laplace: density exp(-|x|)/2;
+    exponential: density exp(-x) on x > 0; relu: X = max(Z, 0) with Z ~ N(0, 1)
+    (an atom of mass 1/2 at 0, which contributes to k = 0 only).
+    """
+    check_choice("family", family, FAMILIES)
+    x = sp.Symbol("x", real=True)
+    phi = sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
+    dens, lo, hi, atom0 = {
+        "gaussian": (phi, -sp.oo, sp.oo, 0),
+        "uniform": (sp.Integer(1), 0, 1, 0),
+        "laplace": (sp.exp(-sp.Abs(x)) / 2, -sp.oo, sp.oo, 0),
+        "exponential": (sp.exp(-x), 0, sp.oo, 0),
+        "relu": (phi, 0, sp.oo, sp.Rational(1, 2)),
+    }[family]
+    out = []
+    for k in range(max_order + 1):
+        if family == "laplace":  # symmetric: integrate one side to keep SymPy fast
+            val = 0 if k % 2 else sp.integrate(x**k * sp.exp(-x), (x, 0, sp.oo))
+        else:
+            val = sp.integrate(x**k * dens, (x, lo, hi))
+        out.append(sp.nsimplify(sp.simplify(val + (atom0 if k == 0 else 0))))
+    return out
+
+
+def raw_moment(family: str, k: int) -> float:
+    """Closed-form E[X^k] (see `derive_raw_moments` for the definitions)."""
+    if family == "gaussian":
+        return 0.0 if k % 2 else float(_double_factorial(k - 1))
+    if family == "uniform":
+        return 1.0 / (k + 1)
+    if family == "laplace":
+        return 0.0 if k % 2 else float(_factorial(k))
+    if family == "exponential":
+        return float(_factorial(k))
+    if family == "relu":
+        if k == 0:
+            return 1.0
+        return 2 ** (k / 2) * gamma((k + 1) / 2) / (2 * sqrt(pi))
+    check_choice("family", family, FAMILIES)
+    raise AssertionError  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class FamilyMoments:
+    """Mean and std of the raw variable and standardized moments m[k] = E[u^k]."""
+
+    name: str
+    mean: float
+    std: float
+    m: tuple[float, ...]
+
+    @property
+    def skew(self) -> float:
+        return self.m[3]
+
+    @property
+    def rho(self) -> float:
+        """Excess kurtosis E[u^4] - 3."""
+        return self.m[4] - 3.0
+
+
+@lru_cache(maxsize=None)
+def family_moments(family: str, max_order: int = 10) -> FamilyMoments:
+    """Standardized moments of `family` from the closed-form raw moments (binomial expansion)."""
+    check_choice("family", family, FAMILIES)
+    raw = [raw_moment(family, k) for k in range(max_order + 1)]
+    mu = raw[1]
+    central = [
+        sum(comb(k, j) * raw[j] * (-mu) ** (k - j) for j in range(k + 1)) for k in range(max_order + 1)
+    ]
+    sd = sqrt(central[2])
+    m = tuple(c / sd**k for k, c in enumerate(central))
+    return FamilyMoments(family, mu, sd, m)
+
+
+def _factorial(k: int) -> int:
+    out = 1
+    for i in range(2, k + 1):
+        out *= i
+    return out
+
+
+def _double_factorial(k: int) -> int:
+    out = 1
+    while k > 1:
+        out *= k
+        k -= 2
+    return out

@@ -1,0 +1,109 @@
+"""Parameter validation shared by every public entry point.
+
+Bad input must fail early with the parameter's name and allowed range, never as a NaN or a
+numba traceback.  `ParameterError` subclasses ValueError so library users can catch either.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ParameterError",
+    "check_int",
+    "check_float",
+    "check_choice",
+    "check_bool",
+    "check_finite_array",
+]
+
+
+class ParameterError(ValueError):
+    """A parameter is outside its allowed range; the message names both."""
+
+
+def check_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
+    """Return `value` as int, or raise naming `name` and the range `lo <= name <= hi`."""
+    rng = _range_text(name, lo, hi, integer=True)
+    if isinstance(value, bool):
+        raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})") from None
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        if not math.isfinite(value) or value != int(value):
+            raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
+        value = int(value)
+    if not isinstance(value, numbers.Integral):
+        raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ParameterError(f"{name} must satisfy {rng} (got {value})")
+    return value
+
+
+def check_float(
+    name: str,
+    value: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Return a finite float in the stated interval, or raise naming `name` and the interval."""
+    rng = _range_text(name, lo, hi, lo_open=lo_open, hi_open=hi_open)
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a real number, {rng} (got {value!r})") from None
+    if not math.isfinite(x):
+        raise ParameterError(f"{name} must be finite, {rng} (got {value!r})")
+    bad_lo = lo is not None and (x <= lo if lo_open else x < lo)
+    bad_hi = hi is not None and (x >= hi if hi_open else x > hi)
+    if bad_lo or bad_hi:
+        raise ParameterError(f"{name} must satisfy {rng} (got {x:g})")
+    return x
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+    return str(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise ParameterError(f"{name} must be true or false (got {value!r})")
+
+
+def check_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
+    arr = np.asarray(value, dtype=float)
+    if ndim is not None and arr.ndim != ndim:
+        raise ParameterError(f"{name} must be a {ndim}-d array (got shape {arr.shape})")
+    if arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{name} must be a non-empty array of finite numbers")
+    return arr
+
+
+def _range_text(name, lo, hi, integer=False, lo_open=False, hi_open=False) -> str:
+    if lo is None and hi is None:
+        return "any value"
+    if hi is None:
+        return f"{name} {'>' if lo_open else '>='} {lo:g}"
+    if lo is None:
+        return f"{name} {'<' if hi_open else '<='} {hi:g}"
+    return f"{lo:g} {'<' if lo_open else '<='} {name} {'<' if hi_open else '<='} {hi:g}"
