@@ -12,7 +12,7 @@ N_Q = 4
 N_ACC = N_Q + N_Q * N_Q
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def batch_stats_kernel(rng, draw, raw_mean, raw_std, mu, sigma, M, n_batches, hist_lo, hist_hi, hist, out):
     """For n_batches batches of M draws x = mu + sigma (raw - raw_mean)/raw_std accumulate
     q = (mu_B, sigma_B, mean_i (b_i - a_i)^2, x_1) into `out` (length N_ACC), where
@@ -35,7 +35,9 @@ def batch_stats_kernel(rng, draw, raw_mean, raw_std, mu, sigma, M, n_batches, hi
             d = buf[i] - m
             v += d * d
         sd = np.sqrt(v / M)
-        inv_sd = 1.0 / sd
+        # An all-equal batch (possible for inputs with an atom, e.g. ReLU) normalizes to 0,
+        # which is what BN with any eps > 0 returns.
+        inv_sd = 1.0 / sd if sd > 0.0 else 0.0
         err = 0.0
         for i in range(M):
             e = (buf[i] - m) * inv_sd - (buf[i] - mu) * inv_sigma
@@ -54,7 +56,7 @@ def batch_stats_kernel(rng, draw, raw_mean, raw_std, mu, sigma, M, n_batches, hi
                 hist[b] += 1
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def member_deviation_kernel(rng, draw, raw_mean, raw_std, M, n_batches, u_grid, out):
     """For each u in u_grid, a sample with standardized value u sits in a batch with M-1 fresh
     standardized draws (the same draws for every u: common random numbers).  Accumulates
@@ -80,7 +82,7 @@ def member_deviation_kernel(rng, draw, raw_mean, raw_std, M, n_batches, u_grid, 
             du = u - zbar
             var = (ss + n * du * du / M) / M
             m = (u + n * zbar) / M
-            dev = (u - m) / np.sqrt(var) - u
+            dev = ((u - m) / np.sqrt(var) if var > 0.0 else 0.0) - u
             D = dev * dev
             out[k, 0] += D
             out[k, 1] += D * D
