@@ -14,7 +14,7 @@ arithmetic so that tests can call it on SymPy symbols and prove it equals the de
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 from scipy.special import gammaln
@@ -65,7 +65,7 @@ def _taylor(f, k_max: int) -> list[sp.Expr]:
 
 
 # ---------------------------------------------------------------------------- derivations
-@lru_cache(maxsize=None)
+@cache
 def derive_batch_mean_law() -> dict[str, sp.Expr]:
     """Exact: E[mu_B] = mu, Var(mu_B) = sigma^2/M (any distribution, any M)."""
     mom = moment_symbols(2)
@@ -74,7 +74,7 @@ def derive_batch_mean_law() -> dict[str, sp.Expr]:
     return {"mean": sp.simplify(mu + sigma * m1), "var": sp.simplify(sigma**2 * (m2 - m1**2))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_batch_variance_moments() -> dict[str, sp.Expr]:
     """Exact moments of the ddof=0 batch variance s^2 = sigma_B^2:
     E[s^2] = sigma^2 (M-1)/M,  Var(s^2) = sigma^4 (M-1)(M(rho+2) - rho)/M^3."""
@@ -85,7 +85,7 @@ def derive_batch_variance_moments() -> dict[str, sp.Expr]:
     return {"mean": sp.factor(sigma**2 * e1), "var": sp.factor(sigma**4 * (e2 - e1**2))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _std_power_moments(k_max: int) -> tuple[sp.Expr, ...]:
     """E[e^k], e = s^2/sigma^2 - 1, exact in M for k = 0..k_max."""
     mom = moment_symbols(2 * k_max)
@@ -93,7 +93,7 @@ def _std_power_moments(k_max: int) -> tuple[sp.Expr, ...]:
     return tuple(expect_power_sums(e**k, _S1, _S2, M, mom) for k in range(k_max + 1))
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_batch_std_series(order: int = 2) -> dict[str, sp.Expr]:
     """E[sigma_B] and Var(sigma_B) to O(M^-order).
 
@@ -105,7 +105,7 @@ def derive_batch_std_series(order: int = 2) -> dict[str, sp.Expr]:
     k_max = 2 * order
     coeffs = _taylor(lambda x: sp.sqrt(1 + x), k_max)
     ek = _std_power_moments(k_max)
-    mean = _series_in_inv_M(sum(c * e for c, e in zip(coeffs, ek)), order)
+    mean = _series_in_inv_M(sum(c * e for c, e in zip(coeffs, ek, strict=False)), order)
     var = _series_in_inv_M((M - 1) / M - mean**2, order)
     return {"mean": sp.expand(sigma * mean), "var": sp.expand(sigma**2 * var),
             "bias": sp.expand(sigma * (mean - 1))}
@@ -138,12 +138,12 @@ def derive_simple_error_identity(M_value: int = 4) -> sp.Expr:
     mean = sum(a) / M_value
     s = sp.sqrt(sum((ai - mean) ** 2 for ai in a) / M_value)
     b = [(ai - mean) / s for ai in a]
-    lhs = sum((bi - ai) ** 2 for ai, bi in zip(a, b)) / M_value
+    lhs = sum((bi - ai) ** 2 for ai, bi in zip(a, b, strict=False)) / M_value
     rhs = 1 - 2 * s + sum(ai**2 for ai in a) / M_value
     return sp.simplify(sp.expand(lhs - rhs))
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_simple_error(order: int = 2) -> dict[str, sp.Expr]:
     """The seed's simple example E[(b - a)^2], a standardized input, b its batch-normalized value.
 
@@ -159,7 +159,7 @@ def derive_simple_error(order: int = 2) -> dict[str, sp.Expr]:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_sample_batch_covariance(order: int = 1) -> dict[str, sp.Expr]:
     """A sample belongs to its own batch, so it is correlated with the batch statistics:
       Cov(h_i, mu_B) = sigma^2/M exactly, Corr = 1/sqrt(M);
@@ -183,7 +183,7 @@ def derive_sample_batch_covariance(order: int = 1) -> dict[str, sp.Expr]:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_bn_deviation_ms(order: int = 2) -> sp.Expr:
     """E[(hhat - hbar)^2 | u] for a sample with standardized value u inside its own batch of M,
     to O(M^-order), both sides with the same gamma (beta cancels).

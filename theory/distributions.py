@@ -11,7 +11,7 @@ numerically (tests prove the two agree); `standardized_moments` turns raw into c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from math import comb, gamma, pi, sqrt
 
 import sympy as sp
@@ -93,7 +93,7 @@ class FamilyMoments:
         return self.m[4] - 3.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def family_moments(family: str, max_order: int = 10) -> FamilyMoments:
     """Standardized moments of `family` from the closed-form raw moments (binomial expansion)."""
     check_choice("family", family, FAMILIES)

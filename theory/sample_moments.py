@@ -13,9 +13,9 @@ allowed).  Reference: Kendall & Stuart, *The Advanced Theory of Statistics* vol.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from math import factorial
-from typing import Callable
 
 import sympy as sp
 
@@ -49,7 +49,7 @@ def moment_symbols(max_order: int, standardized: bool = True) -> dict[int, sp.Ex
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _power_sum_moment_cached(p: int, q: int, n: sp.Expr, moments: tuple) -> sp.Expr:
     mom = dict(moments)
     psi: _Series = {}

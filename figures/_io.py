@@ -1,0 +1,89 @@
+"""The one place that writes a figure: NAME.png, NAME.pdf, NAME.csv (the plotted numbers) and
+NAME.json (parameters, seed, versions, git revision)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["save", "provenance", "outputs_for"]
+
+
+def git_revision() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+        if rev.returncode == 0:
+            return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def provenance() -> dict[str, Any]:
+    import numba
+    import scipy
+    import sympy
+
+    from . import __version__
+
+    return {
+        "bnreg": __version__, "python": platform.python_version(), "numpy": np.__version__,
+        "numba": numba.__version__, "scipy": scipy.__version__, "sympy": sympy.__version__,
+        "matplotlib": matplotlib.__version__, "git_revision": git_revision(),
+        "command": " ".join(sys.argv), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def outputs_for(out_dir: Path, name: str) -> list[Path]:
+    return [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv", "json")]
+
+
+def save(fig: plt.Figure, table: dict[str, Any], meta: dict[str, Any], out_dir: str | Path, name: str) -> list[Path]:
+    """Write the figure, its data table (equal-length columns) and the JSON sidecar."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    png, pdf, csv_path, js = outputs_for(out, name)
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    fig.savefig(pdf, bbox_inches="tight")
+    plt.close(fig)
+    cols = {k: np.atleast_1d(np.asarray(v)) for k, v in table.items()}
+    n = {len(v) for v in cols.values()}
+    if len(n) != 1:
+        raise ValueError(f"table columns of {name} differ in length: { {k: len(v) for k, v in cols.items()} }")
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for row in zip(*cols.values(), strict=False):
+            w.writerow([_fmt(x) for x in row])
+    meta = {**meta, "provenance": provenance(), "csv_columns": list(cols)}
+    js.write_text(json.dumps(meta, indent=1, default=_json_default))
+    return [png, pdf, csv_path, js]
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, (float, np.floating)):
+        return repr(float(x))
+    return str(x)
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return str(x)

@@ -1,0 +1,187 @@
+"""`bnreg`: the thin command line.  Parses, calls the library, reports.  Bad input exits 2 with
+a one-line message naming the parameter and its allowed range."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from theory.params import ParameterError
+
+SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the papers' sizes"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise ParameterError(message)
+
+
+def _scale(args: argparse.Namespace) -> str:
+    if args.quick and args.paper:
+        raise ParameterError("choose at most one of --quick and --paper")
+    return "quick" if args.quick else "paper" if args.paper else "default"
+
+
+def _add_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="smallest sizes (seconds)")
+    p.add_argument("--paper", action="store_true", help="the papers' sizes")
+
+
+def cmd_formulas(args: argparse.Namespace) -> int:
+    from theory.registry import FORMULAS
+
+    if args.json:
+        print(json.dumps([{
+            "name": f.name, "formula": f.formula, "reference": f.reference, "summary": f.summary,
+            "params": [{"name": p.name, "kind": p.kind, "default": p.default, "range": p.range_text(),
+                        "doc": p.doc} for p in f.params]} for f in FORMULAS.values()], indent=1))
+        return 0
+    for f in FORMULAS.values():
+        params = ", ".join(f"{p.name}{'' if p.required else '=' + str(p.default)} [{p.range_text()}]"
+                           for p in f.params)
+        print(f"{f.name}\n  {f.summary}\n  formula:   {f.formula}\n  params:    {params}\n  reference: {f.reference}\n")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from theory.registry import evaluate
+
+    kw = {}
+    for item in args.params:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ParameterError(f"parameters are key=value (got {item!r})")
+        kw[key] = value
+    val = evaluate(args.name, **kw)
+    print(json.dumps({"name": args.name, "params": kw, "value": val}) if args.json else repr(val))
+    return 0
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    from theory.derivations import DERIVATIONS, show
+
+    if args.name in (None, "list"):
+        for name, (_, doc) in DERIVATIONS.items():
+            print(f"{name:28s} {doc}")
+        return 0
+    print(show(args.name, latex=args.latex))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from sims.checks import run_check, select_checks
+    from sims.mc import set_threads
+
+    from .verify_report import format_check, summary_line
+
+    set_threads(args.jobs)
+    checks = select_checks(args.only)
+    if not checks:
+        raise ParameterError(f"--only {args.only!r} matches no check; see `bnreg verify --list`")
+    if args.list:
+        for c in checks:
+            print(f"{c.name:32s} {c.claim}")
+        return 0
+    scale = _scale(args)
+    results = []
+    for c in checks:
+        r = run_check(c, scale)
+        results.append(r)
+        print(format_check(r), flush=True)
+    print(summary_line(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"scale": scale, "checks": [r.to_dict() for r in results]}, f, indent=1, default=str)
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from . import FIGURE_MODULES
+    from .run import figure_module, make_figure
+
+    names = args.names or ["all"]
+    if names == ["list"]:
+        for n in FIGURE_MODULES:
+            print(f"{n:16s} {figure_module(n).TITLE}")
+        return 0
+    if "all" in names:
+        names = list(FIGURE_MODULES)
+    for n in names:
+        figure_module(n)  # validate every name before any work
+    if args.jobs is not None and args.jobs < 1:
+        raise ParameterError(f"--jobs must satisfy jobs >= 1 (got {args.jobs})")
+    for n in names:
+        r = make_figure(n, _scale(args), args.out, args.force, args.jobs, args.seed, args.backend, args.address)
+        extra = f" in {r['elapsed_s']:.1f} s" if "elapsed_s" in r else ""
+        print(f"{n}: {r['status']}{extra} -> {', '.join(r['files'])}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from sims.benchmark import format_benchmark, run_benchmark
+
+    res = run_benchmark(quick=args.quick)
+    print(format_benchmark(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bnreg", description="Regularization by batch normalization and dropout: "
+                "derivations, Monte Carlo checks and figures.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    s = sub.add_parser("formulas", help="list every registered formula")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_formulas)
+    s = sub.add_parser("eval", help="evaluate one formula: bnreg eval NAME key=value ...")
+    s.add_argument("name")
+    s.add_argument("params", nargs="*")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+    s = sub.add_parser("derive", help="print a SymPy derivation step by step")
+    s.add_argument("name", nargs="?")
+    s.add_argument("--latex", action="store_true")
+    s.set_defaults(func=cmd_derive)
+    s = sub.add_parser("verify", help="run the formula-vs-Monte-Carlo checks (" + SCALE_HELP + ")")
+    _add_scale(s)
+    s.add_argument("--only", help="glob or substring of check names (comma-separated)")
+    s.add_argument("--json", help="write the full results to this file")
+    s.add_argument("--jobs", type=int, default=None, help="threads for the Monte Carlo")
+    s.add_argument("--list", action="store_true", help="list the checks and exit")
+    s.set_defaults(func=cmd_verify)
+    s = sub.add_parser("figures", help="regenerate figures: list | NAME... | all (" + SCALE_HELP + ")")
+    s.add_argument("names", nargs="*")
+    _add_scale(s)
+    s.add_argument("--jobs", type=int, default=None, help="threads (and workers) to use")
+    s.add_argument("--out", default="bnreg-figures", help="output directory (default: bnreg-figures)")
+    s.add_argument("--force", action="store_true", help="recompute, ignoring outputs and cache")
+    s.add_argument("--seed", type=int, default=2019)
+    s.add_argument("--backend", default="serial", choices=("serial", "processes", "dask"),
+                   help="where sweep points run (dask: --address of a scheduler, or a local cluster)")
+    s.add_argument("--address", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    s.set_defaults(func=cmd_figures)
+    s = sub.add_parser("bench", help="benchmark the MC kernel against numpy and the RNG ceiling")
+    s.add_argument("--quick", action="store_true")
+    s.add_argument("--json", help="write results to this file")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except ParameterError as e:
+        print(f"bnreg: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bnreg: interrupted (finished points are cached; re-run to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Throughput benchmark for the batch-normalization Monte Carlo kernel.
+
+Three workloads, timed in one run (best of `repeats`, compile time excluded), in normalized samples/s:
+  numpy    the seed's snippet  a = randn(M, N); b = (a - a.mean(0))/a.std(0); mean((b - a)^2)   -> M N / t
+  kernel   `simulate_batch_stats("gaussian", M, n_batches)` on t threads                        -> M n_batches / t
+  ceiling  an njit loop summing rng.standard_normal() through `run_chunks` (same chunks, same variate count):
+           the raw normal-variate generation speed.
+Targets: kernel(t_hi)/ceiling(t_hi) >= 0.6, kernel(t_lo)/numpy >= 5, scaling efficiency
+kernel(t_hi)/kernel(t_lo) / (t_hi/t_lo) >= 0.8.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import numba as nb
+import numpy as np
+
+from theory.params import ParameterError, check_int
+
+from .bn_noise import simulate_batch_stats
+from .mc import run_chunks
+
+__all__ = ["format_benchmark", "run_benchmark"]
+
+N_CHUNKS = 64
+NUMPY_BLOCK = 1 << 16  # columns per numpy call: bounds memory (M * 2^16 * 8 B per temporary)
+TARGETS = {"kernel_vs_ceiling": 0.6, "kernel_vs_numpy": 5.0, "scaling_efficiency": 0.8}
+
+
+@nb.njit(cache=True, nogil=True)
+def normal_sum_kernel(rng, n):
+    """sum_{k<n} z_k with z_k = rng.standard_normal(): generation only (the sum keeps it live)."""
+    s = 0.0
+    for _ in range(n):
+        s += rng.standard_normal()
+    return s
+
+
+def _numpy_snippet(M: int, N: int) -> float:
+    a = np.random.randn(M, N)
+    b = (a - a.mean(0)) / a.std(0)
+    return float(np.mean((b - a) ** 2))
+
+
+def _numpy_run(M: int, N: int) -> None:
+    for start in range(0, N, NUMPY_BLOCK):
+        _numpy_snippet(M, min(NUMPY_BLOCK, N - start))
+
+
+def _kernel_run(M: int, n_batches: int, t: int) -> None:
+    simulate_batch_stats("gaussian", M=M, n_batches=n_batches, seed=1, n_chunks=N_CHUNKS, n_threads=t)
+
+
+def _ceiling_run(n_variates: int, t: int) -> None:
+    per = -(-n_variates // N_CHUNKS)
+    run_chunks(lambda i, rng: np.array([normal_sum_kernel(rng, per)]), N_CHUNKS, 2, t)
+
+
+def _best(fn: Callable[[], None], repeats: int) -> float:
+    """min over repeats of the wall time of fn() (seconds)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _calibrate(fn: Callable[[int], None], n0: int, target: float) -> int:
+    """n with fn(n) taking about `target` seconds, scaled from a pilot of >= 0.05 s (or target/4)."""
+    n = n0
+    while True:
+        t = _best(lambda n=n: fn(n), 1)
+        if t >= min(0.05, target / 4):
+            return max(n0, int(n * target / t))
+        n *= 4
+
+
+def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int = 32) -> dict:
+    """Measure numpy, kernel and ceiling throughput (samples/s) and their ratios; see module docstring."""
+    M = check_int("M", M, 2)
+    threads = tuple(sorted({check_int("threads", t, 1) for t in threads}))
+    if not threads:
+        raise ParameterError("threads must contain at least one thread count >= 1")
+    target_s, repeats = (0.3, 3) if quick else (2.0, 3)
+    t_lo, t_hi = threads[0], threads[-1]
+
+    _kernel_run(M, 2 * N_CHUNKS, t_lo)  # warm-up: numba compile / cache load
+    _ceiling_run(N_CHUNKS, t_lo)
+
+    N = _calibrate(lambda n: _numpy_run(M, n), 1024, target_s)
+    n_batches = _calibrate(lambda n: _kernel_run(M, n, t_lo), 2 * N_CHUNKS, target_s)
+    n_batches = -(-n_batches // N_CHUNKS) * N_CHUNKS  # what the kernel actually runs
+    n_samples = n_batches * M
+
+    numpy_sps = M * N / _best(lambda: _numpy_run(M, N), repeats)
+    kernel = {t: n_samples / _best(lambda t=t: _kernel_run(M, n_batches, t), repeats) for t in threads}
+    ceiling = {t: n_samples / _best(lambda t=t: _ceiling_run(n_samples, t), repeats) for t in threads}
+
+    ratios: dict[str, float] = {}
+    for t in threads:
+        ratios[f"kernel_{t}t/numpy"] = kernel[t] / numpy_sps
+        ratios[f"kernel_{t}t/ceiling_{t}t"] = kernel[t] / ceiling[t]
+    meets = {
+        f"kernel_{t_hi}t/ceiling_{t_hi}t>={TARGETS['kernel_vs_ceiling']}":
+            ratios[f"kernel_{t_hi}t/ceiling_{t_hi}t"] >= TARGETS["kernel_vs_ceiling"],
+        f"kernel_{t_lo}t/numpy>={TARGETS['kernel_vs_numpy']}":
+            ratios[f"kernel_{t_lo}t/numpy"] >= TARGETS["kernel_vs_numpy"],
+    }
+    if t_hi > t_lo:
+        ratios[f"scaling_{t_hi}t/{t_lo}t"] = kernel[t_hi] / kernel[t_lo]
+        ratios["scaling_efficiency"] = ratios[f"scaling_{t_hi}t/{t_lo}t"] / (t_hi / t_lo)
+        meets[f"scaling_efficiency>={TARGETS['scaling_efficiency']}"] = (
+            ratios["scaling_efficiency"] >= TARGETS["scaling_efficiency"])
+
+    return {
+        "config": {"quick": quick, "M": M, "threads": list(threads), "repeats": repeats, "target_seconds": target_s,
+                   "numpy_N": N, "numpy_block": NUMPY_BLOCK, "n_batches": n_batches, "n_chunks": N_CHUNKS},
+        "samples_per_s": {"numpy": numpy_sps, **{f"kernel_{t}t": v for t, v in kernel.items()},
+                          **{f"ceiling_{t}t": v for t, v in ceiling.items()}},
+        "ratios": ratios,
+        "meets_targets": meets,
+        "env": {"python": platform.python_version(), "numpy": np.__version__, "numba": nb.__version__,
+                "machine": platform.machine(), "cpu_count": os.cpu_count(),
+                **{k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "BNREG_THREADS")}},
+    }
+
+
+def format_benchmark(result: dict) -> str:
+    """A readable table of `run_benchmark` output."""
+    c, e = result["config"], result["env"]
+    lines = [f"BN kernel benchmark (M={c['M']}, best of {c['repeats']}, ~{c['target_seconds']} s per run)",
+             (f"  numpy {e['numpy']}, numba {e['numba']}, python {e['python']}, {e['machine']}, "
+              f"cpu_count={e['cpu_count']}, OPENBLAS_CORETYPE={e['OPENBLAS_CORETYPE']}, "
+              f"OPENBLAS_L2_SIZE={e['OPENBLAS_L2_SIZE']}"),
+             (f"  numpy N={c['numpy_N']} (blocks of {c['numpy_block']}), kernel n_batches={c['n_batches']} "
+              f"in {c['n_chunks']} chunks"), "", f"  {'workload':<28}{'samples/s':>14}"]
+    lines += [f"  {k:<28}{v:>14.4g}" for k, v in result["samples_per_s"].items()]
+    lines += ["", f"  {'ratio':<28}{'value':>14}"]
+    lines += [f"  {k:<28}{v:>14.3f}" for k, v in result["ratios"].items()]
+    lines += ["", "  targets"] + [f"  {k:<40}{'yes' if v else 'NO':>4}" for k, v in result["meets_targets"].items()]
+    return "\n".join(lines)
