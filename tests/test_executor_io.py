@@ -1,0 +1,290 @@
+"""Tests of the point cache and sweeps (sims/executor.py) and of figure output (figures/_io.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from figures._io import save  # noqa: E402
+from sims.executor import PointCache, sweep  # noqa: E402
+
+# --------------------------------------------------------------------------------------------
+# helpers (top level so that loky workers can unpickle them)
+
+
+def square_point(x: int) -> dict[str, float]:
+    """A tiny picklable sweep function."""
+    return {"x": float(x), "sq": float(x * x), "vec": np.arange(3) * x}
+
+
+def square_key(x: int) -> dict:
+    return {"test": "square", "x": x}
+
+
+_UNPICKLED: list[str] = []
+
+
+def _record_unpickle(tag: str) -> str:
+    _UNPICKLED.append(tag)
+    return tag
+
+
+class _PickleBomb:
+    """Unpickling this object records the fact in _UNPICKLED."""
+
+    def __reduce__(self):
+        return (_record_unpickle, ("unpickled!",))
+
+
+def _only_npz(root) -> object:
+    files = sorted(root.glob("*.npz"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+# --------------------------------------------------------------------------------------------
+# PointCache
+
+
+def test_cache_round_trip(tmp_path):
+    c = PointCache(tmp_path / "cache")
+    key = {"figure": "t", "M": 8, "seed": 123}
+    value = {"a": np.linspace(0, 1, 7), "b": 2.5, "n": 1024, "h": np.arange(12).reshape(3, 4)}
+    assert c.get(key) is None
+    c.put(key, value)
+    got = c.get(key)
+    assert got is not None and set(got) == set(value)
+    for k, v in value.items():
+        np.testing.assert_array_equal(got[k], np.asarray(v))
+        assert got[k].dtype == np.asarray(v).dtype
+    # a JSON copy of the key sits next to the entry
+    npz = _only_npz(tmp_path / "cache")
+    assert json.loads(npz.with_suffix(".json").read_text()) == key
+    # no temporary files left behind
+    assert not list((tmp_path / "cache").glob("*.tmp*"))
+    # a different key is a miss; a key with the same content in another order is a hit
+    assert c.get({**key, "M": 9}) is None
+    assert c.get(dict(reversed(list(key.items())))) is not None
+
+
+def test_cache_disabled_and_rootless(tmp_path):
+    off = PointCache(tmp_path / "c", enabled=False)
+    off.put({"k": 1}, {"v": 1.0})
+    assert off.get({"k": 1}) is None
+    none = PointCache(None)
+    none.put({"k": 1}, {"v": 1.0})
+    assert none.get({"k": 1}) is None
+    calls = []
+    assert float(none.cached({"k": 1}, lambda: calls.append(1) or {"v": 3.0})["v"]) == 3.0
+    assert calls == [1]
+
+
+def test_cached_computes_once(tmp_path):
+    c = PointCache(tmp_path)
+    calls = []
+
+    def fn():
+        calls.append(1)
+        return {"v": np.array([1.0, 2.0])}
+
+    r1 = c.cached({"k": 1}, fn)
+    r2 = c.cached({"k": 1}, fn)
+    assert calls == [1]
+    np.testing.assert_array_equal(r1["v"], r2["v"])
+
+
+def _truncate_half(p):
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+def _truncate_tail(p):
+    data = p.read_bytes()
+    p.write_bytes(data[:-10])
+
+
+def _garbage(p):
+    p.write_bytes(b"this is not an npz file" * 10)
+
+
+def _empty(p):
+    p.write_bytes(b"")
+
+
+def _zero_middle(p):
+    data = bytearray(p.read_bytes())
+    data[100:200] = b"\0" * 100
+    p.write_bytes(bytes(data))
+
+
+CORRUPTIONS = [_truncate_half, _truncate_tail, _garbage, _empty, _zero_middle]
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=[f.__name__.lstrip("_") for f in CORRUPTIONS])
+def test_corrupted_entry_is_a_miss(tmp_path, corrupt):
+    c = PointCache(tmp_path)
+    key = {"k": "torn"}
+    c.put(key, {"v": np.arange(1000.0), "s": 1.5})
+    corrupt(_only_npz(tmp_path))
+    assert c.get(key) is None  # a miss, not an exception
+
+
+def test_truncated_entry_is_recomputed(tmp_path):
+    c = PointCache(tmp_path)
+    key = {"k": "torn"}
+    c.put(key, {"v": np.arange(1000.0)})
+    _truncate_half(_only_npz(tmp_path))
+    calls = []
+    r = c.cached(key, lambda: calls.append(1) or {"v": np.arange(1000.0)})
+    assert calls == [1]
+    np.testing.assert_array_equal(r["v"], np.arange(1000.0))
+    assert c.get(key) is not None  # the recomputed entry replaced the torn one
+
+
+def test_object_array_entry_is_never_unpickled(tmp_path):
+    c = PointCache(tmp_path)
+    key = {"k": "evil"}
+    c.put(key, {"v": 1.0})
+    path = _only_npz(tmp_path)
+    # overwrite the entry by hand with an object array whose unpickling has a side effect
+    with open(path, "wb") as f:
+        np.savez(f, v=np.array([_PickleBomb()], dtype=object), w=np.arange(3.0))
+    _UNPICKLED.clear()
+    try:
+        got = c.get(key)
+    except Exception:  # raising is acceptable; unpickling is not
+        got = None
+    assert got is None
+    assert _UNPICKLED == []
+    # sanity: the file really does unpickle (and fire the bomb) when pickles are allowed
+    with np.load(path, allow_pickle=True) as z:
+        z["v"]
+    assert _UNPICKLED == ["unpickled!"]
+    _UNPICKLED.clear()
+
+
+# --------------------------------------------------------------------------------------------
+# sweep
+
+
+def test_sweep_serial_order_and_caching(tmp_path):
+    cache = PointCache(tmp_path)
+    calls: list[int] = []
+
+    def fn(x):
+        calls.append(x)
+        return square_point(x)
+
+    items = [5, 1, 4, 2, 3]
+    res = sweep(fn, items, square_key, cache, progress=False)
+    assert calls == items
+    assert [float(r["x"]) for r in res] == [float(x) for x in items]
+    assert [float(r["sq"]) for r in res] == [float(x * x) for x in items]
+
+    # second run over a superset: only the new items are computed, results still in item order
+    calls.clear()
+    items2 = [7, 5, 1, 6, 4, 2, 3]
+    res2 = sweep(fn, items2, square_key, cache, progress=False)
+    assert calls == [7, 6]
+    assert [float(r["sq"]) for r in res2] == [float(x * x) for x in items2]
+    for r in res2:
+        np.testing.assert_array_equal(r["vec"], np.arange(3) * r["x"])
+
+    # third run: nothing to compute
+    calls.clear()
+    res3 = sweep(fn, items2, square_key, cache, progress=False)
+    assert calls == []
+    assert [float(r["sq"]) for r in res3] == [float(x * x) for x in items2]
+
+
+def test_sweep_unknown_backend(tmp_path):
+    from theory.params import ParameterError
+
+    with pytest.raises(ParameterError, match="backend"):
+        sweep(square_point, [1, 2], square_key, PointCache(tmp_path), jobs=2, backend="threads", progress=False)
+
+
+def test_sweep_processes_matches_serial(tmp_path):
+    try:
+        from joblib import Parallel, delayed
+
+        Parallel(n_jobs=2, backend="loky")(delayed(abs)(-i) for i in range(2))
+    except Exception as e:  # pragma: no cover - depends on the sandbox
+        pytest.skip(f"joblib's loky backend could not start worker processes here: {e!r}")
+
+    items = [3, 1, 4, 1, 5, 9, 2, 6]
+    serial = sweep(square_point, items, square_key, PointCache(tmp_path / "serial"), progress=False)
+    par_cache = PointCache(tmp_path / "par")
+    par = sweep(square_point, items, square_key, par_cache, jobs=2, backend="processes", progress=False)
+    assert len(par) == len(serial) == len(items)
+    for a, b in zip(serial, par, strict=True):
+        assert set(a) == set(b)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    # the parallel run filled the cache
+    for x in items:
+        assert par_cache.get(square_key(x)) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# figures._io.save
+
+
+def _fig():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0, 1, 4])
+    return fig
+
+
+def test_save_writes_all_outputs(tmp_path):
+    table = {"M": np.array([2, 4, 8]), "value": [0.5, 0.25, 0.125], "label": np.array(["a", "b", "c"])}
+    meta = {"figure": "demo", "seed": 7, "spec": {"Ms": (2, 4, 8)}, "arr": np.arange(3), "x": np.float64(1.5)}
+    files = save(_fig(), table, meta, tmp_path / "out", "demo")
+    names = [f.name for f in files]
+    assert names == ["demo.png", "demo.pdf", "demo.csv", "demo.json"]
+    for f in files:
+        assert f.exists() and f.stat().st_size > 0
+    assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert files[1].read_bytes()[:5] == b"%PDF-"
+
+    with open(files[2], newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["M", "value", "label"]
+    assert len(rows) == 4 and all(len(r) == 3 for r in rows[1:])
+    assert [int(r[0]) for r in rows[1:]] == [2, 4, 8]
+    assert [float(r[1]) for r in rows[1:]] == [0.5, 0.25, 0.125]
+    assert [r[2] for r in rows[1:]] == ["a", "b", "c"]
+
+    js = json.loads(files[3].read_text())
+    assert js["figure"] == "demo" and js["seed"] == 7
+    assert js["spec"] == {"Ms": [2, 4, 8]}
+    assert js["arr"] == [0, 1, 2] and js["x"] == 1.5
+    assert js["csv_columns"] == ["M", "value", "label"]
+    prov = js["provenance"]
+    for k in ("numpy", "numba", "scipy", "sympy", "matplotlib", "python", "git_revision", "bnreg", "created"):
+        assert k in prov, k
+    assert prov["numpy"] == np.__version__
+    import numba
+
+    assert prov["numba"] == numba.__version__
+    assert isinstance(prov["git_revision"], str) and prov["git_revision"]
+
+
+def test_save_float_precision_round_trips(tmp_path):
+    vals = np.array([1 / 3, np.pi, 1e-300])
+    files = save(_fig(), {"v": vals}, {}, tmp_path, "prec")
+    with open(files[2], newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert [float(r[0]) for r in rows[1:]] == vals.tolist()
+
+
+def test_save_unequal_columns_raise(tmp_path):
+    with pytest.raises(ValueError, match="differ in length"):
+        save(_fig(), {"a": [1, 2, 3], "b": [1, 2]}, {}, tmp_path, "bad")
