@@ -48,8 +48,8 @@ class PointCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, ValueError):
-            return None  # a torn write from an interrupted run: recompute
+        except Exception:  # noqa: BLE001 - any unreadable entry (torn write, corruption) is a miss
+            return None
 
     def put(self, key: dict, value: dict[str, Any]) -> None:
         if self.root is None:

@@ -63,7 +63,7 @@ def check_float(
         if isinstance(value, bool):
             raise TypeError
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParameterError(f"{name} must be a real number, {rng} (got {value!r})") from None
     if not math.isfinite(x):
         raise ParameterError(f"{name} must be finite, {rng} (got {value!r})")
@@ -91,7 +91,10 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise ParameterError(f"{name} must be an array of finite numbers (got {type(value).__name__})") from None
     if ndim is not None and arr.ndim != ndim:
         raise ParameterError(f"{name} must be a {ndim}-d array (got shape {arr.shape})")
     if arr.size == 0 or not np.all(np.isfinite(arr)):
