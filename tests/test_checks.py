@@ -62,3 +62,16 @@ def test_selection_and_alpha():
     assert [c.name for c in select_checks("simple_error.*")] == [
         "simple_error.exact", "simple_error.asymptotic", "simple_error.kurtosis"]
     assert select_checks("nosuchcheck") == []
+
+
+def test_verify_command_prints_exact_asymptotic_and_mc(tmp_path, capsys):
+    import json
+
+    from figures.cli import main
+
+    out = tmp_path / "v.json"
+    assert main(["verify", "--quick", "--only", "simple_error.exact", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "asymptotic 3/(2M)" in text and "[PASS]" in text and "verify: 1 passed, 0 failed" in text
+    data = json.loads(out.read_text())
+    assert {p["params"]["M"] for p in data["checks"][0]["points"]} >= {2, 32, 1024}
