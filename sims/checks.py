@@ -18,12 +18,10 @@ Protocol (docs/verification.md):
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import numpy as np
 from scipy import stats
 
 from theory import bn_noise as T
@@ -338,7 +336,3 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
             {w: abs(mc.estimate - v) > tol for w, v in wrong.items()},
             {k: f(p) for k, f in check.shown.items()}))
     return CheckResult(check, out, zcrit)
-
-
-def finite(x: float) -> bool:
-    return bool(np.isfinite(x)) and not math.isnan(x)

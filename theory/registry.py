@@ -8,7 +8,7 @@ m6 from `theory.distributions`, so `bnreg eval batch_std_var M=32 family=laplace
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import bn_noise
@@ -59,7 +59,6 @@ class Formula:
     reference: str
     summary: str = ""
     topic: str = "bn_noise"
-    extra: dict = field(default_factory=dict)
 
     def param(self, name: str) -> Param:
         for p in self.params:
