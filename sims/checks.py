@@ -336,3 +336,7 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
             {w: abs(mc.estimate - v) > tol for w, v in wrong.items()},
             {k: f(p) for k, f in check.shown.items()}))
     return CheckResult(check, out, zcrit)
+
+
+# Topic checks register themselves into CHECKS via _add.
+from . import checks_gamma, checks_teacher  # noqa: E402,F401

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import sympy as sp
 
 from . import bn_noise as B
+from . import gamma_decay, teacher_student
 from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
@@ -54,6 +55,9 @@ DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] 
                                 "correlation of a sample with its own batch mean and std"),
     "bn_deviation_ms": (_steps_dev, "E[(hhat - hbar)^2 | u] to O(1/M^2) vs the seed's formula"),
 }
+
+for _topic in (gamma_decay, teacher_student):
+    DERIVATIONS.update(_topic.DERIVATION_STEPS)
 
 
 def show(name: str, latex: bool = False) -> str:

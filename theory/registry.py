@@ -157,3 +157,6 @@ register(Formula(
     "E[(hhat-hbar)^2 | u] = gamma^2 (1 + g u + (rho+2) u^2/4)/M + gamma^2 c2(u)/M^2; "
     "seed: gamma^2 [u^2 (rho+2)/(4M) + (1 + 3(rho+2)/(4M))/M]",
     _REF_SEED, "mean-square BN-vs-PN deviation of one sample inside its own batch"))
+
+# Topic registrations: each module calls register(...) for its formulas.
+from . import formulas_gamma, formulas_teacher  # noqa: E402,F401

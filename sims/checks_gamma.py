@@ -1,0 +1,1 @@
+"""Gamma-decay checks (registered into sims.checks.CHECKS)."""

@@ -1,0 +1,1 @@
+"""Teacher-student checks (registered into sims.checks.CHECKS)."""

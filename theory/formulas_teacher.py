@@ -1,0 +1,1 @@
+"""Registered formulas of the teacher-student topic (theory/teacher_student.py)."""
