@@ -119,14 +119,26 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from sims.benchmark import format_benchmark, run_benchmark
+# Benchmark suites: module with run_benchmark(quick: bool) -> dict and format_benchmark(dict) -> str.
+BENCH_SUITES = {
+    "bn_noise": "sims.benchmark",
+    "teacher": "sims.bench_teacher",
+    "cnn": "sims.nn.benchmark",
+}
 
-    res = run_benchmark(quick=args.quick)
-    print(format_benchmark(res))
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    from theory.params import check_choice
+
+    suite = check_choice("suite", args.suite, tuple(BENCH_SUITES))
+    mod = importlib.import_module(BENCH_SUITES[suite])
+    res = mod.run_benchmark(quick=args.quick)
+    print(mod.format_benchmark(res))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+            json.dump(res, f, indent=1, default=str)
     return 0
 
 
@@ -164,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where sweep points run (dask: --address of a scheduler, or a local cluster)")
     s.add_argument("--address", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     s.set_defaults(func=cmd_figures)
-    s = sub.add_parser("bench", help="benchmark the MC kernel against numpy and the RNG ceiling")
+    s = sub.add_parser("bench", help="benchmarks, as ratios against a baseline measured in the same run: "
+                       + " | ".join(BENCH_SUITES))
+    s.add_argument("suite", nargs="?", default="bn_noise", help="which benchmark (default: bn_noise)")
     s.add_argument("--quick", action="store_true")
     s.add_argument("--json", help="write results to this file")
     s.set_defaults(func=cmd_bench)
