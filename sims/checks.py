@@ -315,10 +315,15 @@ def select_checks(pattern: str | None = None) -> list[Check]:
     return out
 
 
+def _judged(check: Check, p: Params) -> bool:
+    """Points with a batch size below the check's min_M are shown but not judged."""
+    return "M" not in p or p["M"] >= check.min_M
+
+
 def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) -> CheckResult:
     samples = SCALES[scale]
     pts = check.points(scale)
-    n_judged = sum(p["M"] >= check.min_M for p in pts)
+    n_judged = sum(_judged(check, p) for p in pts)
     zcrit = float(stats.t.ppf(1 - ALPHA / (2 * max(n_judged, 1)), N_CHUNKS - 1))
     out = []
     for p in pts:
@@ -330,7 +335,7 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
         allow = check.allowance(p)
         tol = zcrit * mc.se + allow
         wrong = {w: f(p) for w, f in check.wrong.items()}
-        judged = p["M"] >= check.min_M
+        judged = _judged(check, p)
         out.append(PointResult(
             dict(p), th, mc, tol, allow, judged, abs(mc.estimate - th) <= tol, wrong,
             {w: abs(mc.estimate - v) > tol for w, v in wrong.items()},
