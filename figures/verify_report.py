@@ -3,11 +3,15 @@ power of each check against its deliberately wrong variants."""
 
 from __future__ import annotations
 
-from sims.checks import ALPHA, N_CHUNKS, CheckResult
+from sims.checks import ALPHA, CheckResult
 
 
 def _params(p: dict) -> str:
     return " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
+
+
+def _dfs(r: CheckResult) -> str:
+    return ",".join(str(d) for d in sorted({p.mc.n_chunks - 1 for p in r.points}))
 
 
 def format_check(r: CheckResult) -> str:
@@ -17,7 +21,7 @@ def format_check(r: CheckResult) -> str:
     lines = [
         f"== {c.name} [{status}] {c.claim}",
         f"   tolerance = z*SE + allowance, z = {r.zcrit:.2f} (two-sided false-alarm {ALPHA:g} per check, "
-        f"Bonferroni over {n_j} judged points, Student t df={N_CHUNKS - 1}); allowance: {c.allowance_doc}",
+        f"Bonferroni over {n_j} judged points, Student t df={_dfs(r)}); allowance: {c.allowance_doc}",
     ]
     shown = list(c.shown)
     head = f"   {'params':34s} {'theory':>11s} {'MC':>11s} {'± SE':>9s} {'z':>7s} {'tol':>9s}  {'verdict':8s}"

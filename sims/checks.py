@@ -324,7 +324,8 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
     samples = SCALES[scale]
     pts = check.points(scale)
     n_judged = sum(_judged(check, p) for p in pts)
-    zcrit = float(stats.t.ppf(1 - ALPHA / (2 * max(n_judged, 1)), N_CHUNKS - 1))
+    q = 1 - ALPHA / (2 * max(n_judged, 1))
+    zmax = 0.0
     out = []
     for p in pts:
         # Seed depends on the simulated quantity's inputs only, so checks that share a
@@ -333,6 +334,9 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
         mc = check.simulate(p, samples, derive_seed(base_seed, key))
         th = check.theory(p)
         allow = check.allowance(p)
+        # Student t with the point's own degrees of freedom (chunks or seeds - 1).
+        zcrit = float(stats.t.ppf(q, max(mc.n_chunks - 1, 1)))
+        zmax = max(zmax, zcrit)
         tol = zcrit * mc.se + allow
         wrong = {w: f(p) for w, f in check.wrong.items()}
         judged = _judged(check, p)
@@ -340,7 +344,7 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
             dict(p), th, mc, tol, allow, judged, abs(mc.estimate - th) <= tol, wrong,
             {w: abs(mc.estimate - v) > tol for w, v in wrong.items()},
             {k: f(p) for k, f in check.shown.items()}))
-    return CheckResult(check, out, zcrit)
+    return CheckResult(check, out, zmax)
 
 
 # Topic checks register themselves into CHECKS via _add.
