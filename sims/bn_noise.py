@@ -13,15 +13,9 @@ from theory.params import ParameterError, check_finite_array, check_float, check
 
 from .families import Family, get_family
 from .kernels.bn_noise import N_ACC, N_Q, Q_ERR, Q_MU, Q_SD, Q_X1, batch_stats_kernel, member_deviation_kernel
-from .mc import MCResult, jackknife, run_chunks
+from .mc import MCResult, jackknife, run_chunks, split_batches
 
 __all__ = ["BatchStatsResult", "DeviationResult", "simulate_batch_stats", "simulate_bn_deviation"]
-
-
-def _split(n_batches: int, n_chunks: int) -> int:
-    n_chunks = check_int("n_chunks", n_chunks, 2)
-    n_batches = check_int("n_batches", n_batches, 2 * n_chunks)
-    return -(-n_batches // n_chunks)  # batches per chunk, rounded up
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,7 @@ def simulate_batch_stats(
     M = check_int("M", M, 2)
     mu = check_float("mu", mu)
     sigma = check_float("sigma", sigma, 0.0, lo_open=True)
-    per = _split(n_batches, n_chunks)
+    per = split_batches(n_batches, n_chunks)
     if hist_bins:
         hist_bins = check_int("hist_bins", hist_bins, 1)
         if hist_range is None or not hist_range[1] > hist_range[0]:
@@ -145,7 +139,7 @@ def simulate_bn_deviation(
     fam = get_family(family)
     M = check_int("M", M, 2)
     u_grid = check_finite_array("u", np.atleast_1d(np.asarray(u, dtype=float)), ndim=1)
-    per = _split(n_batches, n_chunks)
+    per = split_batches(n_batches, n_chunks)
 
     def chunk(i, rng):
         acc = np.zeros((len(u_grid), 2))

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .rng import chunk_generators
 
-__all__ = ["MCResult", "run_chunks", "jackknife", "set_threads", "get_threads"]
+__all__ = ["MCResult", "run_chunks", "jackknife", "split_batches", "set_threads", "get_threads"]
 
 _THREADS: int | None = None
 
@@ -94,3 +94,12 @@ def jackknife(stat: Callable[[np.ndarray], float], chunk_sums: np.ndarray, n: in
     loo = np.array([stat(total - chunk_sums[i]) for i in range(k)], dtype=float)
     se = float(math.sqrt((k - 1) / k * np.sum((loo - loo.mean()) ** 2)))
     return MCResult(est, se, int(n), k)
+
+
+def split_batches(n_batches: int, n_chunks: int) -> int:
+    """Batches per chunk for at least `n_batches` in total (rounded up)."""
+    from theory.params import check_int
+
+    n_chunks = check_int("n_chunks", n_chunks, 2)
+    n_batches = check_int("n_batches", n_batches, 2 * n_chunks)
+    return -(-n_batches // n_chunks)

@@ -1,3 +1,506 @@
-"""Gamma decay: the BN regularization coefficient zeta(h) for GLMs (seed 001 §1.2-§1.5)."""
+"""Gamma decay: the regularization BN adds to a GLM loss, zeta(h), and what it leaves out.
+Seed 001 §1.2-§1.5; THEORY.md §2-§3; Luo et al., ICLR 2019 (arXiv:1809.00846) §3.
 
-DERIVATION_STEPS: dict = {}
+Setup.  A unit h = w·x with population stats (mu_P, sigma_P), u = (h - mu_P)/sigma_P.
+BN output hhat = gamma (h - mu_B)/sigma_B + beta; PN output hbar = gamma u + beta; so
+hhat - hbar = gamma D with D = (u - m)/s - u, m and s the batch mean/std (ddof 0) of the
+standardized batch, which contains the sample itself.  GLM loss l(eta) = A(eta) - y eta.
+Taylor around hbar and the expectation over the other M - 1 batch members give
+
+  E[l(hhat) | u] - l(hbar) = (A'(hbar) - y) gamma E[D|u] + A''(hbar) gamma^2 E[D^2|u]/2
+                             + A'''(hbar) gamma^3 E[D^3|u]/6 + A''''(hbar) gamma^4 E[D^4|u]/24 + ...
+
+with (derived below, exact moment engine, sample inside its own batch)
+  E[D|u]   = (g/2 + 3 (rho+2) u/8 - u^3/2)/M + O(M^-2)          (first-order term)
+  E[D^2|u] = (1 + g u + (rho+2) u^2/4)/M + O(M^-2),  E[D^3|u], E[D^4|u] = O(M^-2).
+Averaging the second-order term over the data gives the gamma decay L_BN ~ L_PN + zeta gamma^2,
+  zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) + g G_gamma/(2M),
+  F_gamma = mean A''(hbar) u^2, mu_d2A = mean A''(hbar), G_gamma = mean A''(hbar) u;
+the seed's zeta is the same without the skewness term g G_gamma/(2M).  The first-order term
+that the seed drops is of the same order 1/M; see `derive_squared_exact` for what it does.
+
+Numeric functions take the input law as a `family` (theory.distributions) and average over it by
+quadrature: the population is the training distribution (P -> infinity), and labels enter
+only through E[y|u] = A'(gamma0 u + beta0) (a well-specified GLM), because the loss is linear in y.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import cache
+from math import comb
+
+import sympy as sp
+from scipy.special import expit, gammaln
+
+from . import bn_noise as B
+from .distributions import FAMILIES, family_moments, population_mean, standardized_law
+from .params import ParameterError, check_choice, check_float, check_int
+from .sample_moments import expect_power_sums, moment_symbols
+
+__all__ = [
+    "GLMS", "CASES",
+    "derive_deviation_moments", "derive_glm_taylor", "derive_zeta", "derive_zeta_special",
+    "derive_squared_exact", "derive_first_order_mean",
+    "deviation_coeffs", "zeta", "glm_stats", "zeta_special", "bn_mean_shift",
+    "bn_loss_excess", "bn_loss_grad", "optimal_gamma_ratio", "glm",
+]
+
+M, u, g, rho, gamma = B.M, B.u, B.g, B.rho, B.gamma
+m5, m6 = B.m5, B.m6
+beta, y = sp.symbols("beta y", real=True)
+F_gamma, mu_d2A, G_gamma = sp.symbols("F_gamma mu_d2A G_gamma", real=True)
+A = sp.Function("A")
+_S1, _S2 = sp.symbols("S1 S2")
+
+# GLMs: A(eta) and the centring of BN.  "squared" is the loss (hhat - y)^2 (A = eta^2, the
+# natural parameter's coefficient is 2y); "no_bias" is the squared loss with BN that only divides
+# by the batch RMS (no mean, seed 001 §1.4); "relu" is the softplus GLM in its t -> inf limit:
+# mean function A' = ReLU, A = max(eta, 0)^2/2, A'' = Heaviside (seed 001 §1.4).
+GLMS = ("identity", "squared", "no_bias", "logistic", "poisson", "relu")
+CASES = GLMS
+
+
+# --------------------------------------------------------------------------- derivations
+@cache
+def derive_deviation_moments(order: int = 2, center: bool = True) -> dict[int, sp.Expr]:
+    """E[D^k | u], k = 1..2*order, to O(M^-order); D = (u - m)/s - u (center) or u/r - u with
+    r^2 = mean of squares (no centring).  The other M - 1 members have power sums S1, S2:
+      m = (u + S1)/M,  s^2 = (u^2 + S2)/M - m^2 = 1 + e,
+      D^k = sum_j C(k, j) (u - m)^j (1 + e)^(-j/2) (-u)^(k-j),
+    Taylor in e to degree 2*order (E[e^i] = O(M^-ceil(i/2))), exact expectations, series in 1/M."""
+    order = check_int("order", order, 1, 3)
+    tdeg, kmax = 2 * order, 2 * order
+    mom = moment_symbols(2 * tdeg + kmax + 2)
+    mb = (u + _S1) / M if center else sp.Integer(0)
+    e = sp.expand((u**2 + _S2) / M - mb**2 - 1)
+    d = u - mb
+    epow = [sp.Integer(1)]
+    for _ in range(tdeg):
+        epow.append(sp.expand(epow[-1] * e))
+    ed = {}
+    for j in range(1, kmax + 1):
+        co = B._taylor(lambda x, j=j: (1 + x) ** sp.Rational(-j, 2), tdeg)
+        dj = sp.expand(d**j)
+        ed[j] = sum(co[i] * expect_power_sums(sp.expand(dj * epow[i]), _S1, _S2, M - 1, mom)
+                    for i in range(tdeg + 1))
+    out = {}
+    for k in range(1, kmax + 1):
+        tot = (-u) ** k + sum(comb(k, j) * (-u) ** (k - j) * ed[j] for j in range(1, k + 1))
+        out[k] = B._series_in_inv_M(tot, order)
+    return out
+
+
+def derive_glm_taylor(kmax: int = 4) -> sp.Expr:
+    """l(hbar + gamma D) - l(hbar) for l(eta) = A(eta) - y eta, Taylor to D^kmax:
+    (A'(hbar) - y) gamma D + sum_{k>=2} A^(k)(hbar) gamma^k D^k / k!."""
+    hb, D = sp.symbols("hbar D", real=True)
+    loss = lambda eta: A(eta) - y * eta
+    t = sp.Symbol("t")
+    ser = sp.series(loss(hb + t), t, 0, kmax + 1).removeO()
+    return sp.expand(ser.subs(t, gamma * D) - loss(hb)).doit()
+
+
+@cache
+def derive_zeta(center: bool = True) -> dict[str, sp.Expr]:
+    """Average the second-order term over the data: with a(u) = A''(hbar(u)),
+    E_u[a(u) gamma^2 E[D^2|u]/2] = zeta gamma^2 + O(M^-2),
+      zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) + g G_gamma/(2M)    (centred BN)
+      zeta = (rho+2)/(8M) F_gamma                                    (no centring, mean-zero h)
+    F_gamma = E[a u^2], mu_d2A = E[a], G_gamma = E[a u]: the leading coefficient of E[D^2|u] is a
+    polynomial in u, so its average against a(u) is a combination of these three moments."""
+    lead = sp.expand(derive_deviation_moments(1, center)[2] * M)
+    poly = sp.Poly(lead, u)
+    repl = {0: mu_d2A, 1: G_gamma, 2: F_gamma}
+    if poly.degree() > 2:  # pragma: no cover - the derivation gives degree 2
+        raise AssertionError("unexpected degree")
+    z = sum(c * repl[k[0]] for k, c in poly.terms()) / (2 * M)
+    seed = (rho + 2) / (8 * M) * F_gamma + (mu_d2A / (2 * M) if center else 0)
+    return {"per_sample": lead / (2 * M), "zeta": sp.expand(z), "seed": seed,
+            "missing_in_seed": sp.simplify(sp.expand(z - seed))}
+
+
+@cache
+def derive_first_order_mean() -> dict[str, sp.Expr]:
+    """E[D|u] to O(1/M) and its average over u, which is exactly 0 for centred BN because the
+    normalized batch has mean 0 (and, at this order, (g/2 - E[u^3]/2) = 0)."""
+    d1 = derive_deviation_moments(1, True)[1]
+    lead = sp.expand(d1 * M)
+    mom = moment_symbols(4)
+    avg = sum(c * mom[k[0]] for k, c in sp.Poly(lead, u).terms())
+    return {"E[D|u]": d1, "E_u E[D|u] (x M)": sp.simplify(avg)}
+
+
+def _gauss_int(f: sp.Expr) -> sp.Expr:
+    return sp.simplify(sp.integrate(f * sp.exp(-u**2 / 2) / sp.sqrt(2 * sp.pi), (u, -sp.oo, sp.oo)))
+
+
+@cache
+def derive_zeta_special(case: str) -> dict[str, sp.Expr]:
+    """Special cases for Gaussian u (g = 0, rho = 0), hbar = gamma u + beta:
+      identity  A = eta^2/2:  A'' = 1  -> F = 1, mu = 1       -> zeta = 3/(4M)
+      squared   A = eta^2:    A'' = 2  -> F = 2, mu = 2       -> zeta = 3/(2M) (the simple example)
+      no_bias   squared loss, BN without mean (only sigma_B)  -> zeta = 1/(2M)
+      relu      A'' = H(hbar): F = E[H u^2], mu = P(hbar > 0); beta = 0 -> F = mu = 1/2 -> 3/(8M)
+      poisson   A = exp(eta): mu = exp(beta + gamma^2/2), F = (1 + gamma^2) mu
+      logistic  A = log(1 + e^eta): A'' = sigma(eta)(1 - sigma(eta)); F, mu are Gaussian integrals
+                without closed form (numeric in `zeta_special`)."""
+    check_choice("case", case, CASES)
+    z = derive_zeta(case != "no_bias")["zeta"].subs({g: 0, rho: 0})
+    eta = gamma * u + beta
+    if case in ("identity", "squared", "no_bias"):
+        a = sp.Integer(1) if case == "identity" else sp.Integer(2)
+        F, mu_, G = _gauss_int(a * u**2), _gauss_int(a), _gauss_int(a * u)
+    elif case == "relu":
+        half = lambda f: sp.integrate(f * sp.exp(-u**2 / 2) / sp.sqrt(2 * sp.pi), (u, 0, sp.oo))
+        F, mu_, G = half(u**2), half(sp.Integer(1)), half(u)  # beta = 0
+    elif case == "poisson":
+        a = sp.exp(eta)
+        F, mu_, G = _gauss_int(a * u**2), _gauss_int(a), _gauss_int(a * u)
+    else:
+        s = 1 / (1 + sp.exp(-eta))
+        a = s * (1 - s)
+        F, mu_, G = (sp.Integral(f * sp.exp(-u**2 / 2) / sp.sqrt(2 * sp.pi), (u, -sp.oo, sp.oo))
+                     for f in (a * u**2, a, a * u))
+    val = z.subs({F_gamma: F, mu_d2A: mu_, G_gamma: G})
+    return {"A''": sp.Integer(1) if case == "identity" else a if case in ("poisson", "logistic") else
+            (sp.Heaviside(eta) if case == "relu" else sp.Integer(2)),
+            "F_gamma": sp.simplify(F), "mu_d2A": sp.simplify(mu_), "G_gamma": sp.simplify(G),
+            "zeta": sp.simplify(val) if case != "logistic" else val}
+
+
+def derive_squared_exact(M_value: int = 4) -> dict[str, sp.Expr]:
+    """Squared loss, exactly.  In every batch mean_i xhat_i^2 = 1, mean_i xhat_i = 0 and
+    mean_i u_i xhat_i = s (s the batch std of u) - proved here on a batch of `M_value` symbols -
+    so over batches E[xhat^2] = 1 = E[u^2]: the BN objective has the same gamma^2 coefficient as PN
+    and zeta gamma^2 is cancelled exactly by the gamma^2 part of the first-order term:
+      L_BN(gamma, beta) - L_PN(gamma, beta) = -2 gamma E[y (xhat - u)].
+    For y = a u + b + noise: E[y xhat] = a E[s], so gamma*_BN / gamma*_PN = E[sigma_B]/sigma_P
+    = 1 - (rho+6)/(8M) + ..., whereas PN + zeta gamma^2 (zeta = (rho+6)/(4M)) gives 1/(1 + zeta)
+    = 1 - (rho+6)/(4M): twice the shrinkage.  Without centring (r = RMS of the batch) the same
+    identities give gamma*_BN/gamma*_PN = E[r] = 1 - (rho+2)/(8M) vs 1/(1 + (rho+2)/(4M))."""
+    a = sp.symbols(f"a0:{M_value}", real=True)
+    mean = sum(a) / M_value
+    s = sp.sqrt(sum((ai - mean) ** 2 for ai in a) / M_value)
+    xh = [(ai - mean) / s for ai in a]
+    r = sp.sqrt(sum(ai**2 for ai in a) / M_value)
+    ident = {
+        "mean xhat^2 - 1": sp.simplify(sum(x**2 for x in xh) / M_value - 1),
+        "mean xhat": sp.simplify(sum(xh) / M_value),
+        "mean u xhat - s": sp.simplify(sum(ai * x for ai, x in zip(a, xh, strict=True)) / M_value - s),
+        "no centring: mean (u/r)^2 - 1": sp.simplify(sum((ai / r) ** 2 for ai in a) / M_value - 1),
+        "no centring: mean u (u/r) - r": sp.simplify(sum(ai * ai / r for ai in a) / M_value - r),
+    }
+    std = B.derive_batch_std_series(2)["mean"].subs(B.sigma, 1)
+    rms = _rms_series(2)
+    return {**ident, "ratio_exact_series": std, "ratio_zeta_series": B._series_in_inv_M(
+        1 / (1 + (rho + 6) / (4 * M)), 2), "ratio_exact_no_bias_series": rms,
+        "ratio_zeta_no_bias_series": B._series_in_inv_M(1 / (1 + (rho + 2) / (4 * M)), 2)}
+
+
+@cache
+def _rms_series(order: int) -> sp.Expr:
+    """E[r], r^2 = S2/M the batch mean of squares of M standardized draws, to O(M^-order)."""
+    mom = moment_symbols(4 * order + 2)
+    e = _S2 / M - 1
+    co = B._taylor(lambda x: sp.sqrt(1 + x), 2 * order)
+    tot = sum(c * expect_power_sums(sp.expand(e**k), _S1, _S2, M, mom) for k, c in enumerate(co))
+    return B._series_in_inv_M(tot, order)
+
+
+# ------------------------------------------------------------------------ numeric twins
+def _is_sym(*xs) -> bool:
+    return any(isinstance(x, sp.Basic) for x in xs)
+
+
+def deviation_coeffs(u_, rho_=0.0, g_=0.0, m5_=0.0, m6_=15.0, center: bool = True) -> dict[tuple[int, int], float]:
+    """Coefficients c[k, j] of E[D^k | u] = sum_j c[k, j] M^-j (k = 1..4, j = 1, 2), the numeric
+    twin of `derive_deviation_moments(2, center)` (tests prove equality)."""
+    u2, u3, u4, u5, u6 = u_**2, u_**3, u_**4, u_**5, u_**6
+    r2 = rho_**2
+    if center:
+        return {
+            (1, 1): g_ / 2 + 3 * rho_ * u_ / 8 - u3 / 2 + 3 * u_ / 4,
+            (1, 2): (15 * g_**2 * u_ / 8 + 15 * g_ * rho_ / 16 - 9 * g_ * u2 / 4 + 37 * g_ / 8 - 3 * m5_ / 8
+                     - 5 * m6_ * u_ / 16 + 105 * r2 * u_ / 128 - 15 * rho_ * u3 / 16 + 147 * rho_ * u_ / 32
+                     + 3 * u5 / 8 - 19 * u3 / 8 + 191 * u_ / 32),
+            (2, 1): g_ * u_ + rho_ * u2 / 4 + u2 / 2 + 1,
+            (2, 2): B._bn_dev_c2(u_, rho_, g_, m5_, m6_),
+            (3, 1): 0,
+            (3, 2): (3 * g_**2 * u3 / 4 + 21 * g_**2 * u_ / 4 + 9 * g_ * rho_ * u2 / 2 - 3 * g_ * u4 / 2
+                     + 27 * g_ * u2 / 2 + 7 * g_ / 2 - 3 * m5_ * u2 / 4 - m6_ * u3 / 8 + 27 * r2 * u3 / 32
+                     - 3 * rho_ * u5 / 8 + 15 * rho_ * u3 / 4 + 9 * rho_ * u_ / 8 - 3 * u5 / 4 + 11 * u3 / 4
+                     + 21 * u_ / 4),
+            (4, 1): 0,
+            (4, 2): (3 * g_**2 * u2 + 3 * g_ * rho_ * u3 / 2 + 3 * g_ * u3 + 6 * g_ * u_ + 3 * r2 * u4 / 16
+                     + 3 * rho_ * u4 / 4 + 3 * rho_ * u2 / 2 + 3 * u4 / 4 + 3 * u2 + 3),
+        }
+    return {
+        (1, 1): 3 * rho_ * u_ / 8 - u3 / 2 + 5 * u_ / 4,
+        (1, 2): (-5 * m6_ * u_ / 16 + 105 * r2 * u_ / 128 - 15 * rho_ * u3 / 16 + 153 * rho_ * u_ / 32
+                 + 3 * u5 / 8 - 21 * u3 / 8 + 223 * u_ / 32),
+        (2, 1): rho_ * u2 / 4 + u2 / 2,
+        (2, 2): (-3 * m6_ * u2 / 8 + 87 * r2 * u2 / 64 - 9 * rho_ * u4 / 8 + 119 * rho_ * u2 / 16 + u6 / 4
+                 - 11 * u4 / 4 + 161 * u2 / 16),
+        (3, 1): 0,
+        (3, 2): -m6_ * u3 / 8 + 27 * r2 * u3 / 32 - 3 * rho_ * u5 / 8 + 33 * rho_ * u3 / 8 - 3 * u5 / 4 + 5 * u3,
+        (4, 1): 0,
+        (4, 2): 3 * r2 * u4 / 16 + 3 * rho_ * u4 / 4 + 3 * u4 / 4,
+    }
+
+
+def zeta(M: int, rho: float = 0.0, F_gamma: float = 1.0, mu_d2A: float = 1.0,
+         skew: float = 0.0, G_gamma: float = 0.0) -> float:
+    """zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) + skew G_gamma/(2M) (seed 001 §1.3 eq. for zeta;
+    the last term, absent from the seed, matters only for skewed h: G_gamma = mean A''(hbar) u)."""
+    if not _is_sym(M, rho, F_gamma, mu_d2A, skew, G_gamma):
+        M = check_int("M", M, 2)
+        rho = check_float("rho", rho, -2.0)
+        F_gamma = check_float("F_gamma", F_gamma, 0.0)
+        mu_d2A = check_float("mu_d2A", mu_d2A, 0.0)
+        skew = check_float("skew", skew)
+        G_gamma = check_float("G_gamma", G_gamma)
+    return (rho + 2) / (8 * M) * F_gamma + mu_d2A / (2 * M) + skew * G_gamma / (2 * M)
+
+
+# GLM derivatives A^(k)(eta), k = 0..4.  relu: A''' = delta, A'''' = delta' (handled by
+# integration by parts in `_relu_point_terms`).
+def _glm_fns(case: str) -> Callable[[float, int], float]:
+    def f(eta: float, k: int) -> float:
+        if case == "identity":
+            return (eta * eta / 2, eta, 1.0, 0.0, 0.0)[k]
+        if case in ("squared", "no_bias"):
+            return (eta * eta, 2 * eta, 2.0, 0.0, 0.0)[k]
+        if case == "poisson":
+            return math.exp(eta)
+        if case == "logistic":
+            s = float(expit(eta))
+            return (max(eta, 0.0) + math.log1p(math.exp(-abs(eta))), s, s * (1 - s),
+                    s * (1 - s) * (1 - 2 * s), s * (1 - s) * (1 - 6 * s + 6 * s * s))[k]
+        p = max(eta, 0.0)  # relu
+        return (p * p / 2, p, 1.0 if eta > 0 else 0.0, 0.0, 0.0)[k]
+    return f
+
+
+def glm(case: str) -> Callable[[float, int], float]:
+    """A^(k)(eta) for the GLM `case` (k = 0..4); see GLMS for the definitions."""
+    return _glm_fns(check_choice("case", case, GLMS))
+
+
+def _check_common(case, M_, family, gamma_, beta_):
+    case = check_choice("case", case, CASES)
+    M_ = check_int("M", M_, 2)
+    family = check_choice("family", family, FAMILIES)
+    gamma_ = check_float("gamma", gamma_, 0.0, lo_open=True)
+    beta_ = check_float("beta", beta_)
+    if case == "no_bias" and beta_ != 0.0:
+        raise ParameterError("beta must be 0 for case=no_bias (no bias, no mean statistics)")
+    return case, M_, family, gamma_, beta_
+
+
+def _breaks(case: str, gamma_: float, beta_: float) -> tuple[float, ...]:
+    return (-beta_ / gamma_,) if case == "relu" else ()
+
+
+def glm_stats(case: str, gamma: float = 1.0, beta: float = 0.0, family: str = "gaussian",
+              approx: str = "exact") -> dict[str, float]:
+    """F_gamma = E[A''(hbar) u^2], mu_d2A = E[A''(hbar)], G_gamma = E[A''(hbar) u] over the
+    standardized law of `family`, hbar = gamma u + beta.  approx='sigmoid' replaces the ReLU's
+    Heaviside A'' by sigmoid(hbar), the seed's approximation (seed 001 §1.4)."""
+    case, _, family, gamma, beta = _check_common(case, 2, family, gamma, beta)
+    approx = check_choice("approx", approx, ("exact", "sigmoid"))
+    if approx == "sigmoid" and case != "relu":
+        raise ParameterError("approx=sigmoid applies to case=relu only")
+    f = _glm_fns(case)
+    a = (lambda x: float(expit(gamma * x + beta))) if approx == "sigmoid" else (lambda x: f(gamma * x + beta, 2))
+    br = _breaks(case, gamma, beta)
+    return {"F_gamma": population_mean(family, lambda x: a(x) * x * x, br),
+            "mu_d2A": population_mean(family, a, br),
+            "G_gamma": population_mean(family, lambda x: a(x) * x, br)}
+
+
+def zeta_special(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, family: str = "gaussian",
+                 approx: str = "exact", terms: str = "derived") -> float:
+    """zeta for a GLM `case` with h of the given input `family` (THEORY.md §2 special cases):
+    identity 3/(4M), squared 3/(2M), no_bias 1/(2M) for Gaussian h; relu (A'' = Heaviside, or
+    the seed's sigmoid approximation), logistic and poisson by quadrature of F_gamma, mu_d2A.
+    terms='seed' drops the skewness term g G_gamma/(2M)."""
+    case, M, family, gamma, beta = _check_common(case, M, family, gamma, beta)
+    terms = check_choice("terms", terms, ("derived", "seed"))
+    fm = family_moments(family)
+    st = glm_stats(case, gamma, beta, family, approx)
+    skew = fm.skew if terms == "derived" else 0.0
+    if case == "no_bias":
+        return (fm.rho + 2) / (8 * M) * st["F_gamma"]
+    return zeta(M, fm.rho, st["F_gamma"], st["mu_d2A"], skew, st["G_gamma"])
+
+
+def bn_mean_shift(M: int, u: float = 0.0, rho: float = 0.0, skew: float = 0.0, order: int = 1,
+                  m5: float | None = None, m6: float | None = None, center: bool = True) -> float:
+    """E[(hhat - hbar)/gamma | u] = (g/2 + 3(rho+2)u/8 - u^3/2)/M + c(u)/M^2 (centred BN); the
+    first-order term of the GLM expansion, dropped by the seed (sample inside its own batch)."""
+    if not _is_sym(M, u, rho, skew):
+        M = check_int("M", M, 2)
+        u = check_float("u", u)
+        rho = check_float("rho", rho, -2.0)
+        skew = check_float("skew", skew)
+        order = check_int("order", order, 1, 2)
+    c = deviation_coeffs(u, rho, skew, m5 or 0.0, 15.0 if m6 is None else m6, center)
+    return c[1, 1] / M + (c[1, 2] / M**2 if order == 2 else 0)
+
+
+def _moments(family: str) -> tuple[float, float, float, float]:
+    fm = family_moments(family)
+    return fm.rho, fm.skew, fm.m[5], fm.m[6]
+
+
+def _excess_integrand(case, M_, gamma_, beta_, gamma0, beta0, family, part, order):
+    f = _glm_fns(case)
+    rho_, g_, m5_, m6_ = _moments(family)
+    center = case != "no_bias"
+    w1 = 0.0 if order == "next" else 1.0 / M_
+    w2 = 0.0 if order == 1 else 1.0 / M_**2
+
+    def term(x: float) -> float:
+        c = deviation_coeffs(x, rho_, g_, m5_, m6_, center)
+        eta, eta0 = gamma_ * x + beta_, gamma0 * x + beta0
+        d = [0.0] + [c[k, 1] * w1 + c[k, 2] * w2 for k in range(1, 5)]
+        first = (f(eta, 1) - f(eta0, 1)) * gamma_ * d[1]
+        second = f(eta, 2) * gamma_**2 * d[2] / 2
+        if part == "first":
+            return first
+        if part == "second":
+            return second
+        rest = f(eta, 3) * gamma_**3 * d[3] / 6 + f(eta, 4) * gamma_**4 * d[4] / 24
+        return first + second + rest
+    return term
+
+
+def _relu_point_terms(M_, gamma_, beta_, family) -> float:
+    """relu: A''' = delta(eta), A'''' = delta'(eta) contribute, after integrating by parts against
+    the input density p(u), p(u*) E3(u*) gamma^2/6 - (p E4)'(u*) gamma^2/24 at the kink u* = -beta/gamma
+    (E_k = E[D^k|u], both O(M^-2))."""
+    rho_, g_, m5_, m6_ = _moments(family)
+    law = standardized_law(family)
+    us = -beta_ / gamma_
+    if not law.lo < us < law.hi or us in law.kinks:
+        raise ParameterError("relu at order 2 needs the kink -beta/gamma inside a smooth part of the input law")
+    e3 = lambda x: deviation_coeffs(x, rho_, g_, m5_, m6_)[3, 2] / M_**2
+    e4 = lambda x: deviation_coeffs(x, rho_, g_, m5_, m6_)[4, 2] / M_**2
+    h = 1e-5
+    pe4 = lambda x: law.pdf(x) * e4(x)
+    d_pe4 = (pe4(us + h) - pe4(us - h)) / (2 * h)
+    return law.pdf(us) * e3(us) * gamma_**2 / 6 - d_pe4 * gamma_**2 / 24
+
+
+def bn_loss_excess(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, gamma0: float | None = None,
+                   beta0: float | None = None, family: str = "gaussian", part: str = "total",
+                   order: int | str = 1, variant: str = "derived") -> float:
+    """E[l(hhat)] - E[l(hbar)] for a well-specified GLM (E[y|u] = A'(gamma0 u + beta0)), averaged over
+    the input law, to O(M^-order) (order='next' returns only the M^-2 part).
+      part=first:  E[(A'(hbar) - A'(eta0)) gamma E[D|u]]       (dropped by the seed)
+      part=second: E[A''(hbar) gamma^2 E[D^2|u]/2]             (= zeta gamma^2 at order 1)
+      part=total:  first + second (+ the A''' and A'''' terms at O(M^-2))
+    variant='seed': zeta_seed gamma^2 (the seed's L_BN - L_PN)."""
+    case, M, family, gamma, beta = _check_common(case, M, family, gamma, beta)
+    gamma0 = gamma if gamma0 is None else check_float("gamma0", gamma0, 0.0, lo_open=True)
+    beta0 = beta if beta0 is None else check_float("beta0", beta0)
+    part = check_choice("part", part, ("total", "first", "second"))
+    if order not in (1, 2, "next"):
+        raise ParameterError(f"order must be one of 1, 2, next (got {order!r})")
+    variant = check_choice("variant", variant, ("derived", "seed"))
+    if variant == "seed":
+        if part == "first":
+            return 0.0
+        return zeta_special(case, M, gamma, beta, family, terms="seed") * gamma**2
+    val = population_mean(family, _excess_integrand(case, M, gamma, beta, gamma0, beta0, family, part, order),
+                          _breaks(case, gamma, beta))
+    if case == "relu" and part == "total" and order != 1:
+        val += _relu_point_terms(M, gamma, beta, family)
+    return val
+
+
+def bn_loss_grad(case: str, M: int, gamma0: float = 1.0, beta0: float = 0.0, family: str = "gaussian",
+                 order: int | str = 1, variant: str = "derived") -> float:
+    """d/dgamma [L_BN - L_PN] at the PN optimum gamma = gamma0 (beta = beta0 fixed), by a central
+    difference of `bn_loss_excess` (smooth in gamma).  This gradient moves the optimal gamma."""
+    h = 1e-4 * gamma0
+    f = lambda gm: bn_loss_excess(case, M, gm, beta0, gamma0, beta0, family, "total", order, variant)
+    if variant == "seed":  # the seed's zeta frozen at gamma0: d(zeta gamma^2)/dgamma = 2 zeta gamma
+        return 2 * zeta_special(case, M, gamma0, beta0, family, terms="seed") * gamma0
+    return (f(gamma0 + h) - f(gamma0 - h)) / (2 * h)
+
+
+def _pn_curvature(case: str, gamma0: float, beta0: float, family: str) -> float:
+    """d^2 L_PN / dgamma^2 at gamma0 = E[A''(eta0) u^2] = F_gamma."""
+    return glm_stats(case, gamma0, beta0, family)["F_gamma"]
+
+
+def optimal_gamma_ratio(case: str, M: int, gamma0: float = 1.0, beta0: float = 0.0, family: str = "gaussian",
+                        variant: str = "derived", order: int = 1) -> float:
+    """gamma*_BN / gamma*_PN with beta fixed at beta0 (one Newton step from the PN optimum gamma0):
+      derived: 1 - dDeltaL/dgamma(gamma0) / (gamma0 F_gamma)   (first + second order terms)
+      zeta:    1 - 2 zeta / F_gamma                             (PN + zeta gamma^2, zeta frozen; seed)
+      exact:   squared/identity: E[sigma_B]/sigma_P (Gaussian: sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2));
+               no_bias: E[r], r the batch RMS (Gaussian: sqrt(2/M) Gamma((M+1)/2)/Gamma(M/2));
+               non-Gaussian inputs: the O(M^-order) series of these."""
+    case, M, family, gamma0, beta0 = _check_common(case, M, family, gamma0, beta0)
+    variant = check_choice("variant", variant, ("derived", "zeta", "exact"))
+    order = check_int("order", order, 1, 2)
+    if variant == "exact":
+        if case not in ("identity", "squared", "no_bias"):
+            raise ParameterError("variant=exact exists for case identity|squared|no_bias only")
+        rho_, g_, m5_, m6_ = _moments(family)
+        if case == "no_bias":
+            if family == "gaussian":
+                return math.sqrt(2.0 / M) * math.exp(gammaln((M + 1) / 2) - gammaln(M / 2))
+            ser = _rms_series(order)
+            return float(ser.subs({B.M: M, rho: rho_, g: g_, m5: m5_, m6: m6_}))
+        if family == "gaussian":
+            return B.batch_std_mean(M, exact=True)
+        return B.batch_std_mean(M, rho_, order=order, skew=g_, m6=m6_)
+    F = _pn_curvature(case, gamma0, beta0, family)
+    if variant == "zeta":
+        return 1 - 2 * zeta_special(case, M, gamma0, beta0, family, terms="seed") / F
+    return 1 - bn_loss_grad(case, M, gamma0, beta0, family, order) / (gamma0 * F)
+
+
+# ------------------------------------------------------------------ `bnreg derive` steps
+def _steps_zeta(latex: bool) -> list[tuple[str, sp.Expr]]:
+    d = derive_deviation_moments(1, True)
+    z = derive_zeta(True)
+    return [
+        ("loss l = A(eta) - y eta; l(hbar + gamma D) - l(hbar), Taylor to D^4", derive_glm_taylor(4)),
+        ("E[D|u] to O(1/M) (sample inside its batch): the first-order term the seed drops", d[1]),
+        ("E[D^2|u] to O(1/M)", d[2]),
+        ("E[A''(hbar)/2 gamma^2 E[D^2|u]] = gamma^2 x  (per-sample coefficient, a = A''(hbar))",
+         z["per_sample"]),
+        ("zeta: average over the data (F_gamma = E[a u^2], mu_d2A = E[a], G_gamma = E[a u])", z["zeta"]),
+        ("zeta as the seed writes it", z["seed"]),
+        ("derived - seed", z["missing_in_seed"]),
+        ("no centring (no bias): zeta", derive_zeta(False)["zeta"]),
+        ("average of E[D|u] over u, times M (exactly 0: the normalized batch has mean 0)",
+         derive_first_order_mean()["E_u E[D|u] (x M)"]),
+    ]
+
+
+def _steps_special(latex: bool) -> list[tuple[str, sp.Expr]]:
+    out = []
+    for c in CASES:
+        d = derive_zeta_special(c)
+        out.append((f"{c}: A'' = {d[chr(65) + chr(39) * 2]}, F_gamma, mu_d2A, zeta (Gaussian h)",
+                    sp.Tuple(d["F_gamma"], d["mu_d2A"], d["zeta"])))
+    return out
+
+
+def _steps_squared(latex: bool) -> list[tuple[str, sp.Expr]]:
+    d = derive_squared_exact(4)
+    return [(k, v) for k, v in d.items()]
+
+
+DERIVATION_STEPS: dict = {
+    "zeta": (_steps_zeta, "gamma decay zeta(h) for a GLM loss, and the first-order term"),
+    "zeta_special": (_steps_special, "zeta for identity, squared, no-bias, ReLU, logistic, Poisson GLMs"),
+    "squared_exact": (_steps_squared, "squared loss exactly: zeta is cancelled, gamma* shrinks by E[sigma_B]"),
+}

@@ -1,0 +1,117 @@
+"""Monte Carlo of the expected BN loss of a GLM unit vs its PN loss (seed 001 §1.3-§1.4).
+
+Protocol: the training distribution is the population (P -> infinity): every batch is M fresh
+standardized draws of the input family, so PN's statistics are exactly (0, 1).  Labels enter
+through E[y|u] = A'(gamma0 u + beta0), a well-specified GLM with true parameters (gamma0, beta0);
+this is exact for the expected loss because the GLM loss is linear in y.  beta is held at beta0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from theory.gamma_decay import GLMS
+from theory.params import ParameterError, check_choice, check_finite_array, check_float, check_int
+
+from .families import get_family
+from .kernels.gamma_decay import (
+    IDENTITY,
+    LOGISTIC,
+    N_STAT,
+    POISSON,
+    RELU,
+    S_CURV_BN,
+    S_DL,
+    S_FIRST,
+    S_GRAD_BN,
+    S_GRAD_PN,
+    S_SECOND,
+    SQUARED,
+    glm_bn_kernel,
+)
+from .mc import MCResult, jackknife, run_chunks, split_batches
+
+__all__ = ["GLMLossResult", "simulate_glm_bn", "simulate_optimal_gamma"]
+
+_KIND = {"identity": IDENTITY, "squared": SQUARED, "no_bias": SQUARED, "logistic": LOGISTIC,
+         "poisson": POISSON, "relu": RELU}
+
+
+@dataclass(frozen=True)
+class GLMLossResult:
+    """Per gamma: MCResults of E[l(hhat) - l(hbar)] (dl), of the first- and second-order Taylor
+    terms, of dL_BN/dgamma and of d(L_BN - L_PN)/dgamma; `sums` keeps the chunk sums."""
+
+    case: str
+    family: str
+    M: int
+    gammas: np.ndarray
+    n_members: int
+    sums: np.ndarray  # (chunks, K, N_STAT)
+
+    def _stat(self, k: int, s: int) -> MCResult:
+        n = self.n_members
+        return jackknife(lambda t: t[k, s] / n, self.sums, n)
+
+    def dl(self, k: int = 0) -> MCResult:
+        return self._stat(k, S_DL)
+
+    def first(self, k: int = 0) -> MCResult:
+        return self._stat(k, S_FIRST)
+
+    def second(self, k: int = 0) -> MCResult:
+        return self._stat(k, S_SECOND)
+
+    def grad_excess(self, k: int = 0) -> MCResult:
+        """d/dgamma (L_BN - L_PN) at gammas[k]."""
+        n = self.n_members
+        return jackknife(lambda t: (t[k, S_GRAD_BN] - t[k, S_GRAD_PN]) / n, self.sums, n)
+
+    def newton_step(self, k: int = 0) -> MCResult:
+        """gamma - dL_BN/dgamma / d^2L_BN/dgamma^2 at gammas[k] (jackknifed ratio)."""
+        g = float(self.gammas[k])
+        return jackknife(lambda t: g - t[k, S_GRAD_BN] / t[k, S_CURV_BN], self.sums, self.n_members)
+
+
+def simulate_glm_bn(case: str, M: int, gammas, gamma0: float = 1.0, beta0: float = 0.0,
+                    family: str = "gaussian", n_batches: int = 100_000, seed: int = 0, n_chunks: int = 64,
+                    n_threads: int | None = None, progress: bool = False) -> GLMLossResult:
+    """MC of the BN vs PN loss of GLM `case` at the given gammas (beta = beta0), see module doc."""
+    case = check_choice("case", case, GLMS)
+    M = check_int("M", M, 2)
+    fam = get_family(family)
+    g = check_finite_array("gammas", np.atleast_1d(np.asarray(gammas, dtype=float)), ndim=1)
+    if np.any(g <= 0):
+        raise ParameterError("gammas must satisfy gamma > 0")
+    gamma0 = check_float("gamma0", gamma0, 0.0, lo_open=True)
+    beta0 = check_float("beta0", beta0)
+    if case == "no_bias" and beta0 != 0:
+        raise ParameterError("beta0 must be 0 for case=no_bias")
+    per = split_batches(n_batches, n_chunks)
+    center = case != "no_bias"
+
+    def chunk(i, rng):
+        acc = np.zeros((len(g), N_STAT))
+        glm_bn_kernel(rng, fam.draw, fam.mean, fam.std, M, per, center, _KIND[case], g, beta0, gamma0, beta0, acc)
+        return acc
+
+    sums = run_chunks(chunk, n_chunks, seed, n_threads, progress, desc=f"{case} {fam.name} M={M}")
+    return GLMLossResult(case, fam.name, M, g, per * n_chunks * M, sums)
+
+
+def simulate_optimal_gamma(case: str, M: int, gamma0: float = 1.0, beta0: float = 0.0, family: str = "gaussian",
+                           n_batches: int = 100_000, seed: int = 0, n_newton: int = 4, **kw) -> MCResult:
+    """gamma*_BN / gamma*_PN (= gamma*_BN / gamma0 here, beta fixed at beta0): Newton's method on the
+    sampled BN objective.  Every iteration reuses the same seed, hence the same batches (common random
+    numbers), so the iterations converge to the minimizer of one sampled objective; the SE is the
+    jackknife of the last Newton step (delta method)."""
+    g = float(gamma0)
+    res = None
+    for _ in range(check_int("n_newton", n_newton, 1)):
+        res = simulate_glm_bn(case, M, [g], gamma0, beta0, family, n_batches, seed, **kw)
+        g = res.newton_step(0).estimate
+    assert res is not None
+    step = res.newton_step(0)
+    return MCResult(step.estimate / gamma0, step.se / gamma0, step.n, step.n_chunks)
