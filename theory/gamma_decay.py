@@ -422,11 +422,11 @@ def bn_loss_excess(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, gam
 
 
 def bn_loss_grad(case: str, M: int, gamma0: float = 1.0, beta0: float = 0.0, family: str = "gaussian",
-                 order: int | str = 1, variant: str = "derived") -> float:
+                 order: int | str = 1, variant: str = "derived", part: str = "total") -> float:
     """d/dgamma [L_BN - L_PN] at the PN optimum gamma = gamma0 (beta = beta0 fixed), by a central
     difference of `bn_loss_excess` (smooth in gamma).  This gradient moves the optimal gamma."""
     h = 1e-4 * gamma0
-    f = lambda gm: bn_loss_excess(case, M, gm, beta0, gamma0, beta0, family, "total", order, variant)
+    f = lambda gm: bn_loss_excess(case, M, gm, beta0, gamma0, beta0, family, part, order, variant)
     if variant == "seed":  # the seed's zeta frozen at gamma0: d(zeta gamma^2)/dgamma = 2 zeta gamma
         return 2 * zeta_special(case, M, gamma0, beta0, family, terms="seed") * gamma0
     return (f(gamma0 + h) - f(gamma0 - h)) / (2 * h)
