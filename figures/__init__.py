@@ -2,4 +2,9 @@
 
 __version__ = "0.1.0"
 
-FIGURE_MODULES = ("simple_error", "batch_stats")
+FIGURE_MODULES = (
+    "simple_error",
+    "batch_stats",
+    "gamma_decay",
+    "gamma_shrinkage",
+)

@@ -1,0 +1,89 @@
+"""gamma_decay: the BN-minus-PN loss of a GLM unit as a gamma^2 coefficient, M (L_BN - L_PN)/gamma^2,
+against M, one panel per GLM (seed 001 §1.3-§1.4).  Measured at the PN optimum gamma0 (where the
+first-order term vanishes and the seed's zeta applies) and at 1.5 gamma0 (where it does not);
+lines: the seed's M zeta, the derived O(1/M) value (first + second order) and the O(M^-2) series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from sims.checks_gamma import GAMMA_OFF, SETUPS
+from sims.executor import PointCache, sweep
+from sims.gamma_decay import simulate_glm_bn
+from sims.rng import derive_seed
+from theory import gamma_decay as G
+
+NAME = "gamma_decay"
+TITLE = "Gamma decay: measured vs predicted coefficient of gamma^2, times M"
+_M_FULL = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+SCALES: dict[str, dict[str, Any]] = {
+    "quick": {"Ms": (4, 16, 64, 256), "samples": 2**20, "family": "gaussian", "setups": SETUPS,
+              "gamma_off": GAMMA_OFF},
+    "default": {"Ms": _M_FULL, "samples": 2**24, "family": "gaussian", "setups": SETUPS, "gamma_off": GAMMA_OFF},
+    "paper": {"Ms": _M_FULL, "samples": 2**27, "family": "gaussian", "setups": SETUPS, "gamma_off": GAMMA_OFF},
+}
+
+
+def point(item: tuple) -> dict[str, float]:
+    case, M, samples, family, g0, b0, goff, seed = item
+    r = simulate_glm_bn(case, M, [g0, goff * g0], g0, b0, family, max(samples // M, 256), seed)
+    out = {}
+    for k, tag in ((0, "opt"), (1, "off")):
+        for stat in ("dl", "first", "second"):
+            est = getattr(r, stat)(k)
+            out[f"{stat}_{tag}"], out[f"{stat}_{tag}_se"] = est.estimate, est.se
+    return out
+
+
+def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
+    fam, goff = spec["family"], spec["gamma_off"]
+    items = [(c, M, spec["samples"], fam, *spec["setups"][c], goff, derive_seed(seed, NAME, c, M))
+             for c in G.CASES for M in spec["Ms"]]
+    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    rows: dict[str, list] = {k: [] for k in (
+        "case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "seed", "seed_sigmoid", "derived",
+        "derived2")}
+    for (c, M, _, _, g0, b0, _, _), r in zip(items, res, strict=True):
+        for tag, gm in (("opt", g0), ("off", goff * g0)):
+            vals = (c, M, "optimum" if tag == "opt" else f"{goff:g} gamma0", gm,
+                    M * float(r[f"dl_{tag}"]) / gm**2, M * float(r[f"dl_{tag}_se"]) / gm**2,
+                    M * float(r[f"first_{tag}"]) / gm**2, M * float(r[f"second_{tag}"]) / gm**2,
+                    M * G.zeta_special(c, M, gm, b0, fam, terms="seed"),
+                    M * G.zeta_special(c, M, gm, b0, fam, "sigmoid", "seed") if c == "relu" else float("nan"),
+                    M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam) / gm**2,
+                    M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam, order=2) / gm**2)
+            for k, v in zip(rows, vals, strict=True):
+                rows[k].append(v)
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def plot(d: dict[str, Any]) -> plt.Figure:
+    cases = list(dict.fromkeys(d["case"]))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True)
+    for ax, c in zip(axes.flat, cases, strict=False):
+        for j, where in enumerate(dict.fromkeys(d["where"])):
+            sel = (d["case"] == c) & (d["where"] == where)
+            M = d["M"][sel].astype(float)
+            col = f"C{j}"
+            ax.errorbar(M, d["mc"][sel], yerr=d["se"][sel], fmt="o", color=col, ms=4, capsize=2,
+                        label=f"MC at {where}")
+            ax.plot(M, d["seed"][sel], ":", color=col, label="M zeta (seed)" if j == 0 else None)
+            if np.all(np.isfinite(d["seed_sigmoid"][sel])):
+                ax.plot(M, d["seed_sigmoid"][sel], "-.", color=col, lw=1,
+                        label="seed, sigmoid approximation" if j == 0 else None)
+            ax.plot(M, d["derived"][sel], "--", color=col, label="derived O(1/M)" if j == 0 else None)
+            ax.plot(M, d["derived2"][sel], "-", color=col, lw=1, label="derived O(1/M^2)" if j == 0 else None)
+        ax.set_xscale("log", base=2)
+        ax.set_title(c)
+        ax.set_ylabel("M (L_BN - L_PN) / gamma^2")
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("batch size M")
+    axes.flat[0].legend(fontsize=7)
+    axes.flat[-1].legend(fontsize=7)
+    fig.suptitle("Gamma decay coefficient x M (Gaussian pre-activation); dotted: the seed's zeta")
+    fig.tight_layout()
+    return fig
