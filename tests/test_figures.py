@@ -19,6 +19,9 @@ from theory.distributions import FAMILIES
 COLUMNS = {
     "simple_error": ["M", "mc", "se", "n", "exact", "asymptotic", "order2"],
     "batch_stats": ["panel", "family", "M", "rho", "x", "y", "yerr", "theory"],
+    "gamma_decay": ["case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "seed", "seed_sigmoid",
+                    "derived", "derived2"],
+    "gamma_shrinkage": ["case", "M", "ratio", "se", "zeta", "derived", "exact"],
 }
 EXTS = ("png", "pdf", "csv", "json")
 
@@ -134,7 +137,7 @@ def test_second_call_is_up_to_date(built, name):
 
 
 def _refuse(*args, **kwargs):
-    raise AssertionError("simulate_batch_stats was called although every point is cached")
+    raise AssertionError("a simulation was called although every point is cached")
 
 
 @pytest.mark.parametrize("name", list(COLUMNS))
@@ -143,7 +146,11 @@ def test_incomplete_outputs_recompute_from_point_cache(built, tmp_path, monkeypa
     csv_before = (out / f"{name}.csv").read_text()
     (out / f"{name}.png").unlink()
     # every MC point is cached, so the simulation must not run again
-    monkeypatch.setattr(f"figures.{name}.simulate_batch_stats", _refuse)
+    mod = importlib.import_module(f"figures.{name}")
+    sims = [k for k in vars(mod) if k.startswith("simulate_")]
+    assert sims
+    for k in sims:
+        monkeypatch.setattr(mod, k, _refuse)
     r = make_figure(name, scale="quick", out=out, progress=False)
     assert r["status"] == "written"
     for f in outputs(out, name):
