@@ -167,3 +167,32 @@ def test_mc_squared_objective_is_exactly_quadratic_with_unit_curvature():
 def test_bad_input(call, match):
     with pytest.raises(ParameterError, match=match):
         call()
+
+
+def test_pn_equals_wn_only_for_isotropic_covariance():
+    d = G.derive_pn_wn(3)
+    assert d["PN - WN (Sigma = a I)"] == 0
+    an = d["anisotropic sigma_P/(sqrt(a) ||w||)"]
+    syms = sorted(an.free_symbols, key=str)
+    vals = {s: 1.0 for s in syms}
+    assert float(an.subs(vals)) == pytest.approx(1.0)  # a_i = a: equal
+    vals[sp.Symbol("a1", positive=True)] = 4.0
+    assert abs(float(an.subs(vals)) - 1.0) > 0.1  # anisotropic: not equal
+
+
+def test_pn_with_training_set_statistics_is_not_wn():
+    # Population covariance I, but PN uses the training set's covariance S (P samples, N inputs):
+    # sigma_P^2/||w||^2 = w'Sw/||w||^2 spans the Marchenko-Pastur support; for w along S's top
+    # eigenvector it is the upper edge (1 + 1/sqrt(alpha))^2, alpha = P/N, not 1.  Finite-size bound:
+    # the top eigenvalue fluctuates by O(N^-2/3) (Tracy-Widom), ~3% here; we allow 10%.
+    rng = np.random.default_rng(11)
+    N, P = 200, 400
+    X = rng.laplace(size=(P, N)) / np.sqrt(2)  # non-Gaussian, unit variance
+    S = np.cov(X, rowvar=False, bias=True)
+    lam, vec = np.linalg.eigh(S)
+    ratio_top = float(vec[:, -1] @ S @ vec[:, -1])
+    edge = (1 + 1 / np.sqrt(P / N)) ** 2
+    assert ratio_top == pytest.approx(edge, rel=0.10)
+    assert abs(ratio_top - 1.0) > 0.10 * edge  # power: "PN = WN" (ratio 1) is rejected
+    w = rng.standard_normal(N)
+    assert float(w @ S @ w / (w @ w)) == pytest.approx(1.0, abs=6 * np.sqrt(2 / P))  # random w: ~1

@@ -504,3 +504,30 @@ DERIVATION_STEPS: dict = {
     "zeta_special": (_steps_special, "zeta for identity, squared, no-bias, ReLU, logistic, Poisson GLMs"),
     "squared_exact": (_steps_squared, "squared loss exactly: zeta is cancelled, gamma* shrinks by E[sigma_B]"),
 }
+
+
+def derive_pn_wn(N: int = 3) -> dict[str, sp.Expr]:
+    """PN vs WN (seed 001 §1.5, THEORY.md §3).  Inputs with mean m and covariance Sigma give
+    mu_P = w·m, sigma_P^2 = w' Sigma w.  For Sigma = a I (any law, Gaussian not needed):
+      gamma (w·x - mu_P)/sigma_P + beta = v w·x/||w|| + b,  v = gamma/sqrt(a),  b = beta - gamma w·m/(sqrt(a) ||w||)
+    (the seed writes v = gamma/a, which holds if a is the standard deviation, not the variance;
+    and b depends on w unless m = 0).  Proved for N symbolic weights; the 'anisotropic' entry
+    shows the ratio sigma_P/(sqrt(a)||w||) for Sigma = diag(a_1..a_N), which is 1 only when all a_i = a."""
+    w = sp.symbols(f"w0:{N}", real=True)
+    x = sp.symbols(f"x0:{N}", real=True)
+    m = sp.symbols(f"m0:{N}", real=True)
+    a = sp.Symbol("a", positive=True)
+    gm, bt = sp.symbols("gamma beta", positive=True)
+    norm = sp.sqrt(sum(wi**2 for wi in w))
+    wx, wm = sum(wi * xi for wi, xi in zip(w, x, strict=True)), sum(wi * mi for wi, mi in zip(w, m, strict=True))
+    pn = gm * (wx - wm) / sp.sqrt(a * norm**2) + bt
+    v, b = gm / sp.sqrt(a), bt - gm * wm / (sp.sqrt(a) * norm)
+    wn = v * wx / norm + b
+    ai = sp.symbols(f"a1:{N + 1}", positive=True)
+    return {"PN - WN (Sigma = a I)": sp.simplify(pn - wn), "v": v, "b": b,
+            "anisotropic sigma_P/(sqrt(a) ||w||)": sp.sqrt(sum(aj * wi**2 for aj, wi in zip(ai, w, strict=True)))
+            / (sp.sqrt(a) * norm)}
+
+
+DERIVATION_STEPS["pn_wn"] = (lambda latex: list(derive_pn_wn(3).items()),
+                             "when population normalization equals weight normalization")
