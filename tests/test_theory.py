@@ -186,12 +186,30 @@ def test_numeric_functions_reject_bad_input():
             call()
 
 
+def _example(p):
+    """A valid value for a required parameter other than M."""
+    if p.kind == "choice":
+        return p.choices[0]
+    if p.kind == "bool":
+        return False
+    lo, hi = p.lo, p.hi
+    if lo is not None and hi is not None:
+        return (lo + hi) / 2 if p.kind == "float" else int(lo)
+    if lo is not None:
+        return lo + 0.5 if p.kind == "float" else int(lo) + 1
+    return (hi - 0.5 if hi is not None else 0.5) if p.kind == "float" else 1
+
+
 def test_every_registered_formula_evaluates_at_defaults():
     from theory.registry import FORMULAS, evaluate
 
-    for name in FORMULAS:
+    for name, f in FORMULAS.items():
+        names = {p.name for p in f.params}
         for Mv, fam in itertools.product((2, 64), (None, "laplace")):
-            kw = {"M": Mv}
-            if fam and "family" in {p.name for p in FORMULAS[name].params}:
+            kw = {"M": Mv} if "M" in names else {}
+            kw.update({p.name: _example(p) for p in f.params if p.required and p.name not in kw})
+            if fam and "family" in names:
                 kw["family"] = fam
-            assert math.isfinite(evaluate(name, **kw))
+            v = evaluate(name, **kw)
+            # +inf is a legitimate value (e.g. the pseudo-inverse student at alpha = 1); NaN never is.
+            assert not math.isnan(v) and v != -math.inf, (name, kw)
