@@ -1,0 +1,453 @@
+"""Layers with explicit forward/backward for the small CNN (THEORY.md §7), channels-last (B, H, W, C).
+
+* `Conv2D`: 'same' padding (odd kernel, pad (k-1)/2), stride 1.  im2col in numba (parallel over
+  output rows, no padded copy) + one BLAS GEMM:  cols (B*H*W, kh*kw*C_in) @ W (kh*kw*C_in, C_out);
+  row r = (b, i, j), column (di*kw + dj)*C_in + c holds x[b, i+di-ph, j+dj-pw, c] (0 outside).
+  Backward: dW = cols^T dz, dcols = dz W^T, dx by a parallel *gather* col2im (deterministic, no
+  atomic adds).  1-D signals are images with H = 1 and kernel (1, k).
+* `Dense`: y = x W (+ b), x (B, D).
+* Weight normalization (Salimans & Kingma 2016, eq. 2) on `Conv2D`/`Dense` with ``weight_norm=True``:
+  the effective weight column of output unit o is w_o = v_o / ||v_o||; the gain g_o of WN is the
+  gamma of the `sims.nn.norm.Norm` that follows, so "WN" here is w = g v/||v|| with g = gamma.
+  Backward: dv_o = (dw_o - w_o (w_o . dw_o)) / ||v_o||.
+* `MaxPool`: window = stride = (ph, pw), floor division of H, W (as PyTorch); the gradient goes to
+  the first maximum of each window (row-major), as PyTorch's CPU kernel does.
+* `ReLU`, `Flatten`.
+
+Initialization: He normal, std = sqrt(2 / fan_in) (He et al. 2015), biases 0; the output layer
+uses std = sqrt(1 / fan_in).  All arrays are in the model dtype (float32 by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+__all__ = ["Parameter", "Layer", "Conv2D", "Dense", "MaxPool", "ReLU", "Flatten", "im2col", "flip_kernel",
+           "conv_same", "conv_same_weight_grad", "set_num_threads", "get_num_threads", "run_parts",
+           "single_threaded_blas"]
+
+
+@dataclass(eq=False)
+class Parameter:
+    """A trainable array and its gradient (same shape and dtype); `name` is 'layer.field'."""
+
+    name: str
+    value: np.ndarray
+    grad: np.ndarray
+
+    @classmethod
+    def zeros_like(cls, name: str, value: np.ndarray) -> Parameter:
+        return cls(name, value, np.zeros_like(value))
+
+
+class Layer:
+    """Interface: forward(x, training) -> y (caches what backward needs); backward(dy) -> dx
+    (accumulates nothing: overwrites .grad of its own parameters)."""
+
+    params: list[Parameter]
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+# Work per thread below which an operation stays on the calling thread: handing work to another
+# thread costs ~50 us on an idle machine but ~1 ms when the cores are shared, so parts are large.
+MIN_FLOPS = 1 << 25          # GEMM flops per part (~0.5 ms of single-core sgemm)
+PAR_MIN = 1 << 21            # elements per part of an elementwise kernel
+
+# ----------------------------------------------------------------------------------------------
+# threads: coarse-grained splits over a small pool, single-threaded BLAS inside each part
+# ----------------------------------------------------------------------------------------------
+_STATE: dict = {"threads": None, "pool": None, "blas": None}
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by sims.nn (default: numba's NUMBA_NUM_THREADS, i.e. the core count)."""
+    if int(n) < 1:
+        raise ValueError(f"n must be >= 1 (got {n})")
+    if _STATE["pool"] is not None:
+        _STATE["pool"].shutdown(wait=True)
+    _STATE["threads"], _STATE["pool"] = int(n), None
+
+
+def get_num_threads() -> int:
+    if _STATE["threads"] is None:
+        _STATE["threads"] = int(nb.config.NUMBA_NUM_THREADS)
+    return _STATE["threads"]
+
+
+def run_parts(fn: Callable[[int, int, int], object], n: int, min_part: int = 1) -> list:
+    """Split range(n) into contiguous parts (one per thread, each >= min_part items) and return
+    [fn(k, start, stop) for part k] in part order; part 0 runs on the calling thread.  Static
+    splits make results independent of scheduling (deterministic for a given thread count)."""
+    t = max(1, min(get_num_threads(), n // max(min_part, 1)))
+    if t == 1:
+        return [fn(0, 0, n)]
+    if _STATE["pool"] is None:
+        _STATE["pool"] = ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="sims-nn")
+    edges = [n * k // t for k in range(t + 1)]
+    futs = [_STATE["pool"].submit(fn, k, edges[k], edges[k + 1]) for k in range(1, t)]
+    first = fn(0, edges[0], edges[1])
+    return [first] + [f.result() for f in futs]
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS to one thread (our own parts parallelize; nested BLAS threads oversubscribe)."""
+    if _STATE["blas"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _STATE["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn/scipy stacks
+            _STATE["blas"] = []
+    libs = _STATE["blas"]
+    old = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, old, strict=True):
+            lib.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------------------------
+# im2col (channels-last, 'same' padding), by row range
+# ----------------------------------------------------------------------------------------------
+@nb.njit(cache=True, nogil=True)
+def _im2col_rows(x, kh, kw, r0, r1, cols):  # pragma: no cover - njit
+    """cols[r - r0] = patch of output pixel r (flat index over (b, i, j)) for r0 <= r < r1."""
+    b_, h_, w_, c_ = x.shape
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    hw = h_ * w_
+    for r in range(r0, r1):
+        b = r // hw
+        rem = r - b * hw
+        i = rem // w_
+        j = rem - i * w_
+        row = r - r0
+        for di in range(kh):
+            ii = i + di - ph
+            for dj in range(kw):
+                jj = j + dj - pw
+                base = (di * kw + dj) * c_
+                if 0 <= ii < h_ and 0 <= jj < w_:
+                    for c in range(c_):
+                        cols[row, base + c] = x[b, ii, jj, c]
+                else:
+                    for c in range(c_):
+                        cols[row, base + c] = 0.0
+
+
+CHUNK_BYTES = 1 << 20  # im2col block per thread: stays in L2/L3 between im2col and its GEMM
+
+
+def _chunk_rows(k: int, itemsize: int) -> int:
+    return max(64, CHUNK_BYTES // (k * itemsize))
+
+
+def im2col(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
+    """(B, H, W, C) -> (B*H*W, kh*kw*C) patch matrix of a 'same' convolution (zero padding)."""
+    b, h, w, c = x.shape
+    out = np.empty((b * h * w, kh * kw * c), dtype=x.dtype)
+    _im2col_rows(np.ascontiguousarray(x), kh, kw, 0, b * h * w, out)
+    return out
+
+
+def flip_kernel(w: np.ndarray, kh: int, kw: int, c_in: int) -> np.ndarray:
+    """Weights of the input-gradient convolution,
+    Wf[(di kw + dj) C_out + o, c] = W[((kh-1-di) kw + kw-1-dj) C_in + c, o],
+    so that dx = conv_same(dz, Wf) for stride 1 and odd kernels (pad (k-1)/2 on both sides)."""
+    c_out = w.shape[1]
+    return np.ascontiguousarray(w.reshape(kh, kw, c_in, c_out)[::-1, ::-1].transpose(0, 1, 3, 2)
+                                .reshape(kh * kw * c_out, c_in))
+
+
+def conv_same(x: np.ndarray, w: np.ndarray, kh: int, kw: int, out: np.ndarray | None = None) -> np.ndarray:
+    """'same' convolution as blocked im2col + GEMM, parallel over row blocks:
+    z (B*H*W, C_out) = im2col(x) @ w, never materializing the whole patch matrix."""
+    b, h, wd, c = x.shape
+    n, k = b * h * wd, kh * kw * c
+    if out is None:
+        out = np.empty((n, w.shape[1]), dtype=x.dtype)
+    if kh == kw == 1:
+        np.matmul(x.reshape(n, c), w, out=out)
+        return out
+    rows = _chunk_rows(k, x.itemsize)
+
+    def part(_: int, r0: int, r1: int) -> None:
+        buf = np.empty((min(rows, r1 - r0), k), dtype=x.dtype)
+        for s in range(r0, r1, rows):
+            e = min(s + rows, r1)
+            _im2col_rows(x, kh, kw, s, e, buf)
+            np.matmul(buf[:e - s], w, out=out[s:e])
+
+    run_parts(part, n, min_part=max(rows, MIN_FLOPS // (2 * k * w.shape[1])))
+    return out
+
+
+def conv_same_weight_grad(x: np.ndarray, dz: np.ndarray, kh: int, kw: int) -> np.ndarray:
+    """dW = im2col(x)^T dz, blocked and parallel over row blocks (partial sums added in part order)."""
+    b, h, wd, c = x.shape
+    n, k = b * h * wd, kh * kw * c
+    if kh == kw == 1:
+        return x.reshape(n, c).T @ dz
+    rows = _chunk_rows(k, x.itemsize)
+
+    def part(_: int, r0: int, r1: int) -> np.ndarray:
+        buf = np.empty((min(rows, r1 - r0), k), dtype=x.dtype)
+        acc = np.zeros((k, dz.shape[1]), dtype=x.dtype)
+        for s in range(r0, r1, rows):
+            e = min(s + rows, r1)
+            _im2col_rows(x, kh, kw, s, e, buf)
+            acc += buf[:e - s].T @ dz[s:e]
+        return acc
+
+    parts = run_parts(part, n, min_part=max(rows, MIN_FLOPS // (2 * k * dz.shape[1])))
+    dw = parts[0]
+    for p in parts[1:]:
+        dw += p
+    return dw
+
+
+def _split_cols(fn: Callable[[slice], None], n_cols: int, flops_per_col: int) -> None:
+    run_parts(lambda _k, a, b: fn(slice(a, b)), n_cols, max(16, MIN_FLOPS // max(flops_per_col, 1)))
+
+
+# ----------------------------------------------------------------------------------------------
+# weight normalization, conv, dense
+# ----------------------------------------------------------------------------------------------
+def wn_direction(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column-normalized weight w = v / ||v|| (norm per output unit = column) and 1/||v||."""
+    inv = 1.0 / np.sqrt(np.einsum("ko,ko->o", v, v))
+    return v * inv, inv
+
+
+def wn_backward(dw: np.ndarray, w: np.ndarray, inv_norm: np.ndarray) -> np.ndarray:
+    """dL/dv for w = v/||v||:  dv = (dw - w (w . dw)) / ||v||  (projection onto the tangent space)."""
+    return (dw - w * np.einsum("ko,ko->o", w, dw)) * inv_norm
+
+
+class _Affine(Layer):
+    """Shared weight handling of Conv2D / Dense: W (fan_in, fan_out), optional bias and WN."""
+
+    def __init__(self, name: str, fan_in: int, fan_out: int, rng: np.random.Generator, dtype: np.dtype,
+                 bias: bool, weight_norm: bool, gain: float) -> None:
+        self.name = name
+        self.weight_norm = weight_norm
+        w = rng.standard_normal((fan_in, fan_out)) * np.sqrt(gain / fan_in)
+        self.W = Parameter.zeros_like(f"{name}.{'v' if weight_norm else 'w'}", w.astype(dtype))
+        self.params = [self.W]
+        self.b: Parameter | None = None
+        if bias:
+            self.b = Parameter.zeros_like(f"{name}.b", np.zeros(fan_out, dtype=dtype))
+            self.params.append(self.b)
+        self.need_dx = True  # the first layer of a model skips the input gradient
+
+    def _weight(self) -> np.ndarray:
+        if self.weight_norm:
+            self._w, self._inv = wn_direction(self.W.value)
+            return self._w
+        self._w = self.W.value
+        return self._w
+
+    def _set_weight_grad(self, dw: np.ndarray) -> None:
+        self.W.grad[...] = wn_backward(dw, self._w, self._inv) if self.weight_norm else dw
+
+
+class Conv2D(_Affine):
+    """'same' convolution, stride 1:
+    z[b,i,j,o] = sum_{di,dj,c} x[b, i+di-ph, j+dj-pw, c] W[(di kw + dj) C + c, o] (+ b_o).
+    Backward: dW = im2col(x)^T dz; dx = conv_same(dz, flip_kernel(W)) (stride 1, odd kernel)."""
+
+    def __init__(self, name: str, c_in: int, c_out: int, kernel: tuple[int, int], rng: np.random.Generator,
+                 dtype: np.dtype, bias: bool = True, weight_norm: bool = False, gain: float = 2.0) -> None:
+        kh, kw = kernel
+        if kh % 2 == 0 or kw % 2 == 0:
+            raise ValueError(f"kernel must be odd for 'same' padding (got {kernel})")
+        self.kh, self.kw, self.c_in, self.c_out = kh, kw, c_in, c_out
+        super().__init__(name, kh * kw * c_in, c_out, rng, dtype, bias, weight_norm, gain)
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        b, h, w, _ = x.shape
+        self._x = x = np.ascontiguousarray(x)
+        z = conv_same(x, self._weight(), self.kh, self.kw)
+        if self.b is not None:
+            z += self.b.value
+        return z.reshape(b, h, w, self.c_out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        dy = np.ascontiguousarray(dy)
+        dz = dy.reshape(-1, self.c_out)
+        self._set_weight_grad(conv_same_weight_grad(self._x, dz, self.kh, self.kw))
+        if self.b is not None:
+            self.b.grad[...] = dz.sum(axis=0)
+        if not self.need_dx:
+            return None
+        wf = flip_kernel(self._w, self.kh, self.kw, self.c_in)
+        return conv_same(dy, wf, self.kh, self.kw).reshape(self._x.shape)
+
+
+class Dense(_Affine):
+    """z = x W (+ b) for x (B, D); the GEMMs are split over output columns across threads."""
+
+    def __init__(self, name: str, d_in: int, d_out: int, rng: np.random.Generator, dtype: np.dtype,
+                 bias: bool = True, weight_norm: bool = False, gain: float = 2.0) -> None:
+        self.d_out = d_out
+        super().__init__(name, d_in, d_out, rng, dtype, bias, weight_norm, gain)
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        self._x = x = np.ascontiguousarray(x)
+        w = self._weight()
+        z = np.empty((x.shape[0], self.d_out), dtype=x.dtype)
+
+        def part(s: slice) -> None:
+            np.matmul(x, w[:, s], out=z[:, s])
+
+        _split_cols(part, self.d_out, 2 * x.shape[0] * x.shape[1])
+        if self.b is not None:
+            z += self.b.value
+        return z
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        x, w = self._x, self._w
+        dw = np.empty_like(w)
+
+        def part_w(s: slice) -> None:
+            np.matmul(x[:, s].T, dy, out=dw[s])
+
+        _split_cols(part_w, x.shape[1], 2 * x.shape[0] * self.d_out)
+        self._set_weight_grad(dw)
+        if self.b is not None:
+            self.b.grad[...] = dy.sum(axis=0)
+        if not self.need_dx:
+            return None
+        dx = np.empty_like(x)
+
+        def part_x(s: slice) -> None:
+            np.matmul(dy, w[s].T, out=dx[:, s])
+
+        _split_cols(part_x, x.shape[1], 2 * x.shape[0] * self.d_out)
+        return dx
+
+
+# ----------------------------------------------------------------------------------------------
+# max-pool, ReLU, flatten
+# ----------------------------------------------------------------------------------------------
+@nb.njit(cache=True, nogil=True)
+def _maxpool_kernel(x, ph, pw, b0, b1, y, arg):  # pragma: no cover - njit
+    _, ho, wo, c_ = y.shape
+    for b in range(b0, b1):
+        for i in range(ho):
+            for j in range(wo):
+                for c in range(c_):
+                    best = x[b, i * ph, j * pw, c]
+                    k = 0
+                    for a in range(ph):
+                        for d in range(pw):
+                            v = x[b, i * ph + a, j * pw + d, c]
+                            if v > best:
+                                best = v
+                                k = a * pw + d
+                    y[b, i, j, c] = best
+                    arg[b, i, j, c] = k
+
+
+@nb.njit(cache=True, nogil=True)
+def _maxpool_backward_kernel(dy, arg, ph, pw, b0, b1, dx):  # pragma: no cover - njit
+    _, ho, wo, c_ = dy.shape
+    for b in range(b0, b1):
+        dx[b] = 0.0  # rows/columns dropped by the floor division get no gradient
+        for i in range(ho):
+            for j in range(wo):
+                for c in range(c_):
+                    k = arg[b, i, j, c]
+                    dx[b, i * ph + k // pw, j * pw + k % pw, c] = dy[b, i, j, c]
+
+
+class MaxPool(Layer):
+    """Max over non-overlapping (ph, pw) windows: y[b,i,j,c] = max_{a<ph, d<pw} x[b, i ph + a, j pw + d, c]."""
+
+    def __init__(self, pool: tuple[int, int]) -> None:
+        self.ph, self.pw = pool
+        self.params = []
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        b, h, w, c = x.shape
+        ho, wo = h // self.ph, w // self.pw
+        self._xshape = x.shape
+        x = np.ascontiguousarray(x)
+        y = np.empty((b, ho, wo, c), dtype=x.dtype)
+        arg = self._arg = np.empty((b, ho, wo, c), dtype=np.int8)
+        run_parts(lambda _k, b0, b1: _maxpool_kernel(x, self.ph, self.pw, b0, b1, y, arg), b,
+                  max(1, PAR_MIN // (h * w * c)))
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx = np.empty(self._xshape, dtype=dy.dtype)
+        dy = np.ascontiguousarray(dy)
+        run_parts(lambda _k, b0, b1: _maxpool_backward_kernel(dy, self._arg, self.ph, self.pw, b0, b1, dx),
+                  dx.shape[0], max(1, PAR_MIN // int(np.prod(dx.shape[1:]))))
+        return dx
+
+
+@nb.njit(cache=True, nogil=True)
+def _relu_kernel(x, r0, r1, y):  # pragma: no cover - njit
+    for r in range(r0, r1):
+        y[r] = max(x[r], 0.0)
+
+
+@nb.njit(cache=True, nogil=True)
+def _relu_backward_kernel(dy, y, r0, r1, dx):  # pragma: no cover - njit
+    for r in range(r0, r1):
+        dx[r] = dy[r] * (y[r] > 0)
+
+
+
+
+class ReLU(Layer):
+    """y = max(x, 0); dx = dy [y > 0] (the subgradient 0 at x = 0, as PyTorch).  With
+    inplace=True (used by the model, whose layers never keep their outputs) x and dy are overwritten."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        self.params = []
+        self.inplace = inplace
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        y = x if self.inplace else np.empty_like(x)
+        xf, yf = x.reshape(-1), y.reshape(-1)
+        run_parts(lambda _k, a, b: _relu_kernel(xf, a, b, yf), xf.size, PAR_MIN)
+        self._y = y
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dy = np.ascontiguousarray(dy)
+        dx = dy if self.inplace else np.empty_like(dy)
+        df, yf, xf = dy.reshape(-1), self._y.reshape(-1), dx.reshape(-1)
+        run_parts(lambda _k, a, b: _relu_backward_kernel(df, yf, a, b, xf), df.size, PAR_MIN)
+        return dx
+
+
+class Flatten(Layer):
+    """(B, H, W, C) -> (B, H*W*C) in channels-last (row-major) order."""
+
+    def __init__(self) -> None:
+        self.params = []
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy.reshape(self._shape)

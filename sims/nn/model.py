@@ -1,0 +1,356 @@
+"""The seed's CNN (seed 001 §2.4; THEORY.md §7) with a switchable normalization and dropout.
+
+Architecture (channels-last input (B, H, W, C); 1-D signals have H = 1 and kernels (1, k)):
+
+    [conv(k, widths[l]) -> block] x 4 -> maxpool(2, 2) (1-D: (1, 2)) -> flatten -> fc(fc) -> block -> fc(K)
+    block = [dropout if place=before] -> norm (if normalized) -> ReLU -> [dropout if place=after]
+
+* A normalized layer has no bias (beta of the norm plays it); an unnormalized one (norm="none" or
+  norm_layers[l] False) has a bias.  For norm in {wn, wn_mean_bn, wn_var_bn} the weights of the
+  normalized layers are weight-normalized, w = v/||v|| per output unit, with the WN gain g being
+  the norm's gamma.  gamma = 1 and beta = 0 at initialization.
+* Dropout (sims.nn.dropout) sits in every hidden block (4 convs + fc) when dropout != "none",
+  directly before the normalization ("before", the variance-shift setting of Li et al. 2019) or
+  after the ReLU that follows it ("after"); never on the output layer.
+* PN: population statistics mu_P, var_P (ddof = 0, over all training examples and positions, with
+  dropout off) are set by `refresh_population`, layer by layer (layer l's statistics are computed
+  with layers < l already refreshed).  The explicit gamma decay of layer l is zeta_l sum_c gamma_c^2
+  (added to the loss by `regularizer`, its gradient by `backward`).  With gamma_decay=None,
+  zeta_l is estimated as in seed 001 §1.3-§1.4 / §2.4.1 (Luo et al. 2019, eq. 8 with ReLU:
+  A'' = Heaviside), generalized to conv channels with S positions per image:
+
+      zeta_c = (S / 2) [ F_c Var(sigma_B)/sigma_P^2 + a_c Var(mu_B)/sigma_P^2 ],
+      F_c = mean H(hbar) u^2  (Fisher information of gamma per position, u = (h - mu_P)/sigma_P),
+      a_c = mean H(hbar)      (activation probability of the ReLU),
+      Var(mu_B) = Var_i(m_i)/M,  Var(sigma_B) = Var_i(v_i)/(4 M sigma_P^2),
+
+  with m_i, v_i the per-image means of h and (h - mu_P)^2 (images are independent; positions
+  within an image are not, so this counts the effective number of samples), M the training batch
+  size (taken from the latest training-mode forward), and zeta_l = mean_c zeta_c.  For a fc layer
+  (S = 1) this is exactly the seed's zeta = (rho+2)/(8M) F_gamma + a/(2M) with rho the excess
+  kurtosis of h.  The per-position curvature is the diagonal (GLM) approximation of the seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from theory.params import ParameterError, check_choice, check_float, check_int
+
+from .dropout import DROPOUTS, PLACES, SCHEDULES, Dropout
+from .layers import Conv2D, Dense, Flatten, Layer, MaxPool, Parameter, ReLU, single_threaded_blas
+from .norm import NORMS, Norm
+
+__all__ = ["CNNConfig", "Model", "build_cnn", "softmax_cross_entropy", "NORM_CHOICES", "HIDDEN_NAMES"]
+
+NORM_CHOICES = ("none", *NORMS)
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Configuration of `build_cnn` (validated on construction; see the module docstring)."""
+
+    in_shape: tuple[int, int, int]          # (H, W, C), channels-last; 1-D signals: H = 1
+    n_classes: int
+    widths: tuple[int, ...] = (32, 32, 64, 64)   # conv channels; max-pool after the last conv
+    fc: int = 512
+    kernel: int = 3                          # odd; 'same' padding, stride 1
+    norm: str = "none"                       # none|bn|pn|wn|wn_mean_bn|wn_var_bn
+    norm_layers: tuple[bool, ...] | None = None   # per hidden layer (convs + fc): normalized? (None: all)
+    dropout: str = "none"                    # none|bernoulli|gaussian|uout
+    p_drop: float = 0.0                      # 0 <= p_drop < 1
+    dropout_place: str = "after"             # before|after the normalization
+    dropout_schedule: str = "constant"       # constant|early|late
+    bn_momentum: float = 0.1                 # running = (1-m) running + m batch (PyTorch convention)
+    gamma_decay: float | None = None         # PN gamma decay: None -> estimated per layer; else this zeta
+    dtype: str = "float32"                   # float64 for gradient checks
+    seed: int = 0
+    dropout_switch: float = field(default=0.25)  # progress at which early/late schedules switch
+
+    def __post_init__(self) -> None:
+        validate_config(self)
+
+    @property
+    def n_hidden(self) -> int:
+        return len(self.widths) + 1
+
+
+def validate_config(cfg: CNNConfig) -> None:
+    """Raise ParameterError naming the first invalid field and its allowed range or choices."""
+    shape = cfg.in_shape
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 3):
+        raise ParameterError(f"in_shape must be (H, W, C) with three positive integers (got {shape!r})")
+    for nm, v in zip(("in_shape[0] (H)", "in_shape[1] (W)", "in_shape[2] (C)"), shape, strict=True):
+        check_int(nm, v, 1)
+    check_int("n_classes", cfg.n_classes, 2)
+    if not (isinstance(cfg.widths, (tuple, list)) and len(cfg.widths) >= 1):
+        raise ParameterError(f"widths must be a non-empty tuple of positive integers (got {cfg.widths!r})")
+    for i, w in enumerate(cfg.widths):
+        check_int(f"widths[{i}]", w, 1)
+    check_int("fc", cfg.fc, 1)
+    k = check_int("kernel", cfg.kernel, 1)
+    if k % 2 == 0:
+        raise ParameterError(f"kernel must be an odd integer >= 1 for 'same' padding (got {k})")
+    h, w = int(shape[0]), int(shape[1])
+    if h != 1 and h < 2 or w < 2:
+        raise ParameterError(f"in_shape must allow the 2x2 max-pool (H = 1 or H >= 2, and W >= 2; got {shape!r})")
+    check_choice("norm", cfg.norm, NORM_CHOICES)
+    if cfg.norm_layers is not None:
+        n = len(cfg.widths) + 1
+        if not (isinstance(cfg.norm_layers, (tuple, list)) and len(cfg.norm_layers) == n
+                and all(isinstance(b, (bool, np.bool_)) for b in cfg.norm_layers)):
+            raise ParameterError(f"norm_layers must be None or a tuple of {n} booleans (one per conv layer "
+                                 f"and the fc layer; got {cfg.norm_layers!r})")
+    check_choice("dropout", cfg.dropout, DROPOUTS)
+    check_float("p_drop", cfg.p_drop, 0.0, 1.0, hi_open=True)
+    check_choice("dropout_place", cfg.dropout_place, PLACES)
+    check_choice("dropout_schedule", cfg.dropout_schedule, SCHEDULES)
+    check_float("dropout_switch", cfg.dropout_switch, 0.0, 1.0)
+    check_float("bn_momentum", cfg.bn_momentum, 0.0, 1.0)
+    if cfg.gamma_decay is not None:
+        check_float("gamma_decay", cfg.gamma_decay, 0.0)
+    check_choice("dtype", cfg.dtype, DTYPES)
+    check_int("seed", cfg.seed, 0)
+
+
+def build_cnn(cfg: CNNConfig) -> Model:
+    """The seed's CNN for `cfg` (validated; ParameterError names the bad field)."""
+    if not isinstance(cfg, CNNConfig):
+        raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
+    validate_config(cfg)
+    return Model(cfg)
+
+
+HIDDEN_NAMES = ("conv1", "conv2", "conv3", "conv4", "fc1")
+
+
+def _hidden_names(n_conv: int) -> list[str]:
+    return [f"conv{i + 1}" for i in range(n_conv)] + ["fc1"]
+
+
+class Model:
+    """Sequential CNN with explicit backward; see the module docstring for the conventions."""
+
+    def __init__(self, cfg: CNNConfig) -> None:
+        self.cfg = cfg
+        dtype = np.dtype(cfg.dtype)
+        self.dtype = dtype
+        ss = np.random.SeedSequence(cfg.seed)
+        init_ss, drop_ss = ss.spawn(2)
+        rng = np.random.default_rng(init_ss)
+        h, w, c = (int(s) for s in cfg.in_shape)
+        one_d = h == 1
+        kernel = (1, cfg.kernel) if one_d else (cfg.kernel, cfg.kernel)
+        pool = (1, 2) if one_d else (2, 2)
+        names = _hidden_names(len(cfg.widths))
+        flags = cfg.norm_layers if cfg.norm_layers is not None else (True,) * len(names)
+        use_drop = cfg.dropout != "none"
+        drop_seeds = drop_ss.spawn(len(names))
+        self.layers: list[Layer] = []
+        self.norms: list[Norm] = []
+        self.dropouts: list[Dropout] = []
+        self.affines: list[Conv2D | Dense] = []
+        self.batch_size: int | None = None   # M of the gamma-decay estimate (latest training batch)
+        self.eval_batch = 256                 # chunk size of inference-mode forward
+        self.gamma_decay_stats: dict[str, dict[str, float]] = {}
+        self._zeta_times_m: dict[str, float] = {}
+        self._disp: dict[str, dict] = {}   # per-layer dispersion of per-image statistics (PN)
+
+        def block(name: str, lin: Layer, width: int, normed: bool, i: int) -> None:
+            self.layers.append(lin)
+            self.affines.append(lin)  # type: ignore[arg-type]
+            drop = (Dropout(cfg.dropout, cfg.p_drop, np.random.default_rng(drop_seeds[i]),
+                            cfg.dropout_schedule, cfg.dropout_switch) if use_drop else None)
+            if drop is not None:
+                self.dropouts.append(drop)
+            if drop is not None and cfg.dropout_place == "before":
+                self.layers.append(drop)
+            if normed:
+                nrm = Norm(name, cfg.norm, width, dtype, cfg.bn_momentum)
+                self.norms.append(nrm)
+                self.layers.append(nrm)
+            self.layers.append(ReLU(inplace=True))
+            if drop is not None and cfg.dropout_place == "after":
+                self.layers.append(drop)
+
+        c_in = c
+        for i, width in enumerate(cfg.widths):
+            normed = cfg.norm != "none" and bool(flags[i])
+            conv = Conv2D(names[i], c_in, width, kernel, rng, dtype, bias=not normed,
+                          weight_norm=normed and cfg.norm.startswith("wn"))
+            block(names[i], conv, width, normed, i)
+            c_in = width
+        self.layers.append(MaxPool(pool))
+        self.layers.append(Flatten())
+        d = (h // pool[0]) * (w // pool[1]) * c_in
+        normed = cfg.norm != "none" and bool(flags[-1])
+        fc = Dense(names[-1], d, cfg.fc, rng, dtype, bias=not normed, weight_norm=normed and cfg.norm.startswith("wn"))
+        block(names[-1], fc, cfg.fc, normed, len(names) - 1)
+        out = Dense("out", cfg.fc, cfg.n_classes, rng, dtype, bias=True, gain=1.0)
+        self.layers.append(out)
+        self.affines.append(out)
+        self.affines[0].need_dx = False
+        if cfg.norm == "pn" and cfg.gamma_decay is not None:
+            for nrm in self.norms:
+                nrm.zeta = float(cfg.gamma_decay)
+
+    # ------------------------------------------------------------------------------------------
+    def _check_input(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        want = tuple(int(s) for s in self.cfg.in_shape)
+        if x.ndim != 4 or tuple(x.shape[1:]) != want or x.shape[0] < 1:
+            raise ParameterError(f"x must have shape (B, {', '.join(map(str, want))}) with B >= 1 "
+                                 f"(got {x.shape})")
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if not np.isfinite(x).all():
+            raise ParameterError("x must be finite (found NaN or inf)")
+        return x
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """(B, H, W, C) -> logits (B, K).  training=True: batch statistics (BN family), dropout on.
+        Inference (training=False) runs in chunks of `eval_batch` (default 256) examples to bound
+        memory; `backward` after a chunked inference pass is not supported."""
+        x = self._check_input(x)
+        if training:
+            self.batch_size = x.shape[0]
+            self._set_zeta()
+        elif x.shape[0] > self.eval_batch:  # bound memory: inference is per example, chunk it
+            return np.concatenate([self.forward(x[s:s + self.eval_batch], False)
+                                   for s in range(0, x.shape[0], self.eval_batch)])
+        with single_threaded_blas():
+            for layer in self.layers:
+                x = layer.forward(x, training)
+        return x
+
+    def backward(self, dlogits: np.ndarray) -> None:
+        """Backpropagate dL/dlogits of the latest forward; fills every Parameter.grad
+        (including the gradient 2 zeta gamma of the PN gamma decay)."""
+        d = np.asarray(dlogits, dtype=self.dtype)
+        with single_threaded_blas():
+            for layer in reversed(self.layers):
+                d = layer.backward(d)
+                if d is None:
+                    break
+
+    def parameters(self) -> list[Parameter]:
+        """All trainable parameters in layer order (names 'conv1.w', 'conv1.gamma', 'out.b', ...)."""
+        return [p for layer in self.layers for p in layer.params]
+
+    def regularizer(self) -> float:
+        """Explicit penalty added to the loss: sum over PN layers of zeta_l sum_c gamma_c^2 (else 0)."""
+        return float(sum(n.penalty() for n in self.norms))
+
+    def gamma2(self) -> dict[str, float]:
+        """Mean gamma^2 per normalized layer (for WN kinds gamma is the WN gain g)."""
+        return {n.name: float(np.mean(n.gamma.value.astype(float) ** 2)) for n in self.norms}
+
+    def gamma_decay(self) -> dict[str, float]:
+        """Current gamma-decay coefficient zeta_l per PN layer (estimated ones use M = batch_size)."""
+        return {n.name: float(n.zeta) for n in self.norms if n.kind == "pn"}
+
+    def set_progress(self, frac: float) -> None:
+        """Training progress in [0, 1] (epochs done / total) for the dropout rate schedules."""
+        frac = check_float("frac", frac, 0.0, 1.0)
+        for d in self.dropouts:
+            d.progress = frac
+
+    # ------------------------------------------------------------------------------------------
+    def _set_zeta(self) -> None:
+        if self.cfg.norm != "pn" or self.cfg.gamma_decay is not None:
+            return
+        for n in self.norms:
+            zm = self._zeta_times_m.get(n.name)
+            n.zeta = 0.0 if zm is None else zm / self.batch_size
+
+    def refresh_population(self, x_train: np.ndarray, batch: int = 256, running: bool = False) -> None:
+        """PN: set every PN layer's population statistics from the training set x_train (inference
+        mode, dropout off; layer by layer, so layer l sees the refreshed layers < l) and re-estimate
+        the gamma-decay coefficients (module docstring).  Cost: about (#PN layers + 1)/2 forward
+        passes over x_train.  With running=True, the BN-family running mean/var are also replaced by
+        the training-set statistics (the "recompute BN statistics" fix of Li et al. 2019).  No-op for
+        other norms unless running=True."""
+        batch = check_int("batch", batch, 1)
+        targets = [n for n in self.norms if n.kind == "pn" or (running and n.kind != "wn")]
+        if not targets:
+            return
+        x_train = np.asarray(x_train)
+        if x_train.ndim != 4 or x_train.shape[0] < 2:
+            raise ParameterError(f"x_train must have shape (P, H, W, C) with P >= 2 (got {x_train.shape})")
+        index = {id(layer): i for i, layer in enumerate(self.layers)}
+        estimate = self.cfg.norm == "pn" and self.cfg.gamma_decay is None
+        for k in range(len(targets) + (1 if estimate else 0)):
+            tgt = targets[k] if k < len(targets) else None
+            prev = targets[k - 1] if (estimate and k >= 1) else None
+            stop = index[id(tgt)] if tgt is not None else index[id(prev)] + 1
+            m_list, q_list = [], []
+            act = np.zeros(prev.channels) if prev is not None else None
+            fis = np.zeros(prev.channels) if prev is not None else None
+            u4 = np.zeros(prev.channels) if prev is not None else None
+            count = 0
+            for s in range(0, x_train.shape[0], batch):
+                h = self._check_input(x_train[s:s + batch])
+                for layer in self.layers[:stop]:
+                    h = layer.forward(h, False)
+                    if layer is prev:
+                        y = h.reshape(-1, prev.channels)
+                        u2 = prev._xhat.reshape(-1, prev.channels).astype(float) ** 2
+                        on = y > 0
+                        act += on.sum(axis=0)
+                        fis += np.where(on, u2, 0.0).sum(axis=0)
+                        u4 += (u2 * u2).sum(axis=0)
+                        count += y.shape[0]
+                if tgt is not None:
+                    hb = h.reshape(h.shape[0], -1, tgt.channels).astype(float)
+                    m_list.append(hb.mean(axis=1))
+                    q_list.append((hb * hb).mean(axis=1))
+            if prev is not None:
+                a, f = act / count, fis / count
+                r = self._disp[prev.name]
+                zc = 0.5 * r["S"] * (f * r["var_v"] / (4 * r["var2"]) + a * r["var_m"] / r["var"])
+                self._zeta_times_m[prev.name] = float(np.mean(zc))
+                self.gamma_decay_stats[prev.name] = {
+                    "act_prob": float(np.mean(a)), "F_gamma": float(np.mean(f)),
+                    "excess_kurtosis": float(np.mean(u4 / count - 3.0)), "zeta_times_M": float(np.mean(zc))}
+            if tgt is not None:
+                m_i, q_i = np.concatenate(m_list), np.concatenate(q_list)
+                mu = m_i.mean(axis=0)
+                var = np.maximum(q_i.mean(axis=0) - mu * mu, 0.0)
+                if tgt.kind == "pn":
+                    tgt.set_population(mu, var)
+                else:
+                    tgt.running_mean[...] = mu
+                    tgt.running_var[...] = var
+                v_i = q_i - 2 * mu * m_i + mu * mu
+                ve = var + tgt.eps
+                s_pos = int(np.prod(self._norm_positions(tgt)))
+                self._disp[tgt.name] = {"S": s_pos, "var": ve, "var2": ve * ve,
+                                        "var_m": m_i.var(axis=0), "var_v": v_i.var(axis=0)}
+        if self.batch_size:
+            self._set_zeta()
+
+    def _norm_positions(self, nrm: Norm) -> tuple[int, int]:
+        """Spatial positions (H, W) of a norm layer's input (1, 1 for the fc layer)."""
+        h, w, _ = (int(s) for s in self.cfg.in_shape)
+        return (1, 1) if nrm.name.startswith("fc") else (h, w)
+
+
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy  L = -(1/B) sum_b log softmax(logits_b)[y_b]  and dL/dlogits = (softmax - onehot)/B."""
+    logits = np.asarray(logits)
+    y = np.asarray(y)
+    if logits.ndim != 2 or y.shape != (logits.shape[0],):
+        raise ParameterError(f"logits must be (B, K) and y (B,) (got {logits.shape} and {y.shape})")
+    k = logits.shape[1]
+    if not np.issubdtype(y.dtype, np.integer) or y.size and (y.min() < 0 or y.max() >= k):
+        raise ParameterError(f"y must hold integer class labels 0 <= y < {k}")
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    b = logits.shape[0]
+    loss = -float(logp[np.arange(b), y].mean())
+    d = np.exp(logp)
+    d[np.arange(b), y] -= 1.0
+    return loss, (d / b).astype(logits.dtype)

@@ -1,0 +1,132 @@
+"""The normalization family (seed 001 §2.4.1-§2.4.2, THEORY.md §3, §7), one layer class with a
+`training` flag, all computed by the one BN kernel `sims.kernels.batchnorm`.
+
+Input z: the pre-activation of a conv (B, H, W, C) or fc (B, C) layer, viewed as (N, C) with
+N = B*H*W (channels-last: statistics per channel over batch and positions).  Output
+y = gamma * zhat + beta, then the model applies ReLU.  eps = 1e-5 inside the square root.
+
+  kind        training                                  inference
+  bn          zhat = (z - mu_B)/sqrt(var_B + eps)       running mean/var (momentum m, PyTorch:
+                                                          r <- (1-m) r + m batch, unbiased var)
+  wn_mean_bn  zhat = z - mu_B   (mean-only BN)          z - running mean
+  wn_var_bn   zhat = z/sqrt(var_B + eps) (variance-only; var_B is the centred batch variance)
+                                                        z/sqrt(running var + eps)
+  wn          zhat = z                                   same
+  pn          zhat = (z - mu_P)/sqrt(var_P + eps)        same (fixed population statistics)
+
+For the wn* kinds the preceding conv/fc uses weight normalization w = v/||v|| (sims.nn.layers),
+so gamma is the WN gain g (Salimans & Kingma 2016).  PN: mu_P, var_P (ddof = 0) are the training
+set's statistics set by `set_population` (the model's `refresh_population`); backprop treats
+them as constants.  PN carries the explicit gamma decay  zeta * sum_c gamma_c^2  (Luo et al. 2019,
+eq. 8; seed 001 §1.3) whose coefficient `zeta` the model sets; its gradient 2 zeta gamma is added
+in `backward`.  BN in training mode backpropagates through mu_B and sigma_B.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sims.kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
+
+from .layers import Layer, Parameter
+
+__all__ = ["NORMS", "Norm", "EPS"]
+
+
+def _by_channels(fn, x: np.ndarray) -> None:
+    """fn(0, C): the shared kernel on all channels.  (Splitting channels over threads hands numba
+    strided column blocks, which run slower than the whole contiguous array on one thread.)"""
+    fn(0, x.shape[1])
+
+NORMS = ("bn", "pn", "wn", "wn_mean_bn", "wn_var_bn")
+EPS = 1e-5
+# (center, scale) of the batch statistics used in training mode
+_BATCH_FLAGS = {"bn": (True, True), "wn_mean_bn": (True, False), "wn_var_bn": (False, True)}
+
+
+class Norm(Layer):
+    """One normalization layer over the last axis (channels); see the module docstring."""
+
+    def __init__(self, name: str, kind: str, channels: int, dtype: np.dtype = np.float32,
+                 momentum: float = 0.1, eps: float = EPS) -> None:
+        if kind not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)} (got {kind!r})")
+        self.name, self.kind, self.channels, self.dtype = name, kind, channels, np.dtype(dtype)
+        self.momentum, self.eps = float(momentum), float(eps)
+        self.gamma = Parameter.zeros_like(f"{name}.gamma", np.ones(channels, dtype=self.dtype))
+        self.beta = Parameter.zeros_like(f"{name}.beta", np.zeros(channels, dtype=self.dtype))
+        self.params = [self.gamma, self.beta]
+        self.running_mean = np.zeros(channels)
+        self.running_var = np.ones(channels)
+        self.pop_mean: np.ndarray | None = None
+        self.pop_var: np.ndarray | None = None
+        self.zeta = 0.0  # explicit gamma-decay coefficient (PN); penalty zeta * sum gamma^2
+
+    # statistics -------------------------------------------------------------------------------
+    def set_population(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """Fix the PN statistics (per channel, ddof = 0 over all examples and positions)."""
+        self.pop_mean = np.asarray(mean, dtype=float).copy()
+        self.pop_var = np.asarray(var, dtype=float).copy()
+
+    def _fixed_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, inv_std) used when the statistics are constants (inference; PN; WN)."""
+        c = self.channels
+        if self.kind == "pn":
+            if self.pop_mean is None:
+                raise RuntimeError(f"{self.name}: PN needs population statistics; call "
+                                   "Model.refresh_population(x_train) before forward")
+            return self.pop_mean, 1.0 / np.sqrt(self.pop_var + self.eps)
+        if self.kind == "wn":
+            return np.zeros(c), np.ones(c)
+        inv = 1.0 / np.sqrt(self.running_var + self.eps)
+        if self.kind == "wn_mean_bn":
+            return self.running_mean, np.ones(c)
+        if self.kind == "wn_var_bn":
+            return np.zeros(c), inv
+        return self.running_mean, inv
+
+    # forward / backward -----------------------------------------------------------------------
+    def forward(self, z: np.ndarray, training: bool) -> np.ndarray:
+        shape = z.shape
+        x = np.ascontiguousarray(z.reshape(-1, self.channels))
+        y, xhat = np.empty_like(x), np.empty_like(x)
+        self._batch = training and self.kind in _BATCH_FLAGS
+        if self._batch:
+            center, scale = _BATCH_FLAGS[self.kind]
+            mean, inv = np.empty(self.channels), np.empty(self.channels)
+            g, bt, eps = self.gamma.value, self.beta.value, self.eps
+            _by_channels(lambda a, b: bn_forward(x[:, a:b], g[a:b], bt[a:b], eps, center, scale, y[:, a:b],
+                                                 xhat[:, a:b], mean[a:b], inv[a:b]), x)
+            update_running(self.running_mean, self.running_var, mean, inv, self.eps, x.shape[0], self.momentum)
+            self._x = x
+        else:
+            mean, inv = self._fixed_stats()
+            g, bt = self.gamma.value, self.beta.value
+            _by_channels(lambda a, b: norm_apply(x[:, a:b], g[a:b], bt[a:b], mean[a:b], inv[a:b], y[:, a:b],
+                                                 xhat[:, a:b]), x)
+        self._mean, self._inv, self._xhat = mean, inv, xhat
+        return y.reshape(shape)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        shape = dy.shape
+        d = np.ascontiguousarray(dy.reshape(-1, self.channels))
+        dx = np.empty_like(d)
+        dgamma, dbeta = np.empty(self.channels), np.empty(self.channels)
+        if self._batch:
+            center, scale = _BATCH_FLAGS[self.kind]
+            xx, xh, g, mu, inv = self._x, self._xhat, self.gamma.value, self._mean, self._inv
+            _by_channels(lambda a, b: bn_backward(d[:, a:b], xx[:, a:b], xh[:, a:b], g[a:b], mu[a:b], inv[a:b],
+                                                  center, scale, dx[:, a:b], dgamma[a:b], dbeta[a:b]), d)
+        else:
+            xh, g, inv = self._xhat, self.gamma.value, self._inv
+            _by_channels(lambda a, b: norm_apply_backward(d[:, a:b], xh[:, a:b], g[a:b], inv[a:b], dx[:, a:b],
+                                                          dgamma[a:b], dbeta[a:b]), d)
+        if self.zeta:
+            dgamma += 2.0 * self.zeta * self.gamma.value
+        self.gamma.grad[...] = dgamma
+        self.beta.grad[...] = dbeta
+        return dx.reshape(shape)
+
+    def penalty(self) -> float:
+        """Explicit gamma decay zeta * sum_c gamma_c^2 (0 unless zeta was set)."""
+        return float(self.zeta * np.sum(self.gamma.value.astype(float) ** 2)) if self.zeta else 0.0
