@@ -87,3 +87,25 @@ def _json_default(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
     return str(x)
+
+
+def columns_from_rows(columns: tuple[str, ...] | list[str], rows: list[tuple]) -> dict[str, np.ndarray]:
+    """Turn row tuples into the equal-length columns `save` writes as CSV."""
+    return {k: np.array([r[i] for r in rows]) for i, k in enumerate(columns)}
+
+
+def panel_grid(names: list[str], ylabel: str, suptitle: str, ncols: int = 3) -> tuple[plt.Figure, dict[str, Any]]:
+    """One log2-M panel per name (shared x), titled, labelled and gridded; returns (fig, name -> axes)."""
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.75 * nrows), sharex=True, squeeze=False)
+    for ax, n in zip(axes.flat, names, strict=False):
+        ax.set_xscale("log", base=2)
+        ax.set_title(n)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("batch size M")
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(suptitle)
+    return fig, dict(zip(names, axes.flat, strict=False))

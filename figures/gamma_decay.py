@@ -16,8 +16,12 @@ from sims.gamma_decay import simulate_glm_bn
 from sims.rng import derive_seed
 from theory import gamma_decay as G
 
+from ._io import columns_from_rows, panel_grid
+
 NAME = "gamma_decay"
 TITLE = "Gamma decay: measured vs predicted coefficient of gamma^2, times M"
+COLUMNS = ("case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "seed", "seed_sigmoid", "derived",
+           "derived2")
 _M_FULL = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 SCALES: dict[str, dict[str, Any]] = {
     "quick": {"Ms": (4, 16, 64, 256), "samples": 2**20, "family": "gaussian", "setups": SETUPS,
@@ -43,27 +47,25 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
     items = [(c, M, spec["samples"], fam, *spec["setups"][c], goff, derive_seed(seed, NAME, c, M))
              for c in G.CASES for M in spec["Ms"]]
     res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
-    rows: dict[str, list] = {k: [] for k in (
-        "case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "seed", "seed_sigmoid", "derived",
-        "derived2")}
+    rows = []
     for (c, M, _, _, g0, b0, _, _), r in zip(items, res, strict=True):
         for tag, gm in (("opt", g0), ("off", goff * g0)):
-            vals = (c, M, "optimum" if tag == "opt" else f"{goff:g} gamma0", gm,
-                    M * float(r[f"dl_{tag}"]) / gm**2, M * float(r[f"dl_{tag}_se"]) / gm**2,
-                    M * float(r[f"first_{tag}"]) / gm**2, M * float(r[f"second_{tag}"]) / gm**2,
-                    M * G.zeta_special(c, M, gm, b0, fam, terms="seed"),
-                    M * G.zeta_special(c, M, gm, b0, fam, "sigmoid", "seed") if c == "relu" else float("nan"),
-                    M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam) / gm**2,
-                    M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam, order=2) / gm**2)
-            for k, v in zip(rows, vals, strict=True):
-                rows[k].append(v)
-    return {k: np.array(v) for k, v in rows.items()}
+            rows.append((
+                c, M, "optimum" if tag == "opt" else f"{goff:g} gamma0", gm,
+                M * float(r[f"dl_{tag}"]) / gm**2, M * float(r[f"dl_{tag}_se"]) / gm**2,
+                M * float(r[f"first_{tag}"]) / gm**2, M * float(r[f"second_{tag}"]) / gm**2,
+                M * G.zeta_special(c, M, gm, b0, fam, terms="seed"),
+                M * G.zeta_special(c, M, gm, b0, fam, "sigmoid", "seed") if c == "relu" else float("nan"),
+                M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam) / gm**2,
+                M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam, order=2) / gm**2))
+    return columns_from_rows(COLUMNS, rows)
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
     cases = list(dict.fromkeys(d["case"]))
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True)
-    for ax, c in zip(axes.flat, cases, strict=False):
+    fig, axes = panel_grid(cases, "M (L_BN - L_PN) / gamma^2",
+                           "Gamma decay coefficient x M (Gaussian pre-activation); dotted: the seed's zeta")
+    for c, ax in axes.items():
         for j, where in enumerate(dict.fromkeys(d["where"])):
             sel = (d["case"] == c) & (d["where"] == where)
             M = d["M"][sel].astype(float)
@@ -76,14 +78,7 @@ def plot(d: dict[str, Any]) -> plt.Figure:
                         label="seed, sigmoid approximation" if j == 0 else None)
             ax.plot(M, d["derived"][sel], "--", color=col, label="derived O(1/M)" if j == 0 else None)
             ax.plot(M, d["derived2"][sel], "-", color=col, lw=1, label="derived O(1/M^2)" if j == 0 else None)
-        ax.set_xscale("log", base=2)
-        ax.set_title(c)
-        ax.set_ylabel("M (L_BN - L_PN) / gamma^2")
-        ax.grid(alpha=0.3)
-    for ax in axes[-1]:
-        ax.set_xlabel("batch size M")
-    axes.flat[0].legend(fontsize=7)
-    axes.flat[-1].legend(fontsize=7)
-    fig.suptitle("Gamma decay coefficient x M (Gaussian pre-activation); dotted: the seed's zeta")
+    axes[cases[0]].legend(fontsize=7)
+    axes[cases[-1]].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -16,6 +16,8 @@ from sims.gamma_decay import simulate_optimal_gamma
 from sims.rng import derive_seed
 from theory import gamma_decay as G
 
+from ._io import columns_from_rows, panel_grid
+
 NAME = "gamma_shrinkage"
 TITLE = "Optimal gamma under BN vs PN: measured, PN + zeta gamma^2, derived, exact"
 _M_FULL = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
@@ -24,6 +26,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "default": {"Ms": _M_FULL, "samples": 2**24, "family": "gaussian", "setups": SETUPS, "newton": 4},
     "paper": {"Ms": _M_FULL, "samples": 2**27, "family": "gaussian", "setups": SETUPS, "newton": 4},
 }
+COLUMNS = ("case", "M", "ratio", "se", "zeta", "derived", "exact")
 _EXACT = ("identity", "squared", "no_bias")
 
 
@@ -38,20 +41,19 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
     items = [(c, M, spec["samples"], fam, *spec["setups"][c], spec["newton"], derive_seed(seed, NAME, c, M))
              for c in G.CASES for M in spec["Ms"]]
     res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
-    rows: dict[str, list] = {k: [] for k in ("case", "M", "ratio", "se", "zeta", "derived", "exact")}
+    rows = []
     for (c, M, _, _, g0, b0, _, _), r in zip(items, res, strict=True):
         ex = G.optimal_gamma_ratio(c, M, g0, b0, fam, "exact") if c in _EXACT else float("nan")
-        vals = (c, M, float(r["ratio"]), float(r["se"]), G.optimal_gamma_ratio(c, M, g0, b0, fam, "zeta"),
-                G.optimal_gamma_ratio(c, M, g0, b0, fam, "derived"), ex)
-        for k, v in zip(rows, vals, strict=True):
-            rows[k].append(v)
-    return {k: np.array(v) for k, v in rows.items()}
+        rows.append((c, M, float(r["ratio"]), float(r["se"]), G.optimal_gamma_ratio(c, M, g0, b0, fam, "zeta"),
+                     G.optimal_gamma_ratio(c, M, g0, b0, fam, "derived"), ex))
+    return columns_from_rows(COLUMNS, rows)
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
     cases = list(dict.fromkeys(d["case"]))
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True)
-    for ax, c in zip(axes.flat, cases, strict=False):
+    fig, axes = panel_grid(cases, "M (1 - gamma*_BN / gamma*_PN)",
+                           "Shrinkage of the optimal gamma by BN (Gaussian pre-activation, beta fixed)")
+    for c, ax in axes.items():
         sel = d["case"] == c
         M = d["M"][sel].astype(float)
         ax.errorbar(M, M * (1 - d["ratio"][sel]), yerr=M * d["se"][sel], fmt="o", color="C0", ms=4, capsize=2,
@@ -60,13 +62,6 @@ def plot(d: dict[str, Any]) -> plt.Figure:
         ax.plot(M, M * (1 - d["derived"][sel]), "C2--", label="derived, with first-order term")
         if np.all(np.isfinite(d["exact"][sel])):
             ax.plot(M, M * (1 - d["exact"][sel]), "k-", lw=1, label="exact")
-        ax.set_xscale("log", base=2)
-        ax.set_title(c)
-        ax.set_ylabel("M (1 - gamma*_BN / gamma*_PN)")
-        ax.grid(alpha=0.3)
-    for ax in axes[-1]:
-        ax.set_xlabel("batch size M")
-    axes.flat[1].legend(fontsize=7)
-    fig.suptitle("Shrinkage of the optimal gamma by BN (Gaussian pre-activation, beta fixed)")
+    axes[cases[1]].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -56,6 +56,17 @@ def batch_stats_kernel(rng, draw, raw_mean, raw_std, mu, sigma, M, n_batches, hi
                 hist[b] += 1
 
 
+@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def draw_standardized(rng, draw, raw_mean, inv_std, buf):  # pragma: no cover - njit
+    """Fill buf with standardized draws (draw(rng) - raw_mean) * inv_std; return their sum."""
+    s = 0.0
+    for i in range(buf.shape[0]):
+        z = (draw(rng) - raw_mean) * inv_std
+        buf[i] = z
+        s += z
+    return s
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def member_deviation_kernel(rng, draw, raw_mean, raw_std, M, n_batches, u_grid, out):
     """For each u in u_grid, a sample with standardized value u sits in a batch with M-1 fresh
@@ -66,12 +77,7 @@ def member_deviation_kernel(rng, draw, raw_mean, raw_std, M, n_batches, u_grid, 
     inv_std = 1.0 / raw_std
     K = u_grid.shape[0]
     for _ in range(n_batches):
-        s = 0.0
-        for i in range(n):
-            z = (draw(rng) - raw_mean) * inv_std
-            buf[i] = z
-            s += z
-        zbar = s / n
+        zbar = draw_standardized(rng, draw, raw_mean, inv_std, buf) / n
         ss = 0.0
         for i in range(n):
             d = buf[i] - zbar

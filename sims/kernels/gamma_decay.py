@@ -8,6 +8,8 @@ import math
 import numba as nb
 import numpy as np
 
+from .bn_noise import draw_standardized
+
 # GLM kinds: A(eta) = eta^2/2 | eta^2 | log(1 + e^eta) | e^eta | max(eta, 0)^2/2
 IDENTITY, SQUARED, LOGISTIC, POISSON, RELU = 0, 1, 2, 3, 4
 # Statistics accumulated per gamma (sums over members):
@@ -46,11 +48,7 @@ def glm_bn_kernel(rng, draw, raw_mean, raw_std, M, n_batches, center, kind, gamm
     inv_std = 1.0 / raw_std
     K = gammas.shape[0]
     for _ in range(n_batches):
-        s1 = 0.0
-        for i in range(M):
-            z = (draw(rng) - raw_mean) * inv_std
-            buf[i] = z
-            s1 += z
+        s1 = draw_standardized(rng, draw, raw_mean, inv_std, buf)
         m = s1 / M if center else 0.0
         v = 0.0
         for i in range(M):
