@@ -7,4 +7,7 @@ FIGURE_MODULES = (
     "batch_stats",
     "gamma_decay",
     "gamma_shrinkage",
+    "teacher_student",
+    "mp_law",
+    "bn_training_length",
 )

@@ -122,7 +122,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
 # Benchmark suites: module with run_benchmark(quick: bool) -> dict and format_benchmark(dict) -> str.
 BENCH_SUITES = {
     "bn_noise": "sims.benchmark",
-    "teacher": "sims.bench_teacher",
+    "teacher": "figures.bench_teacher",
     "cnn": "sims.nn.benchmark",
 }
 

@@ -1,0 +1,124 @@
+"""teacher_student: generalization error vs alpha = P/N (seed 001 §2.3's figure, corrected).
+
+Curves: plain SGD / pseudo-inverse (delta2/(alpha - 1) for alpha > 1, not the seed's
+delta2/(1 - alpha)); WN + gamma decay at the optimum lam = delta2 and at BN's zeta = 1/(2M) with
+the mapping lam = alpha zeta; the seed's unmapped lam = zeta (dashed); the derived limit of a
+converged BN student (centred pseudo-inverse shrunk by kappa = E[sigma_B]/sigma, diverging at
+alpha = 1).  Points: students trained by minibatch SGD under `spec` (mean +- SE over seeds), BN
+evaluated with running statistics (as trained) and with exact training-set statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from sims.executor import PointCache, sweep
+from sims.rng import derive_seed
+from sims.teacher_student import Protocol, train_student
+from theory import teacher_student as T
+
+NAME = "teacher_student"
+TITLE = "Teacher-student generalization error vs alpha: SGD, WN + gamma decay and BN students"
+
+_ALPHAS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 2.5, 3.0)
+_PROTO = {"M": 32, "lr0": 0.5, "decay_frac": 0.25, "lr_final_frac": 0.01, "init_scale": 1.0,
+          "momentum": 0.1, "bn_eps": 1e-5, "conv_window": 0.1, "conv_rtol": 1e-2, "n_record": 2}
+SCALES: dict[str, dict[str, Any]] = {
+    "quick": {"N": 256, "alphas": _ALPHAS, "n_seeds": 2, "delta2": 0.25, "protocol": {**_PROTO, "epochs": 200},
+              "reference": True},
+    "default": {"N": 512, "alphas": _ALPHAS, "n_seeds": 4, "delta2": 0.25, "protocol": {**_PROTO, "epochs": 400},
+                "reference": True},
+    "paper": {"N": 4096, "alphas": (0.5, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 3.0), "n_seeds": 2, "delta2": 0.25,
+              "protocol": {**_PROTO, "epochs": 200}, "reference": False},
+}
+KINDS = ("linear", "wn", "wn_opt", "bn")  # wn: zeta = 1/(2M); wn_opt: zeta = delta2/alpha (lam = delta2)
+_EXTRA = ("tau_eff", "eps_gen_pn_train", "eps_pinv_same_data", "eps_ridge_same_data", "eps_bn_limit_same_data",
+          "conv_rel_change")
+
+
+def point(item: tuple) -> dict[str, Any]:
+    kind, alpha, N, delta2, proto, reference, seed = item
+    pr = Protocol(**dict(proto))
+    zeta = {"wn": 1.0 / (2 * pr.M), "wn_opt": delta2 / alpha}.get(kind, 0.0)
+    r = train_student("wn" if kind == "wn_opt" else kind, N, alpha, delta2, zeta, pr, seed=seed,
+                      with_reference=reference)
+    out: dict[str, Any] = {"eps_gen": r.eps_gen, "converged": float(r.converged), "conv_rel_change": r.conv_rel_change}
+    for k in _EXTRA[:-1]:
+        out[k] = r.extra.get(k, math.nan)
+    return out
+
+
+def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
+    proto = tuple(sorted(spec["protocol"].items()))
+    items = [(k, a, spec["N"], spec["delta2"], proto, spec["reference"], derive_seed(seed, NAME, a, s))
+             for k in KINDS for a in spec["alphas"] for s in range(spec["n_seeds"])]
+    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    rows: dict[str, list] = {c: [] for c in ("series", "alpha", "y", "yerr", "n", "converged_frac", "tau_eff",
+                                             "same_data_limit")}
+
+    def add(series, a, y, yerr=math.nan, n=0, conv=math.nan, tau=math.nan, lim=math.nan):
+        for c, v in zip(rows, (series, a, y, yerr, n, conv, tau, lim), strict=True):
+            rows[c].append(v)
+
+    lim_key = {"linear": "eps_pinv_same_data", "wn": "eps_ridge_same_data", "wn_opt": "eps_ridge_same_data",
+               "bn": "eps_bn_limit_same_data"}
+    for kind in KINDS:
+        for a in spec["alphas"]:
+            rs = [r for it, r in zip(items, res, strict=True) if it[0] == kind and it[1] == a]
+            for series, key in ((kind, "eps_gen"), ("bn_train_stats", "eps_gen_pn_train")):
+                if series == "bn_train_stats" and kind != "bn":
+                    continue
+                v = np.array([float(r[key]) for r in rs])
+                se = v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else math.nan
+                add(f"sim_{series}", a, v.mean(), se, len(v), np.mean([float(r["converged"]) for r in rs]),
+                    np.mean([float(r["tau_eff"]) for r in rs]), np.mean([float(r[lim_key[kind]]) for r in rs]))
+    M, d2 = spec["protocol"]["M"], spec["delta2"]
+    zeta = 1.0 / (2 * M)
+    for a in np.round(np.linspace(0.02, 3.0, 150), 4):
+        a = float(a)
+        add("theory_sgd", a, T.gen_error_sgd(a, d2) if abs(a - 1) > 1e-9 else math.inf)
+        add("theory_wn_opt", a, T.gen_error_ridge(a, T.ridge_optimal_lam(d2), d2))
+        add("theory_wn_zeta_bn", a, T.gen_error_wn(a, zeta, d2))
+        add("theory_seed_lam_eq_zeta", a, T.gen_error_ridge(a, zeta, d2))
+        add("theory_bn_limit", a, T.gen_error_bn_limit(a, d2, M) if abs(a - 1) > 1e-9 else math.inf)
+    out = {k: np.array(v) for k, v in rows.items()}
+    out["epochs"] = np.full(len(out["alpha"]), spec["protocol"]["epochs"])
+    out["N"] = np.full(len(out["alpha"]), spec["N"])
+    return out
+
+
+def plot(d: dict[str, Any]) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    s = d["series"]
+    styles = {"theory_sgd": ("C0", "-", "SGD / pseudo-inverse"),
+              "theory_wn_opt": ("C3", "-", "WN + γ decay, optimum λ = δ²"),
+              "theory_wn_zeta_bn": ("C2", "-", "WN + γ decay, ζ = 1/(2M), λ = αζ"),
+              "theory_seed_lam_eq_zeta": ("C2", ":", "seed: λ = ζ (no α)"),
+              "theory_bn_limit": ("k", "--", "BN limit (derived): κ·pinv, κ = E[σ_B]/σ")}
+    for key, (c, ls, lab) in styles.items():
+        sel = s == key
+        y = np.where(np.isfinite(d["y"][sel]), d["y"][sel], np.nan)
+        ax.plot(d["alpha"][sel], y, color=c, ls=ls, lw=1.3, label=lab)
+    marks = {"sim_linear": ("C0", "o", "SGD trained"), "sim_wn": ("C2", "^", "WN trained, ζ = 1/(2M)"),
+             "sim_wn_opt": ("C3", "v", "WN trained, ζ = δ²/α"),
+             "sim_bn": ("k", "s", "BN trained (running stats)"),
+             "sim_bn_train_stats": ("0.5", "D", "BN, training-set stats")}
+    for key, (c, m, lab) in marks.items():
+        sel = s == key
+        ax.errorbar(d["alpha"][sel] + {"sim_linear": -0.03, "sim_wn": -0.01, "sim_wn_opt": 0.01, "sim_bn": 0.02,
+                                        "sim_bn_train_stats": 0.04}[key],
+                    d["y"][sel], yerr=d["yerr"][sel], fmt=m, color=c, ms=4, capsize=2, label=lab)
+    sim = np.char.startswith(s.astype(str), "sim_")
+    top = max(2.0, float(np.nanmax(d["y"][sim])) * 1.1) if sim.any() else 2.0
+    ax.set_ylim(0, min(top, 3.0))
+    ax.set_xlabel("α = P/N")
+    ax.set_ylabel("generalization error ε_gen = |v − w*|² (no test noise)")
+    ax.set_title(f"teacher–student, N = {int(d['N'][0])}, δ² = 0.25, M = 32, {int(d['epochs'][0])} epochs "
+                 "(near α = 1 SGD and BN have not converged: see bn_training_length)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,297 @@
+"""Teacher-student simulations (THEORY.md §4; seed 001 §2.1-§2.3): exact finite-N solves and
+students trained by minibatch SGD (plain linear, WN + gamma decay, BN).
+
+Data: x ~ N(0, I_N), w*_i ~ N(0, 1/N), y = w*.x + eps, eps ~ N(0, delta2), P = round(alpha N).
+The generalization error of a linear predictor phi(x) = v.x - c on fresh Gaussian x is exact,
+eps_gen = |v - w*|^2 + c^2 (no test set, no test noise).  Every protocol choice is a field of
+`Protocol` and goes into the figures' JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from theory.params import ParameterError, check_choice, check_float, check_int
+from theory.teacher_student import bn_shrinkage
+
+from .kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
+from .mc import MCResult
+from .rng import derive_seed
+
+__all__ = ["STUDENTS", "Protocol", "one_blas_thread", "teacher_data", "solve_pinv", "solve_ridge",
+           "simulate_closed_form",
+           "train_student", "simulate_student", "n_samples"]
+
+STUDENTS = ("linear", "wn", "bn")
+
+
+def n_samples(N: int, alpha: float) -> int:
+    """P = round(alpha N) (>= 1)."""
+    N = check_int("N", N, 2)
+    alpha = check_float("alpha", alpha, 0.0, lo_open=True)
+    return max(1, int(round(alpha * N)))
+
+
+def teacher_data(N: int, P: int, delta2: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X (P, N), y (P,), w* (N,)) for the Gaussian teacher."""
+    w_star = rng.standard_normal(N) / math.sqrt(N)
+    X = rng.standard_normal((P, N))
+    y = X @ w_star + math.sqrt(delta2) * rng.standard_normal(P)
+    return X, y, w_star
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """Single-threaded BLAS for the small (<= a few thousand) solves here: threads cost more than
+    they gain at this size on a shared machine; parallelism comes from the sweep (processes)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its own default
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def solve_pinv(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Minimum-norm least squares X^+ y (the limit of GD from w = 0): normal equations in the
+    smaller space, (X^T X)^-1 X^T y (P > N) or X^T (X X^T)^-1 y (P < N); SVD (lstsq) for |P - N| <= 1."""
+    P, N = X.shape
+    if abs(P - N) > 1:
+        try:
+            if P > N:
+                return np.linalg.solve(X.T @ X, X.T @ y)
+            return X.T @ np.linalg.solve(X @ X.T, y)
+        except np.linalg.LinAlgError:
+            pass
+    return np.linalg.lstsq(X, y, rcond=None)[0]
+
+
+def solve_ridge(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """Krogh-Hertz ridge v = (X^T X/N + lam)^-1 X^T y/N, solved in the smaller of the two spaces
+    (y may be (P,) or (P, K) for K right-hand sides)."""
+    P, N = X.shape
+    if P >= N:
+        return np.linalg.solve(X.T @ X / N + lam * np.eye(N), X.T @ y / N)
+    # push-through identity: (X^T X/N + lam)^-1 X^T = X^T (X X^T/N + lam)^-1
+    return X.T @ np.linalg.solve(X @ X.T / N + lam * np.eye(P), y) / N
+
+
+def _seed_mc(values: Sequence[float], n_per: int) -> MCResult:
+    v = np.asarray(values, dtype=float)
+    k = len(v)
+    se = float(v.std(ddof=1) / math.sqrt(k)) if k > 1 else math.inf
+    return MCResult(float(v.mean()), se, int(n_per * k), k)
+
+
+def simulate_closed_form(kind: str, N: int, alpha: float, delta2: float, lam: float = 0.0,
+                         n_seeds: int = 16, seed: int = 0, n_teachers: int = 8) -> MCResult:
+    """Mean |v - w*|^2 of the exact pseudo-inverse (kind="pinv") or ridge at lam (kind="ridge")
+    over n_seeds independent design matrices X, each with n_teachers independent (w*, eps) draws
+    solved at once (multiple right-hand sides); SE over the X draws (n_chunks = n_seeds)."""
+    check_choice("kind", kind, ("pinv", "ridge"))
+    N = check_int("N", N, 2)
+    P = n_samples(N, alpha)
+    delta2 = check_float("delta2", delta2, 0.0)
+    n_seeds = check_int("n_seeds", n_seeds, 2)
+    K = check_int("n_teachers", n_teachers, 1)
+    if kind == "ridge":
+        lam = check_float("lam", lam, 0.0, lo_open=True)
+    out = []
+    with one_blas_thread():
+        for k in range(n_seeds):
+            out.append(_closed_form_one(kind, N, P, delta2, lam, K, derive_seed(seed, "closed_form", k)))
+    return _seed_mc(out, K)
+
+
+def _closed_form_one(kind: str, N: int, P: int, delta2: float, lam: float, K: int, seed: int) -> float:
+    """One design matrix with K teachers: mean over teachers of |v - w*|^2."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((P, N))
+    W = rng.standard_normal((N, K)) / math.sqrt(N)
+    Y = X @ W + math.sqrt(delta2) * rng.standard_normal((P, K))
+    V = solve_pinv(X, Y) if kind == "pinv" else solve_ridge(X, Y, lam)
+    return float(np.mean(np.sum((V - W) ** 2, axis=0)))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything that defines a trained student (written into the figures' JSON).
+
+    lr = lr0 * M / N: a batch of M nearly orthogonal inputs of squared norm N has curvature
+    about 2N/M in the loss (1/M) sum (phi - y)^2, so lr0 < 1 is stable; one epoch is then a
+    gradient-flow time tau = lr0 alpha (theory.gen_error_gd).  Schedule: constant for the first
+    (1 - decay_frac) of the epochs, then linear to lr_final_frac * lr (anneals the SGD noise).
+    Init: plain student w = 0 (so that its limit is the pseudo-inverse); WN/BN w ~ N(0, init_scale^2/N),
+    g = gamma = 1 (w = 0 is singular for them).  BN: beta = 0, running statistics with momentum
+    0.1 (PyTorch), eps = 1e-5, inference with running statistics.  x_dtype: storage of X for
+    training (float32 halves the memory traffic of an epoch; weights and sums stay float64).
+    Convergence criterion: the predictor (v, c) moved by less than conv_rtol relative to its
+    norm, |v_E - v_k| + |c_E - c_k| < conv_rtol |v_E|, between epoch k = round((1 - conv_window) E)
+    and the last epoch E.  (The training loss is no criterion: it tends to 0 for alpha < 1.)"""
+
+    M: int = 32
+    lr0: float = 0.5
+    epochs: int = 200
+    decay_frac: float = 0.25
+    lr_final_frac: float = 0.01
+    init_scale: float = 1.0
+    momentum: float = 0.1
+    bn_eps: float = 1e-5
+    conv_window: float = 0.1
+    conv_rtol: float = 1e-2
+    n_record: int = 24
+    x_dtype: str = "float32"
+
+    def validated(self) -> Protocol:
+        check_int("M", self.M, 2)
+        check_float("lr0", self.lr0, 0.0, 2.0, lo_open=True, hi_open=True)
+        check_int("epochs", self.epochs, 1)
+        check_float("decay_frac", self.decay_frac, 0.0, 1.0)
+        check_float("lr_final_frac", self.lr_final_frac, 0.0, 1.0)
+        check_float("init_scale", self.init_scale, 0.0, lo_open=True)
+        check_float("momentum", self.momentum, 0.0, 1.0, lo_open=True)
+        check_float("bn_eps", self.bn_eps, 0.0)
+        check_float("conv_window", self.conv_window, 0.0, 1.0, lo_open=True)
+        check_float("conv_rtol", self.conv_rtol, 0.0, lo_open=True)
+        check_int("n_record", self.n_record, 1)
+        check_choice("x_dtype", self.x_dtype, ("float32", "float64"))
+        return self
+
+    def lr_at(self, epoch: int, N: int) -> float:
+        base = self.lr0 * self.M / N
+        start = (1.0 - self.decay_frac) * self.epochs
+        if epoch < start or self.decay_frac == 0:
+            return base
+        frac = (epoch - start) / max(self.epochs - start, 1e-12)
+        return base * (1.0 - (1.0 - self.lr_final_frac) * frac)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StudentRun:
+    """One trained student: final error, trajectory at recorded epochs and diagnostics."""
+
+    kind: str
+    eps_gen: float
+    epochs: np.ndarray
+    eps_traj: np.ndarray
+    train_loss: np.ndarray
+    converged: bool
+    conv_rel_change: float
+    extra: dict[str, float] = field(default_factory=dict)
+    tau_traj: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _record_epochs(epochs: int, n: int) -> np.ndarray:
+    return np.unique(np.round(np.geomspace(1, epochs, n)).astype(np.int64))
+
+
+def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: float = 0.0,
+                  protocol: Protocol | None = None, seed: int = 0, with_reference: bool = False) -> StudentRun:
+    """Train one student ("linear", "wn" with gamma decay zeta, or "bn") on a fresh teacher
+    dataset by minibatch SGD and measure eps_gen = |v - w*|^2 + c^2 exactly.  with_reference adds
+    the closed-form limits on the same data (paired comparison, see `reference`)."""
+    kind = check_choice("kind", kind, STUDENTS)
+    pr = (protocol or Protocol()).validated()
+    N = check_int("N", N, 2)
+    P = n_samples(N, alpha)
+    if P < pr.M:
+        raise ParameterError(f"alpha * N must be >= M (got P = {P}, M = {pr.M})")
+    delta2 = check_float("delta2", delta2, 0.0)
+    zeta = check_float("zeta", zeta, 0.0)
+    rng = np.random.default_rng(derive_seed(seed, "student_data"))
+    X, y, w_star = teacher_data(N, P, delta2, rng)
+    Xt = np.ascontiguousarray(X, dtype=pr.x_dtype)
+    rng_t = np.random.default_rng(derive_seed(seed, "student_train", kind))
+    w = np.zeros(N) if kind == "linear" else rng_t.standard_normal(N) * pr.init_scale / math.sqrt(N)
+    g = np.ones(1)
+    rmean, rvar = np.zeros(1), np.ones(1)
+    acc = np.zeros(1)
+
+    def predictor() -> tuple[np.ndarray, float]:
+        if kind == "linear":
+            return w, 0.0
+        if kind == "wn":
+            return g[0] * w / math.sqrt(w @ w), 0.0
+        inv = 1.0 / math.sqrt(rvar[0] + pr.bn_eps)
+        return g[0] * w * inv, g[0] * rmean[0] * inv
+
+    def eps_gen() -> float:
+        v, c = predictor()
+        return float(np.sum((v - w_star) ** 2) + c * c)
+
+    def train_loss() -> float:
+        v, c = predictor()
+        return float(np.mean((X @ v - c - y) ** 2))
+
+    def reference() -> dict[str, float]:
+        """The closed-form limits on the same data: pinv, ridge at lam = alpha zeta, and the
+        BN limit (centred pinv shrunk by 1/(1 + zeta_bn), zeta_bn = 3/(2M))."""
+        ref = {"eps_pinv_same_data": float(np.sum((solve_pinv(X, y) - w_star) ** 2))}
+        if kind == "wn" and zeta > 0:
+            ref["eps_ridge_same_data"] = float(np.sum((solve_ridge(X, y, P / N * zeta) - w_star) ** 2))
+        if kind == "bn":
+            xbar = X.mean(axis=0)
+            v_c = np.linalg.lstsq(X - xbar, y, rcond=None)[0]  # rank-deficient (rank min(P - 1, N)): SVD
+            kap = bn_shrinkage(pr.M)
+            ref["eps_bn_limit_same_data"] = float(np.sum((kap * v_c - w_star) ** 2) + (kap * v_c @ xbar) ** 2)
+            v, _ = predictor()
+            ref["shrink"] = float(v @ v_c / (v_c @ v_c))  # BN limit: bn_shrinkage(M)
+        return ref
+
+    rec = _record_epochs(pr.epochs, pr.n_record)
+    check_at = int(round((1.0 - pr.conv_window) * pr.epochs))
+    traj, losses, taus = [], [], []
+    tau_lin = 0.0
+    v_check: tuple[np.ndarray, float] | None = None
+    for ep in range(1, pr.epochs + 1):
+        lr = pr.lr_at(ep - 1, N)
+        perm = rng_t.permutation(P)
+        if kind == "linear":
+            linear_epoch(Xt, y, perm, pr.M, lr, w)
+            tau_lin += lr * (P // pr.M)
+        elif kind == "wn":
+            wn_epoch(Xt, y, perm, pr.M, lr, zeta, w, g, acc)
+        else:
+            bn_epoch(Xt, y, perm, pr.M, lr, w, g, rmean, rvar, pr.momentum, pr.bn_eps, acc)
+        if not np.all(np.isfinite(w)) or not np.isfinite(g[0]):
+            raise ParameterError(f"training diverged at epoch {ep} (lr0 = {pr.lr0} too large for this student)")
+        if ep == check_at:
+            v0, c0 = predictor()
+            v_check = (v0.copy(), c0)
+        if ep in rec:
+            traj.append(eps_gen())
+            losses.append(train_loss())
+            taus.append(tau_lin if kind == "linear" else float(acc[0]))
+    vE, cE = predictor()
+    rel = (math.sqrt(np.sum((vE - v_check[0]) ** 2)) + abs(cE - v_check[1])) / max(math.sqrt(vE @ vE), 1e-300) \
+        if v_check is not None else math.inf
+    with one_blas_thread():
+        ref = reference() if with_reference else {}
+    extra: dict[str, float] = {"P": float(P), **ref}
+    if kind != "linear":
+        extra["g"] = float(g[0])
+        extra["w_norm"] = float(math.sqrt(w @ w))
+    extra["tau_eff"] = taus[-1]
+    if kind == "bn":
+        h = X @ w
+        sd = float(h.std())
+        v_pn = g[0] * w / sd  # population normalization with the training-set statistics
+        extra["eps_gen_pn_train"] = float(np.sum((v_pn - w_star) ** 2) + (g[0] * h.mean() / sd) ** 2)
+    return StudentRun(kind, traj[-1], rec, np.array(traj), np.array(losses), bool(rel < pr.conv_rtol), float(rel),
+                      extra, np.array(taus))
+
+
+def simulate_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: float = 0.0,
+                     protocol: Protocol | None = None, n_seeds: int = 4, seed: int = 0) -> MCResult:
+    """Mean eps_gen of a trained student over n_seeds independent datasets (SE over seeds)."""
+    n_seeds = check_int("n_seeds", n_seeds, 2)
+    runs = [train_student(kind, N, alpha, delta2, zeta, protocol, derive_seed(seed, "seed", k))
+            for k in range(n_seeds)]
+    return _seed_mc([r.eps_gen for r in runs], 1)
