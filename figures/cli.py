@@ -142,6 +142,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cnn(args: argparse.Namespace) -> int:
+    from sims.nn.train import config_from_strings, train
+
+    kv: dict[str, str] = {}
+    for item in args.params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"config items are key=value (got {item!r}); e.g. norm=bn batch=64")
+        kv[key] = value
+    if args.data_dir is not None:
+        kv["data_dir"] = args.data_dir
+    if args.threads is not None and args.threads < 1:
+        raise ParameterError(f"--threads must satisfy threads >= 1 (got {args.threads})")
+    cfg = config_from_strings(kv)
+    r = train(cfg, progress=not args.no_progress, checkpoint_dir=args.checkpoint_dir, threads=args.threads)
+    f = r["final"]
+    print(f"config: {' '.join(f'{k}={v}' for k, v in r['config'].items())}")
+    print(f"data: {cfg.dataset} n_train={r['n_train']} n_val={r['n_val']} steps={r['steps']} "
+          f"wall={r['wall_time_s']:.1f}s")
+    if r["diverged"]:
+        print(r["message"])
+    else:
+        print(f"train loss {f['train_loss']:.4f} acc {f['train_acc']:.4f} | val loss {f['val_loss']:.4f} "
+              f"acc {f['val_acc']:.4f} | gap (val - train loss) {f['gap']:.4f}")
+        if f["gamma2"]:
+            print("gamma^2: " + " ".join(f"{k}={v:.4f}" for k, v in f["gamma2"].items()))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(r, fh, indent=1)
+    return 1 if r["diverged"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bnreg", description="Regularization by batch normalization and dropout: "
                 "derivations, Monte Carlo checks and figures.")
@@ -182,6 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true")
     s.add_argument("--json", help="write results to this file")
     s.set_defaults(func=cmd_bench)
+    s = sub.add_parser("cnn", help="train one CNN config (seed 001 §2.4): bnreg cnn norm=bn batch=64 ... "
+                       "[--out metrics.json]; keys: the fields of sims.nn.train.TrainConfig")
+    s.add_argument("params", nargs="*", help="key=value, e.g. dataset=mnist1d norm=pn widths=16,16,32,32")
+    s.add_argument("--out", help="write the metrics (curves, final, gamma^2, diverged) as JSON")
+    s.add_argument("--data-dir", default=None, help="CIFAR-10 binary directory (dataset=cifar10)")
+    s.add_argument("--checkpoint-dir", default=None, help="checkpoint here; an interrupted run resumes")
+    s.add_argument("--threads", type=int, default=1, help="numba/BLAS threads (default 1)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_cnn)
     return p
 
 

@@ -1,0 +1,93 @@
+"""Quick-scale smoke tests of the CNN figures (cnn_norms, cnn_batch_size, cnn_dropout): every output
+written, the documented columns, mean ± SE over the stated number of seeds, nothing non-finite
+plotted, and diverged runs dropped from the plotted data."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+
+import numpy as np
+import pytest
+
+import sims.nn.train as T
+from figures.run import make_figure
+from sims.executor import PointCache
+
+COLUMNS = {
+    "cnn_norms": ["method", "epoch", "train_loss", "train_loss_se", "val_loss", "val_loss_se", "gap", "gap_se",
+                  "val_acc", "val_acc_se", "n_seeds", "n_diverged", "final"],
+    "cnn_batch_size": ["budget", "config", "batch", "lr", "gamma_layer", "gamma2", "gamma2_se", "d_gamma2",
+                       "d_gamma2_se", "gap", "gap_se", "d_gap", "d_gap_se"],
+    "cnn_dropout": ["epochs", "config", "norm", "batch", "p_drop", "place", "n_seeds", "n_diverged", "val_acc",
+                    "val_acc_se", "d_val_acc", "d_val_acc_se", "d0_val_acc", "d0_val_acc_se", "gap", "gap_se"],
+}
+# the quantities each figure plots (rows with n_seeds > 0); gamma2 only where a BN layer exists
+PLOTTED = {"cnn_norms": ["train_loss", "val_loss", "gap"], "cnn_batch_size": ["gap"],
+           "cnn_dropout": ["val_acc", "val_loss", "gap"]}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cnnfigs")
+    return out, {n: make_figure(n, scale="quick", out=out, progress=False) for n in COLUMNS}
+
+
+@pytest.mark.parametrize("name", list(COLUMNS))
+def test_outputs_columns_and_finite(built, name):
+    out, res = built
+    assert res[name]["status"] == "written"
+    for ext in ("png", "pdf", "csv", "json"):
+        assert (out / f"{name}.{ext}").stat().st_size > 0
+    with open(out / f"{name}.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert set(COLUMNS[name]) <= set(rows[0])
+    spec = importlib.import_module(f"figures.{name}").SCALES["quick"]
+    meta = json.loads((out / f"{name}.json").read_text())
+    assert meta["spec"]["seeds"] == spec["seeds"] and meta["scale"] == "quick"
+    live = [r for r in rows if int(r["n_seeds"]) > 0]
+    assert live and all(int(r["n_seeds"]) == spec["seeds"] for r in live)
+    for r in live:
+        for k in PLOTTED[name]:
+            assert math.isfinite(float(r[k])) and math.isfinite(float(r[k + "_se"])), (k, r)
+    if name == "cnn_batch_size":
+        bn = [r for r in live if r["gamma_layer"] != "-"]
+        assert bn and all(float(r["gamma2"]) > 0 for r in bn)
+        ref = [r for r in live if int(r["batch"]) == min(spec["batches"])]
+        assert all(float(r["d_gap"]) == 0 for r in ref)  # paired difference to itself
+
+
+def test_diverged_runs_are_not_plotted_and_se_is_over_seeds(monkeypatch):
+    """Aggregation with synthetic runs (no training): every WN run diverges -> counted, not plotted;
+    the gap of the others is the mean and SE (ddof 1) over the seeds of val - train loss."""
+    gaps = {}
+
+    def fake(cfg):
+        rng = np.random.default_rng(cfg["seed"] % 1000 + len(cfg["norm"]))
+        tl = np.array([2.3, 1.0, 0.5]) * rng.uniform(0.5, 1.5)
+        vl = tl + rng.uniform(0.1, 0.5)
+        gaps.setdefault(cfg["norm"] + str(cfg["gamma_decay"]), []).append(vl[-1] - tl[-1])
+        div = cfg["norm"] == "wn"
+        nan = np.full(3, np.nan)
+        return {"diverged": div, "diverged_step": 5 if div else -1, "wall_time_s": 0.0, "epoch": np.arange(3.0),
+                "train_loss": nan if div else tl, "val_loss": nan if div else vl, "train_acc": np.ones(3),
+                "val_acc": np.ones(3), "gamma2_layers": np.array([], dtype=str)}
+
+    monkeypatch.setattr(T, "_run_point", fake)
+    mod = importlib.import_module("figures.cnn_norms")
+    spec = {**mod.SCALES["quick"], "seeds": 3}
+    d = mod.compute(spec, 7, PointCache(None), progress=False)
+    wn = d["method"] == "wn"
+    assert wn.any() and np.all(d["n_seeds"][wn] == 0) and np.all(d["n_diverged"][wn] == 3)
+    other = ~wn
+    assert np.all(np.isfinite(d["gap"][other])) and np.all(d["n_diverged"][other] == 0)
+    bn_final = (d["method"] == "bn") & d["final"]
+    g = np.array(gaps["bnNone"])
+    assert d["gap"][bn_final][0] == pytest.approx(g.mean())
+    assert d["gap_se"][bn_final][0] == pytest.approx(g.std(ddof=1) / np.sqrt(3))
+    fig = mod.plot(d)
+    ax_gap = fig.axes[2]
+    assert len(ax_gap.patches) == len(mod.METHODS) - 1  # one bar per method that has data
+    assert any("all seeds diverged: wn" in t.get_text() for t in ax_gap.texts)
