@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from sims.benchmark import format_benchmark, run_benchmark
+from bnreg.sims.benchmark import format_benchmark, run_benchmark
 
 
 def main(argv: list[str] | None = None) -> dict:

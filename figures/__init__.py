@@ -1,7 +1,5 @@
 """Figures: one module per figure, each with SCALES, compute(...) and plot(...)."""
 
-__version__ = "0.1.0"
-
 FIGURE_MODULES = (
     "simple_error",
     "batch_stats",

@@ -39,7 +39,7 @@ def provenance() -> dict[str, Any]:
     import scipy
     import sympy
 
-    from . import __version__
+    from bnreg import __version__
 
     return {
         "bnreg": __version__, "python": platform.python_version(), "numpy": np.__version__,

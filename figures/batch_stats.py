@@ -10,11 +10,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.bn_noise import simulate_batch_stats
-from sims.executor import PointCache, sweep
-from sims.rng import derive_seed
-from theory import bn_noise as T
-from theory.distributions import FAMILIES, family_moments
+from bnreg.sims.bn_noise import simulate_batch_stats
+from bnreg.sims.executor import PointCache, sweep
+from bnreg.sims.rng import derive_seed
+from bnreg.theory import bn_noise as T
+from bnreg.theory.distributions import FAMILIES, family_moments
 
 NAME = "batch_stats"
 TITLE = "Batch mean and std as random variables, for inputs of different kurtosis"

@@ -20,9 +20,9 @@ import time
 import numba as nb
 import numpy as np
 
-from sims.benchmark import _best  # the one best-of-repeats timer
-from sims.kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
-from sims.teacher_student import teacher_data
+from bnreg.sims.benchmark import best_time  # the one best-of-repeats timer
+from bnreg.sims.kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
+from bnreg.sims.teacher_student import teacher_data
 
 __all__ = ["run_benchmark", "format_benchmark"]
 
@@ -55,7 +55,7 @@ def _epochs(N: int, alpha: float, M: int, repeats: int) -> dict[str, float]:
     }
     for f in runs.values():  # warm-up (compile / cache load, page-in)
         f()
-    out = {k: _best(f, repeats) for k, f in runs.items()}
+    out = {k: best_time(f, repeats) for k, f in runs.items()}
     out["bytes"] = float(X.nbytes)
     return out
 

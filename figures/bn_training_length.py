@@ -18,10 +18,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.executor import PointCache, sweep
-from sims.rng import derive_seed
-from sims.teacher_student import Protocol, n_samples, train_student
-from theory import teacher_student as T
+from bnreg.sims.executor import PointCache, sweep
+from bnreg.sims.rng import derive_seed
+from bnreg.sims.teacher_student import Protocol, n_samples, train_student
+from bnreg.theory import teacher_student as T
 
 NAME = "bn_training_length"
 TITLE = "BN student error vs training length near alpha = 1 (vs SGD and WN + gamma decay)"

@@ -22,8 +22,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.executor import PointCache
-from sims.nn.train import mean_se, run_configs
+from bnreg.sims.executor import PointCache
+from bnreg.sims.nn.train import mean_se, run_configs
 
 from .cnn_norms import base_config, run_seeds
 

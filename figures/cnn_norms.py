@@ -15,9 +15,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.executor import PointCache
-from sims.nn.train import TrainConfig, mean_se, run_configs
-from sims.rng import derive_seed
+from bnreg.sims.executor import PointCache
+from bnreg.sims.nn.train import TrainConfig, mean_se, run_configs
+from bnreg.sims.rng import derive_seed
 
 NAME = "cnn_norms"
 TITLE = "CNN: generalization gap of SGD, BN, PN + gamma decay, WN, WN + mean-BN, WN + var-BN (seed §2.4.1-2)"

@@ -10,17 +10,16 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.checks_gamma import GAMMA_OFF, SETUPS
-from sims.executor import PointCache, sweep
-from sims.gamma_decay import simulate_glm_bn
-from sims.rng import derive_seed
-from theory import gamma_decay as G
+from bnreg.sims.executor import PointCache, sweep
+from bnreg.sims.gamma_decay import GAMMA_OFF, SETUPS, simulate_glm_bn
+from bnreg.sims.rng import derive_seed
+from bnreg.theory import gamma_decay as G
 
 from ._io import columns_from_rows, panel_grid
 
 NAME = "gamma_decay"
 TITLE = "Gamma decay: measured vs predicted coefficient of gamma^2, times M"
-COLUMNS = ("case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "seed", "seed_sigmoid", "derived",
+COLUMNS = ("case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "luo2019", "luo2019_sigmoid", "derived",
            "derived2")
 _M_FULL = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 SCALES: dict[str, dict[str, Any]] = {
@@ -54,8 +53,8 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
                 c, M, "optimum" if tag == "opt" else f"{goff:g} gamma0", gm,
                 M * float(r[f"dl_{tag}"]) / gm**2, M * float(r[f"dl_{tag}_se"]) / gm**2,
                 M * float(r[f"first_{tag}"]) / gm**2, M * float(r[f"second_{tag}"]) / gm**2,
-                M * G.zeta_special(c, M, gm, b0, fam, terms="seed"),
-                M * G.zeta_special(c, M, gm, b0, fam, "sigmoid", "seed") if c == "relu" else float("nan"),
+                M * G.zeta_special(c, M, gm, b0, fam, terms="luo2019"),
+                M * G.zeta_special(c, M, gm, b0, fam, "sigmoid", "luo2019") if c == "relu" else float("nan"),
                 M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam) / gm**2,
                 M * G.bn_loss_excess(c, M, gm, b0, g0, b0, fam, order=2) / gm**2))
     return columns_from_rows(COLUMNS, rows)
@@ -72,9 +71,9 @@ def plot(d: dict[str, Any]) -> plt.Figure:
             col = f"C{j}"
             ax.errorbar(M, d["mc"][sel], yerr=d["se"][sel], fmt="o", color=col, ms=4, capsize=2,
                         label=f"MC at {where}")
-            ax.plot(M, d["seed"][sel], ":", color=col, label="M zeta (seed)" if j == 0 else None)
-            if np.all(np.isfinite(d["seed_sigmoid"][sel])):
-                ax.plot(M, d["seed_sigmoid"][sel], "-.", color=col, lw=1,
+            ax.plot(M, d["luo2019"][sel], ":", color=col, label="M zeta (seed)" if j == 0 else None)
+            if np.all(np.isfinite(d["luo2019_sigmoid"][sel])):
+                ax.plot(M, d["luo2019_sigmoid"][sel], "-.", color=col, lw=1,
                         label="seed, sigmoid approximation" if j == 0 else None)
             ax.plot(M, d["derived"][sel], "--", color=col, label="derived O(1/M)" if j == 0 else None)
             ax.plot(M, d["derived2"][sel], "-", color=col, lw=1, label="derived O(1/M^2)" if j == 0 else None)

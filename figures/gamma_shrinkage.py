@@ -10,11 +10,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.checks_gamma import SETUPS
-from sims.executor import PointCache, sweep
-from sims.gamma_decay import simulate_optimal_gamma
-from sims.rng import derive_seed
-from theory import gamma_decay as G
+from bnreg.sims.executor import PointCache, sweep
+from bnreg.sims.gamma_decay import SETUPS, simulate_optimal_gamma
+from bnreg.sims.rng import derive_seed
+from bnreg.theory import gamma_decay as G
 
 from ._io import columns_from_rows, panel_grid
 

@@ -10,9 +10,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.executor import PointCache, sweep
-from sims.rng import derive_seed
-from theory import teacher_student as T
+from bnreg.sims.executor import PointCache, sweep
+from bnreg.sims.rng import derive_seed
+from bnreg.theory import teacher_student as T
 
 NAME = "mp_law"
 TITLE = "Marchenko-Pastur law of X^T X/N vs sampled eigenvalues"

@@ -9,9 +9,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sims.executor import PointCache
-from sims.mc import set_threads
-from theory.params import ParameterError
+from bnreg.sims.executor import PointCache
+from bnreg.sims.mc import set_threads
+from bnreg.theory.params import ParameterError
 
 from . import FIGURE_MODULES
 from ._io import outputs_for, save
@@ -24,7 +24,7 @@ DEFAULT_SEED = 2019
 def figure_module(name: str) -> ModuleType:
     if name not in FIGURE_MODULES:
         raise ParameterError(f"unknown figure {name!r}; known: {', '.join(FIGURE_MODULES)}")
-    return importlib.import_module(f"figures.{name}")
+    return importlib.import_module(f"bnreg.figures.{name}")
 
 
 def make_figure(

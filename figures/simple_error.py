@@ -9,10 +9,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.bn_noise import simulate_batch_stats
-from sims.executor import PointCache, sweep
-from sims.rng import derive_seed
-from theory import bn_noise as T
+from bnreg.sims.bn_noise import simulate_batch_stats
+from bnreg.sims.executor import PointCache, sweep
+from bnreg.sims.rng import derive_seed
+from bnreg.theory import bn_noise as T
 
 NAME = "simple_error"
 TITLE = "The seed's simple example: error of batch vs population normalization"

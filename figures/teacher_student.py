@@ -16,10 +16,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sims.executor import PointCache, sweep
-from sims.rng import derive_seed
-from sims.teacher_student import Protocol, train_student
-from theory import teacher_student as T
+from bnreg.sims.executor import PointCache, sweep
+from bnreg.sims.rng import derive_seed
+from bnreg.sims.teacher_student import Protocol, train_student
+from bnreg.theory import teacher_student as T
 
 NAME = "teacher_student"
 TITLE = "Teacher-student generalization error vs alpha: SGD, WN + gamma decay and BN students"

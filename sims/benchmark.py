@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numba as nb
 import numpy as np
 
-from theory.params import ParameterError, check_int
+from bnreg.theory.params import ParameterError, check_int
 
 from .bn_noise import simulate_batch_stats
 from .mc import run_chunks
@@ -60,7 +60,7 @@ def _ceiling_run(n_variates: int, t: int) -> None:
     run_chunks(lambda i, rng: np.array([normal_sum_kernel(rng, per)]), N_CHUNKS, 2, t)
 
 
-def _best(fn: Callable[[], None], repeats: int) -> float:
+def best_time(fn: Callable[[], None], repeats: int) -> float:
     """min over repeats of the wall time of fn() (seconds)."""
     times = []
     for _ in range(repeats):
@@ -74,7 +74,7 @@ def _calibrate(fn: Callable[[int], None], n0: int, target: float) -> int:
     """n with fn(n) taking about `target` seconds, scaled from a pilot of >= 0.05 s (or target/4)."""
     n = n0
     while True:
-        t = _best(lambda n=n: fn(n), 1)
+        t = best_time(lambda n=n: fn(n), 1)
         if t >= min(0.05, target / 4):
             return max(n0, int(n * target / t))
         n *= 4
@@ -97,9 +97,9 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int
     n_batches = -(-n_batches // N_CHUNKS) * N_CHUNKS  # what the kernel actually runs
     n_samples = n_batches * M
 
-    numpy_sps = M * N / _best(lambda: _numpy_run(M, N), repeats)
-    kernel = {t: n_samples / _best(lambda t=t: _kernel_run(M, n_batches, t), repeats) for t in threads}
-    ceiling = {t: n_samples / _best(lambda t=t: _ceiling_run(n_samples, t), repeats) for t in threads}
+    numpy_sps = M * N / best_time(lambda: _numpy_run(M, N), repeats)
+    kernel = {t: n_samples / best_time(lambda t=t: _kernel_run(M, n_batches, t), repeats) for t in threads}
+    ceiling = {t: n_samples / best_time(lambda t=t: _ceiling_run(n_samples, t), repeats) for t in threads}
 
     ratios: dict[str, float] = {}
     for t in threads:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory.params import ParameterError, check_finite_array, check_float, check_int
+from bnreg.theory.params import ParameterError, check_finite_array, check_float, check_int
 
 from .families import Family, get_family
 from .kernels.bn_noise import N_ACC, N_Q, Q_ERR, Q_MU, Q_SD, Q_X1, batch_stats_kernel, member_deviation_kernel

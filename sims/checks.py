@@ -1,4 +1,5 @@
-"""Formula-vs-Monte-Carlo checks: the registry behind `bnreg verify` and tests/test_checks.py.
+"""Formula-vs-Monte-Carlo checks: the harness behind `bnreg verify` and tests/test_checks.py.
+Each topic lists its checks in `checks_<topic>.py`; `catalog.py` aggregates them.
 
 Protocol (docs/verification.md):
 - Each check evaluates one formula at a grid of points; every point gets an independent MC
@@ -17,21 +18,16 @@ Protocol (docs/verification.md):
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from scipy import stats
 
-from theory import bn_noise as T
-from theory.distributions import family_moments
-
-from .bn_noise import simulate_batch_stats, simulate_bn_deviation
 from .mc import MCResult
 from .rng import derive_seed
 
-__all__ = ["ALPHA", "SCALES", "Check", "PointResult", "CheckResult", "CHECKS", "select_checks", "run_check"]
+__all__ = ["ALPHA", "SCALES", "N_CHUNKS", "BASE_SEED", "Params", "Check", "PointResult", "CheckResult",
+           "next_term_allowance", "NEXT_TERM_DOC", "is_judged", "run_check"]
 
 ALPHA = 1e-3
 # Samples (batches x M) per MC point at each scale.
@@ -106,216 +102,17 @@ class CheckResult:
                 "wrong": p.wrong, "rejected": p.rejected, "shown": p.shown} for p in self.points],
         }
 
-
-# ------------------------------------------------------------------------- simulations
-@lru_cache(maxsize=512)
-def _batch_stats(family: str, M: int, sigma: float, samples: int, seed: int):
-    n_batches = max(samples // M, 4 * N_CHUNKS)
-    return simulate_batch_stats(family, M, n_batches, seed=seed, sigma=sigma, n_chunks=N_CHUNKS)
-
-
-def _bs(stat: str):
-    def sim(p: Params, samples: int, seed: int) -> MCResult:
-        r = _batch_stats(p["family"], p["M"], p.get("sigma", 1.0), samples, seed)
-        return getattr(r, stat)()
-    return sim
-
-
-def _deviation(p: Params, samples: int, seed: int) -> MCResult:
-    r = _dev_grid(p["family"], p["M"], samples, seed)
-    return r.ms[list(r.u).index(p["u"])]
-
-
-@lru_cache(maxsize=128)
-def _dev_grid(family: str, M: int, samples: int, seed: int):
-    n_batches = max(samples // M, 4 * N_CHUNKS)
-    return simulate_bn_deviation(family, M, U_GRID[family], n_batches, seed=seed, n_chunks=N_CHUNKS)
-
-
-# -------------------------------------------------------------------------- helpers
-def _fm(p: Params):
-    return family_moments(p["family"])
-
-
-def _mom(p: Params) -> dict:
-    fm = _fm(p)
-    return {"rho": fm.rho, "skew": fm.skew, "m6": fm.m[6]}
-
-
-def _grid(families, Ms, **extra) -> Callable[[str], list[Params]]:
-    def pts(scale: str) -> list[Params]:
-        return [dict(family=f, M=M, **extra) for f in families for M in Ms]
-    return pts
-
-
-FAMS = ("gaussian", "uniform", "laplace", "exponential", "relu")
-NON_GAUSS = FAMS[1:]
-M_ALL = (2, 3, 4, 6, 8, 16, 32, 64, 128, 256, 512, 1024)
-M_ASYM = (8, 16, 64, 256, 1024)
-# u values inside each family's support (standardized units).
-U_GRID = {
-    "gaussian": (-2.0, -1.0, 0.0, 1.0, 2.0),
-    "laplace": (-2.0, -1.0, 0.0, 1.0, 2.0),
-    "uniform": (-1.5, -0.5, 0.0, 0.5, 1.5),
-    "exponential": (-0.5, 0.0, 1.0, 2.0, 3.0),
-    "relu": (-0.5, 0.0, 1.0, 2.0, 3.0),
-}
-
-
-def _next_term(first: Callable[[Params], float], second: Callable[[Params], float]) -> Callable[[Params], float]:
+def next_term_allowance(first: Callable[[Params], float],
+                        second: Callable[[Params], float]) -> Callable[[Params], float]:
+    """Allowance 2 |second(p) - first(p)|: twice the derived next term of an asymptotic series."""
     return lambda p: 2.0 * abs(second(p) - first(p))
 
 
-_NEXT_DOC = "2 x |derived next term in 1/M| (the factor 2 covers the remainder beyond it)"
-
-# ---------------------------------------------------------------------------- checks
-CHECKS: list[Check] = []
-
-
-def _add(c: Check) -> None:
-    CHECKS.append(c)
-
-
-_add(Check(
-    "simple_error.exact", "simple_error",
-    "E[(b-a)^2] = 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) exactly (Gaussian input, every M)",
-    _grid(["gaussian"], M_ALL), _bs("simple_error"),
-    lambda p: T.simple_error(p["M"], exact=True),
-    {"1/M (missing 3/2)": lambda p: 1 / p["M"], "3/(2M) taken as exact": lambda p: 1.5 / p["M"]},
-    shown={"asymptotic 3/(2M)": lambda p: T.simple_error(p["M"]),
-           "order 2": lambda p: T.simple_error(p["M"], order=2)}))
-
-_add(Check(
-    "simple_error.asymptotic", "simple_error",
-    "E[(b-a)^2] ~ 3/(2M) (Gaussian input; seed 001 §1.1)",
-    _grid(["gaussian"], M_ALL), _bs("simple_error"),
-    lambda p: T.simple_error(p["M"]),
-    {"1/M (missing 3/2)": lambda p: 1 / p["M"]},
-    allowance=_next_term(lambda p: T.simple_error(p["M"]), lambda p: T.simple_error(p["M"], order=2)),
-    allowance_doc=_NEXT_DOC, min_M=8,
-    shown={"exact": lambda p: T.simple_error(p["M"], exact=True)}))
-
-_add(Check(
-    "simple_error.kurtosis", "simple_error",
-    "E[(b-a)^2] ~ (rho+6)/(4M) for non-Gaussian input (3/(2M) only when rho = 0)",
-    _grid(NON_GAUSS, (16, 64, 256, 1024)), _bs("simple_error"),
-    lambda p: T.simple_error(p["M"], rho=_fm(p).rho),
-    {"kurtosis ignored: 3/(2M)": lambda p: 1.5 / p["M"]},
-    allowance=_next_term(lambda p: T.simple_error(p["M"], rho=_fm(p).rho),
-                         lambda p: T.simple_error(p["M"], order=2, **_mom(p))),
-    allowance_doc=_NEXT_DOC, min_M=8,
-    shown={"order 2": lambda p: T.simple_error(p["M"], order=2, **_mom(p))}))
-
-_add(Check(
-    "batch_mean_var", "batch_mean_var", "Var(mu_B) = sigma^2/M exactly (any input)",
-    _grid(FAMS, (2, 4, 16, 64), sigma=2.0), _bs("var_mu"),
-    lambda p: T.batch_mean_var(p["M"], p["sigma"]),
-    {"sigma^2/(M-1)": lambda p: p["sigma"] ** 2 / (p["M"] - 1)}))
-
-_add(Check(
-    "batch_std_mean.gaussian_exact", "batch_std_mean",
-    "E[sigma_B] = sigma sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) exactly (Gaussian input)",
-    _grid(["gaussian"], M_ALL, sigma=2.0), _bs("mean_sd"),
-    lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"], exact=True),
-    {"unbiased: sigma": lambda p: p["sigma"]},
-    shown={"order 1": lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"])}))
-
-_add(Check(
-    "batch_std_mean.bias", "batch_std_mean",
-    "E[sigma_B] = sigma (1 - (rho+6)/(8M)) + O(M^-2): the O(1/M) bias of sigma_B",
-    _grid(FAMS, M_ASYM, sigma=2.0), _bs("mean_sd"),
-    lambda p: T.batch_std_mean(p["M"], _fm(p).rho, p["sigma"]),
-    {"unbiased: sigma": lambda p: p["sigma"],
-     "kurtosis ignored: sigma (1 - 3/(4M))": lambda p: p["sigma"] * (1 - 0.75 / p["M"])},
-    allowance=_next_term(lambda p: T.batch_std_mean(p["M"], _fm(p).rho, p["sigma"]),
-                         lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"], order=2, **_mom(p))),
-    allowance_doc=_NEXT_DOC, min_M=8,
-    shown={"order 2": lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"], order=2, **_mom(p))}))
-
-_add(Check(
-    "batch_std_var.gaussian_exact", "batch_std_var",
-    "Var(sigma_B) = sigma^2 (M-1)/M - E[sigma_B]^2 exactly (Gaussian input)",
-    _grid(["gaussian"], M_ALL, sigma=2.0), _bs("var_sd"),
-    lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], exact=True),
-    {"seed: (rho+2)/(4M) without sigma^2": lambda p: 2 / (4 * p["M"])},
-    shown={"order 1": lambda p: T.batch_std_var(p["M"], sigma=p["sigma"])}))
-
-_add(Check(
-    "batch_std_var.kurtosis", "batch_std_var",
-    "Var(sigma_B) = sigma^2 (rho+2)/(4M) + O(M^-2) (seed 001 §1.3, with the sigma^2 it omits)",
-    _grid(FAMS, M_ASYM, sigma=2.0), _bs("var_sd"),
-    lambda p: T.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
-    {"seed: (rho+2)/(4M) without sigma^2": lambda p: (_fm(p).rho + 2) / (4 * p["M"]),
-     "kurtosis ignored: sigma^2/(2M)": lambda p: p["sigma"] ** 2 / (2 * p["M"])},
-    allowance=_next_term(lambda p: T.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
-                         lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], order=2, **_mom(p))),
-    allowance_doc=_NEXT_DOC, min_M=8,
-    shown={"order 2": lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], order=2, **_mom(p))}))
-
-_add(Check(
-    "sample_mean_corr", "sample_mean_corr",
-    "Corr(h_i, mu_B) = 1/sqrt(M) exactly: a sample is part of its own batch mean",
-    _grid(FAMS, (2, 8, 32, 128)), _bs("corr_sample_mean"),
-    lambda p: T.sample_mean_corr(p["M"]),
-    {"independent noise (the seed's model): 0": lambda p: 0.0}))
-
-
-def _corr2(p: Params) -> float:
-    fm = _fm(p)
-    return T.sample_std_corr(p["M"], fm.rho, fm.skew, order=2, m5=fm.m[5], m6=fm.m[6])
-
-
-_add(Check(
-    "sample_std_corr", "sample_std_corr",
-    "Corr(h_i, sigma_B) = g/sqrt(M (rho+2)) + O(M^-3/2): nonzero for skewed inputs",
-    _grid(FAMS, (16, 64, 256, 1024)), _bs("corr_sample_sd"),
-    lambda p: T.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew),
-    {"independent noise (the seed's model): 0": lambda p: 0.0},
-    allowance=_next_term(lambda p: T.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew), _corr2),
-    allowance_doc=_NEXT_DOC, min_M=8,
-    shown={"order 2": _corr2}))
-
-
-def _dev1(p: Params) -> float:
-    fm = _fm(p)
-    return T.bn_deviation_ms(p["M"], fm.rho, p["u"], skew=fm.skew)
-
-
-def _dev2(p: Params) -> float:
-    fm = _fm(p)
-    return T.bn_deviation_ms(p["M"], fm.rho, p["u"], skew=fm.skew, order=2, m5=fm.m[5], m6=fm.m[6])
-
-
-def _dev_points(scale: str) -> list[Params]:
-    return [dict(family=f, M=M, u=u) for f in FAMS for M in (8, 32, 128, 512, 2048) for u in U_GRID[f]]
-
-
-_add(Check(
-    "bn_deviation_ms", "bn_deviation_ms",
-    "E[(hhat-hbar)^2 | u] = gamma^2 (1 + g u + (rho+2) u^2/4)/M + O(M^-2), sample inside its batch",
-    _dev_points, _deviation, _dev1,
-    {"seed 001 §1.3 formula": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="seed"),
-     "kurtosis ignored": lambda p: T.bn_deviation_ms(p["M"], 0.0, p["u"], skew=_fm(p).skew),
-     "u^2 term missing: 1/M": lambda p: 1.0 / p["M"]},
-    # Judged from M = 128: at M = 32 the expansion has not converged for skewed inputs
-    # (exponential/ReLU, |u| >= 2 off by 15-50%); those rows are shown, not hidden.
-    allowance=_next_term(_dev1, _dev2), allowance_doc=_NEXT_DOC, min_M=128,
-    shown={"order 2": _dev2,
-           "seed": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="seed")}))
+NEXT_TERM_DOC = "2 x |derived next term in 1/M| (the factor 2 covers the remainder beyond it)"
 
 
 # ------------------------------------------------------------------------------ running
-def select_checks(pattern: str | None = None) -> list[Check]:
-    """Checks whose name matches the glob `pattern` (substring match if it has no wildcard)."""
-    if not pattern:
-        return list(CHECKS)
-    pats = [p.strip() for p in pattern.split(",") if p.strip()]
-    out = [c for c in CHECKS if any(
-        fnmatch.fnmatch(c.name, p) if any(ch in p for ch in "*?[") else p in c.name for p in pats)]
-    return out
-
-
-def _judged(check: Check, p: Params) -> bool:
+def is_judged(check: Check, p: Params) -> bool:
     """Points with a batch size below the check's min_M are shown but not judged."""
     return "M" not in p or p["M"] >= check.min_M
 
@@ -323,7 +120,7 @@ def _judged(check: Check, p: Params) -> bool:
 def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) -> CheckResult:
     samples = SCALES[scale]
     pts = check.points(scale)
-    n_judged = sum(_judged(check, p) for p in pts)
+    n_judged = sum(is_judged(check, p) for p in pts)
     q = 1 - ALPHA / (2 * max(n_judged, 1))
     zmax = 0.0
     out = []
@@ -339,13 +136,9 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
         zmax = max(zmax, zcrit)
         tol = zcrit * mc.se + allow
         wrong = {w: f(p) for w, f in check.wrong.items()}
-        judged = _judged(check, p)
+        judged = is_judged(check, p)
         out.append(PointResult(
             dict(p), th, mc, tol, allow, judged, abs(mc.estimate - th) <= tol, wrong,
             {w: abs(mc.estimate - v) > tol for w, v in wrong.items()},
             {k: f(p) for k, f in check.shown.items()}))
     return CheckResult(check, out, zmax)
-
-
-# Topic checks register themselves into CHECKS via _add.
-from . import checks_gamma, checks_teacher  # noqa: E402,F401

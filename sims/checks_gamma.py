@@ -1,4 +1,4 @@
-"""Gamma-decay checks (seed 001 §1.3-§1.4; docs/gamma_decay.md), registered into sims.checks.CHECKS.
+"""Gamma-decay checks (seed 001 §1.3-§1.4; docs/gamma_decay.md), aggregated by sims/catalog.py.
 
 Every point is one GLM `case`, input `family` and batch size M.  The GLM is well specified with
 true parameters (gamma0, beta0) from SETUPS; beta stays at beta0.  One simulation per point
@@ -11,22 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from theory import gamma_decay as G
-from theory.distributions import family_moments
+from bnreg.theory import gamma_decay as G
+from bnreg.theory.distributions import family_moments
 
-from .checks import N_CHUNKS, Check, Params, _add
-from .gamma_decay import simulate_glm_bn, simulate_optimal_gamma
+from .checks import N_CHUNKS, Check, Params
+from .gamma_decay import GAMMA_OFF, SETUPS, simulate_glm_bn, simulate_optimal_gamma
 from .mc import MCResult
 
-__all__ = ["SETUPS", "GAMMA_OFF", "M_GRID"]
+__all__ = ["CHECKS", "M_GRID"]
 
-# (gamma0, beta0): true GLM parameters, chosen so every case is non-degenerate (ReLU and logistic
-# with beta0 != 0, so the active fraction is not 1/2 and the sigmoid approximation is tested).
-SETUPS = {
-    "identity": (1.0, 0.0), "squared": (1.0, 0.0), "no_bias": (1.0, 0.0),
-    "logistic": (2.0, 0.5), "poisson": (0.5, 0.0), "relu": (1.0, 0.5),
-}
-GAMMA_OFF = 1.5  # off-optimum point gamma = 1.5 gamma0, where the first-order term is not zero
+CHECKS: list[Check] = []
+_add = CHECKS.append
+
 M_GRID = (4, 8, 16, 32, 64, 128, 256)
 KURT_FAMILIES = ("uniform", "laplace", "exponential")
 MIN_M = 8  # M = 4 is shown, not judged: the 1/M series is not yet asymptotic there
@@ -81,7 +77,7 @@ def _allow_total(off: bool) -> Callable[[Params], float]:
 
 
 def _zeta_g2(off: bool, **kw) -> Callable[[Params], float]:
-    """zeta gamma^2 with zeta from `zeta_special` (kw: terms='seed' etc.)."""
+    """zeta gamma^2 with zeta from `zeta_special` (kw: terms='luo2019' etc.)."""
     def f(p: Params) -> float:
         g0, b0 = _setup(p)
         gm = GAMMA_OFF * g0 if off else g0
@@ -118,7 +114,7 @@ _add(Check(
     "E[A''(hbar)(hhat-hbar)^2/2] = zeta gamma^2 + O(M^-2), zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) "
     "+ g G_gamma/(2M) (at gamma = 1.5 gamma0)",
     _points, _mc("second", 1), _excess("second", True),
-    {"seed's zeta (no skewness term)": _zeta_g2(True, terms="seed"),
+    {"seed's zeta (no skewness term)": _zeta_g2(True, terms="luo2019"),
      "mu_B term missing: (rho+2)/(8M) F_gamma": _no_mean_term(True),
      "kurtosis ignored (rho = 0)": _kurtosis_ignored(True)},
     allowance=_allow("second", True), allowance_doc=_NEXT, min_M=MIN_M,
@@ -138,19 +134,19 @@ _add(Check(
     "L_BN - L_PN = zeta gamma0^2 + O(M^-2) at the PN optimum (gamma0, beta0), where A'(hbar) = E[y|u] "
     "kills the first-order term: the seed's gamma decay holds here",
     _points, _mc("dl", 0), _excess("total", False),
-    {"seed's zeta (no skewness term)": _zeta_g2(False, terms="seed"),
+    {"seed's zeta (no skewness term)": _zeta_g2(False, terms="luo2019"),
      "mu_B term missing": _no_mean_term(False)},
     allowance=_allow_total(False), allowance_doc=_NEXT_PARTS, min_M=MIN_M,
-    shown={"order 2": _excess("total", False, 2), "seed zeta gamma^2": _zeta_g2(False, terms="seed")}))
+    shown={"order 2": _excess("total", False, 2), "seed zeta gamma^2": _zeta_g2(False, terms="luo2019")}))
 
 _add(Check(
     "zeta.bn_loss.off_optimum", "bn_loss_excess",
     "L_BN - L_PN = first-order term + zeta gamma^2 + O(M^-2) at gamma = 1.5 gamma0; "
     "PN + zeta gamma^2 alone (the seed) misses the first-order term",
     _points, _mc("dl", 1), _excess("total", True),
-    {"seed: zeta gamma^2 only": _zeta_g2(True, terms="seed")},
+    {"seed: zeta gamma^2 only": _zeta_g2(True, terms="luo2019")},
     allowance=_allow_total(True), allowance_doc=_NEXT_PARTS, min_M=MIN_M,
-    shown={"order 2": _excess("total", True, 2), "seed zeta gamma^2": _zeta_g2(True, terms="seed")}))
+    shown={"order 2": _excess("total", True, 2), "seed zeta gamma^2": _zeta_g2(True, terms="luo2019")}))
 
 
 def _grad(order: int | str, variant: str = "derived", part: str = "total") -> Callable[[Params], float]:
@@ -170,7 +166,7 @@ _add(Check(
     "d(L_BN - L_PN)/dgamma at gamma0 = d/dgamma [first-order + second-order terms] + O(M^-2): "
     "what moves the optimal gamma",
     _points, _mc("grad_excess", 0), _grad(1),
-    {"seed: d(zeta gamma^2)/dgamma = 2 zeta gamma0": _grad(1, "seed")},
+    {"seed: d(zeta gamma^2)/dgamma = 2 zeta gamma0": _grad(1, "luo2019")},
     allowance=_allow_grad, allowance_doc=_NEXT_PARTS, min_M=MIN_M,
     shown={"order 2": _grad(2)}))
 

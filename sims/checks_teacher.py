@@ -1,4 +1,4 @@
-"""Teacher-student checks (registered into sims.checks.CHECKS; docs/teacher_student.md).
+"""Teacher-student checks (aggregated by sims/catalog.py; docs/teacher_student.md).
 
 Budget per point from the scale's sample count S (2^22 quick, 2^25 default, 2^28 paper):
 - closed-form checks: n_X = S / 2^16 design matrices (64 / 512 / 4096) of size round(alpha N) x N,
@@ -17,12 +17,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from theory import teacher_student as T
+from bnreg.theory import teacher_student as T
 
-from .checks import Check, Params, _add
-from .mc import MCResult
+from .checks import Check, Params
+from .mc import MCResult, mc_from_values
 from .rng import derive_seed
-from .teacher_student import Protocol, _seed_mc, one_blas_thread, simulate_closed_form, train_student
+from .teacher_student import Protocol, one_blas_thread, simulate_closed_form, train_student
+
+__all__ = ["CHECKS", "TRAIN_PROTOCOL"]
+
+CHECKS: list[Check] = []
+_add = CHECKS.append
 
 N_CF = 128
 N_TRAIN = 128
@@ -77,7 +82,7 @@ def _stieltjes(alpha: float, lam: float, n: int, seed: int) -> MCResult:
             X = rng.standard_normal((P, N_CF))
             s = np.linalg.eigvalsh(X.T @ X / N_CF)
             vals.append(float(np.mean(1.0 / (s + lam))))
-    return _seed_mc(vals, 1)
+    return mc_from_values(vals, 1)
 
 
 def _seed_g(p: Params) -> float:
@@ -137,7 +142,7 @@ def _paired(kind: str, alpha: float, M: int, n: int, seed: int) -> MCResult:
         r = train_student(kind, N_TRAIN, alpha, DELTA2, zeta, pr, seed=seed + k, with_reference=True)
         est = r.extra["eps_gen_pn_train"] if kind == "bn" else r.eps_gen
         diffs.append(est - r.extra[ref])
-    return _seed_mc(diffs, 1)
+    return mc_from_values(diffs, 1)
 
 
 def _gd_gap(p: Params) -> float:

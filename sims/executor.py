@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from theory.params import ParameterError
+from bnreg.theory.params import ParameterError
 
 __all__ = ["PointCache", "sweep"]
 

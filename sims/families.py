@@ -13,7 +13,7 @@ from typing import Any
 
 import numba as nb
 
-from theory.params import ParameterError
+from bnreg.theory.params import ParameterError
 
 __all__ = ["Family", "FAMILY_SAMPLERS", "get_family", "custom_family"]
 

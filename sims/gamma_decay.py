@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.gamma_decay import GLMS
-from theory.params import ParameterError, check_choice, check_finite_array, check_float, check_int
+from bnreg.theory.gamma_decay import GLMS
+from bnreg.theory.params import ParameterError, check_choice, check_finite_array, check_float, check_int
 
 from .families import get_family
 from .kernels.gamma_decay import (
@@ -33,7 +33,15 @@ from .kernels.gamma_decay import (
 )
 from .mc import MCResult, jackknife, run_chunks, split_batches
 
-__all__ = ["GLMLossResult", "simulate_glm_bn", "simulate_optimal_gamma"]
+__all__ = ["SETUPS", "GAMMA_OFF", "GLMLossResult", "simulate_glm_bn", "simulate_optimal_gamma"]
+
+# (gamma0, beta0): true GLM parameters, chosen so every case is non-degenerate (ReLU and logistic
+# with beta0 != 0, so the active fraction is not 1/2 and the sigmoid approximation is tested).
+SETUPS = {
+    "identity": (1.0, 0.0), "squared": (1.0, 0.0), "no_bias": (1.0, 0.0),
+    "logistic": (2.0, 0.5), "poisson": (0.5, 0.0), "relu": (1.0, 0.5),
+}
+GAMMA_OFF = 1.5  # off-optimum point gamma = 1.5 gamma0, where the first-order term is not zero
 
 _KIND = {"identity": IDENTITY, "squared": SQUARED, "no_bias": SQUARED, "logistic": LOGISTIC,
          "poisson": POISSON, "relu": RELU}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .rng import chunk_generators
 
-__all__ = ["MCResult", "run_chunks", "jackknife", "split_batches", "set_threads", "get_threads"]
+__all__ = ["MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batches", "set_threads", "get_threads"]
 
 _THREADS: int | None = None
 
@@ -96,9 +96,18 @@ def jackknife(stat: Callable[[np.ndarray], float], chunk_sums: np.ndarray, n: in
     return MCResult(est, se, int(n), k)
 
 
+def mc_from_values(values: Sequence[float] | np.ndarray, n_per: int = 1) -> MCResult:
+    """MCResult of the mean of independent replicates (seeds, datasets): estimate = mean(values),
+    se = std(values, ddof=1)/sqrt(k) (inf if k = 1), n = n_per * k samples, k chunks (df = k - 1)."""
+    v = np.asarray(values, dtype=float)
+    k = len(v)
+    se = float(v.std(ddof=1) / math.sqrt(k)) if k > 1 else math.inf
+    return MCResult(float(v.mean()), se, int(n_per * k), k)
+
+
 def split_batches(n_batches: int, n_chunks: int) -> int:
     """Batches per chunk for at least `n_batches` in total (rounded up)."""
-    from theory.params import check_int
+    from bnreg.theory.params import check_int
 
     n_chunks = check_int("n_chunks", n_chunks, 2)
     n_batches = check_int("n_batches", n_batches, 2 * n_chunks)

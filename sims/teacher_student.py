@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from theory.params import ParameterError, check_choice, check_float, check_int
-from theory.teacher_student import bn_shrinkage
+from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
+from bnreg.theory.teacher_student import bn_shrinkage
 
 from .kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
-from .mc import MCResult
+from .mc import MCResult, mc_from_values
 from .rng import derive_seed
 
 __all__ = ["STUDENTS", "Protocol", "one_blas_thread", "teacher_data", "solve_pinv", "solve_ridge",
            "simulate_closed_form",
-           "train_student", "simulate_student", "n_samples"]
+           "train_student", "n_samples"]
 
 STUDENTS = ("linear", "wn", "bn")
 
@@ -80,13 +79,6 @@ def solve_ridge(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     return X.T @ np.linalg.solve(X @ X.T / N + lam * np.eye(P), y) / N
 
 
-def _seed_mc(values: Sequence[float], n_per: int) -> MCResult:
-    v = np.asarray(values, dtype=float)
-    k = len(v)
-    se = float(v.std(ddof=1) / math.sqrt(k)) if k > 1 else math.inf
-    return MCResult(float(v.mean()), se, int(n_per * k), k)
-
-
 def simulate_closed_form(kind: str, N: int, alpha: float, delta2: float, lam: float = 0.0,
                          n_seeds: int = 16, seed: int = 0, n_teachers: int = 8) -> MCResult:
     """Mean |v - w*|^2 of the exact pseudo-inverse (kind="pinv") or ridge at lam (kind="ridge")
@@ -104,7 +96,7 @@ def simulate_closed_form(kind: str, N: int, alpha: float, delta2: float, lam: fl
     with one_blas_thread():
         for k in range(n_seeds):
             out.append(_closed_form_one(kind, N, P, delta2, lam, K, derive_seed(seed, "closed_form", k)))
-    return _seed_mc(out, K)
+    return mc_from_values(out, K)
 
 
 def _closed_form_one(kind: str, N: int, P: int, delta2: float, lam: float, K: int, seed: int) -> float:
@@ -286,12 +278,3 @@ def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: f
         extra["eps_gen_pn_train"] = float(np.sum((v_pn - w_star) ** 2) + (g[0] * h.mean() / sd) ** 2)
     return StudentRun(kind, traj[-1], rec, np.array(traj), np.array(losses), bool(rel < pr.conv_rtol), float(rel),
                       extra, np.array(taus))
-
-
-def simulate_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: float = 0.0,
-                     protocol: Protocol | None = None, n_seeds: int = 4, seed: int = 0) -> MCResult:
-    """Mean eps_gen of a trained student over n_seeds independent datasets (SE over seeds)."""
-    n_seeds = check_int("n_seeds", n_seeds, 2)
-    runs = [train_student(kind, N, alpha, delta2, zeta, protocol, derive_seed(seed, "seed", k))
-            for k in range(n_seeds)]
-    return _seed_mc([r.eps_gen for r in runs], 1)

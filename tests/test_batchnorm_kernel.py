@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sims.kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
+from bnreg.sims.kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
 
 EPS = 1e-5
 

@@ -14,7 +14,8 @@ import dataclasses
 
 import pytest
 
-from sims.checks import ALPHA, CHECKS, run_check, select_checks
+from bnreg.sims.catalog import CHECKS, select_checks
+from bnreg.sims.checks import ALPHA, run_check
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_selection_and_alpha():
 def test_verify_command_prints_exact_asymptotic_and_mc(tmp_path, capsys):
     import json
 
-    from figures.cli import main
+    from bnreg.cli import main
 
     out = tmp_path / "v.json"
     assert main(["verify", "--quick", "--only", "simple_error.exact", "--json", str(out)]) == 0

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from figures.cli import main
+from bnreg.cli import main
 
 TINY = ["dataset=digits", "n_train=256", "n_val=128", "widths=4,4,4,4", "fc=16", "epochs=2"]
 

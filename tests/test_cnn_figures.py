@@ -12,9 +12,9 @@ import math
 import numpy as np
 import pytest
 
-import sims.nn.train as T
-from figures.run import make_figure
-from sims.executor import PointCache
+import bnreg.sims.nn.train as T
+from bnreg.figures.run import make_figure
+from bnreg.sims.executor import PointCache
 
 COLUMNS = {
     "cnn_norms": ["method", "epoch", "train_loss", "train_loss_se", "val_loss", "val_loss_se", "gap", "gap_se",
@@ -44,7 +44,7 @@ def test_outputs_columns_and_finite(built, name):
     with open(out / f"{name}.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert set(COLUMNS[name]) <= set(rows[0])
-    spec = importlib.import_module(f"figures.{name}").SCALES["quick"]
+    spec = importlib.import_module(f"bnreg.figures.{name}").SCALES["quick"]
     meta = json.loads((out / f"{name}.json").read_text())
     assert meta["spec"]["seeds"] == spec["seeds"] and meta["scale"] == "quick"
     live = [r for r in rows if int(r["n_seeds"]) > 0]
@@ -76,7 +76,7 @@ def test_diverged_runs_are_not_plotted_and_se_is_over_seeds(monkeypatch):
                 "val_acc": np.ones(3), "gamma2_layers": np.array([], dtype=str)}
 
     monkeypatch.setattr(T, "_run_point", fake)
-    mod = importlib.import_module("figures.cnn_norms")
+    mod = importlib.import_module("bnreg.figures.cnn_norms")
     spec = {**mod.SCALES["quick"], "seeds": 3}
     d = mod.compute(spec, 7, PointCache(None), progress=False)
     wn = d["method"] == "wn"

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from figures._io import save  # noqa: E402
-from sims.executor import PointCache, sweep  # noqa: E402
+from bnreg.figures._io import save  # noqa: E402
+from bnreg.sims.executor import PointCache, sweep  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # helpers (top level so that loky workers can unpickle them)
@@ -205,7 +205,7 @@ def test_sweep_serial_order_and_caching(tmp_path):
 
 
 def test_sweep_unknown_backend(tmp_path):
-    from theory.params import ParameterError
+    from bnreg.theory.params import ParameterError
 
     with pytest.raises(ParameterError, match="backend"):
         sweep(square_point, [1, 2], square_key, PointCache(tmp_path), jobs=2, backend="threads", progress=False)

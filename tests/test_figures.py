@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from figures.run import make_figure
-from theory.distributions import FAMILIES
+from bnreg.figures.run import make_figure
+from bnreg.theory.distributions import FAMILIES
 
 COLUMNS = {
     "simple_error": ["M", "mc", "se", "n", "exact", "asymptotic", "order2"],
     "batch_stats": ["panel", "family", "M", "rho", "x", "y", "yerr", "theory"],
-    "gamma_decay": ["case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "seed", "seed_sigmoid",
+    "gamma_decay": ["case", "M", "where", "gamma", "mc", "se", "first_mc", "second_mc", "luo2019", "luo2019_sigmoid",
                     "derived", "derived2"],
     "gamma_shrinkage": ["case", "M", "ratio", "se", "zeta", "derived", "exact"],
 }
@@ -72,7 +72,7 @@ def test_outputs_exist_and_are_documented(built, name):
     for k in ("figure", "scale", "spec", "seed", "provenance"):
         assert k in js, k
     assert js["figure"] == name and js["scale"] == "quick" and js["seed"] == 2019
-    mod = importlib.import_module(f"figures.{name}")
+    mod = importlib.import_module(f"bnreg.figures.{name}")
     assert js["spec"] == json.loads(json.dumps(mod.SCALES["quick"]))
     for k in ("numpy", "numba", "git_revision"):
         assert k in js["provenance"], k
@@ -81,7 +81,7 @@ def test_outputs_exist_and_are_documented(built, name):
 
 def test_simple_error_csv_matches_closed_form_and_mc(built):
     out, _ = built
-    from figures.simple_error import SCALES
+    from bnreg.figures.simple_error import SCALES
 
     _, rows = read_csv(out / "simple_error.csv")
     Ms = [int(r["M"]) for r in rows]
@@ -102,7 +102,7 @@ def test_simple_error_csv_matches_closed_form_and_mc(built):
 
 def test_batch_stats_csv_content(built):
     out, _ = built
-    from figures.batch_stats import SCALES
+    from bnreg.figures.batch_stats import SCALES
 
     _, rows = read_csv(out / "batch_stats.csv")
     panels = {r["panel"] for r in rows}
@@ -146,7 +146,7 @@ def test_incomplete_outputs_recompute_from_point_cache(built, tmp_path, monkeypa
     csv_before = (out / f"{name}.csv").read_text()
     (out / f"{name}.png").unlink()
     # every MC point is cached, so the simulation must not run again
-    mod = importlib.import_module(f"figures.{name}")
+    mod = importlib.import_module(f"bnreg.figures.{name}")
     sims = [k for k in vars(mod) if k.startswith("simulate_")]
     assert sims
     for k in sims:
@@ -161,14 +161,14 @@ def test_incomplete_outputs_recompute_from_point_cache(built, tmp_path, monkeypa
 def test_changed_spec_is_not_up_to_date(built, tmp_path, monkeypatch):
     out = copy_of(built, tmp_path)
     # a different seed changes the spec recorded in the JSON sidecar: the figure is rebuilt
-    monkeypatch.setattr("figures.simple_error.simulate_batch_stats", _refuse)
+    monkeypatch.setattr("bnreg.figures.simple_error.simulate_batch_stats", _refuse)
     with pytest.raises(AssertionError, match="was called"):
         make_figure("simple_error", scale="quick", out=out, seed=7, progress=False)
 
 
 def test_force_recomputes(built, tmp_path, monkeypatch):
     out = copy_of(built, tmp_path)
-    import figures.simple_error as se_mod
+    import bnreg.figures.simple_error as se_mod
 
     real = se_mod.simulate_batch_stats
     calls = []

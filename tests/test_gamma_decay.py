@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from sims.gamma_decay import simulate_glm_bn, simulate_optimal_gamma
-from theory import bn_noise as B
-from theory import gamma_decay as G
-from theory.distributions import FAMILIES, family_moments, population_mean
-from theory.params import ParameterError
+from bnreg.sims.gamma_decay import simulate_glm_bn, simulate_optimal_gamma
+from bnreg.theory import bn_noise as B
+from bnreg.theory import gamma_decay as G
+from bnreg.theory.distributions import FAMILIES, family_moments, population_mean
+from bnreg.theory.params import ParameterError
 
 M, u, g, rho = G.M, G.u, G.g, G.rho
 
@@ -131,7 +131,7 @@ def test_excess_parts_add_up_and_seed_variant():
     # squared loss: first + second is linear in gamma (the gamma^2 parts cancel exactly)
     f = lambda gm: G.bn_loss_excess("squared", 32, gm, 0.0, 1.0, 0.0)
     assert f(2.0) - 2 * f(1.0) == pytest.approx(0.0, abs=1e-12)
-    assert G.bn_loss_excess("squared", 32, 1.5, 0.0, 1.0, 0.0, variant="seed") == pytest.approx(1.5 / 32 * 2.25)
+    assert G.bn_loss_excess("squared", 32, 1.5, 0.0, 1.0, 0.0, variant="luo2019") == pytest.approx(1.5 / 32 * 2.25)
 
 
 def test_bn_mean_shift_numeric():

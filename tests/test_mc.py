@@ -7,11 +7,11 @@ import numba as nb
 import numpy as np
 import pytest
 
-from sims.bn_noise import simulate_batch_stats, simulate_bn_deviation
-from sims.families import FAMILY_SAMPLERS, custom_family
-from sims.mc import jackknife
-from theory.distributions import family_moments
-from theory.params import ParameterError
+from bnreg.sims.bn_noise import simulate_batch_stats, simulate_bn_deviation
+from bnreg.sims.families import FAMILY_SAMPLERS, custom_family
+from bnreg.sims.mc import jackknife
+from bnreg.theory.distributions import family_moments
+from bnreg.theory.params import ParameterError
 
 
 def test_bit_identical_across_thread_counts():

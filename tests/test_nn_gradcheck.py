@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import sims.nn.layers as L
-import sims.nn.norm as N
-from sims.kernels.batchnorm import norm_apply_backward
-from sims.nn import CNNConfig, build_cnn, softmax_cross_entropy
-from sims.nn.dropout import Dropout
-from sims.nn.norm import Norm
+import bnreg.sims.nn.layers as L
+import bnreg.sims.nn.norm as N
+from bnreg.sims.kernels.batchnorm import norm_apply_backward
+from bnreg.sims.nn import CNNConfig, build_cnn, softmax_cross_entropy
+from bnreg.sims.nn.dropout import Dropout
+from bnreg.sims.nn.norm import Norm
 
 TOL = 1e-6
 WRONG = 1e-2

@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-from sims.nn import SGD, CNNConfig, Parameter, build_cnn, softmax_cross_entropy
-from sims.nn.dropout import Dropout, scheduled_rate
-from sims.nn.layers import Dense, im2col
-from theory.params import ParameterError
+from bnreg.sims.nn import SGD, CNNConfig, Parameter, build_cnn, softmax_cross_entropy
+from bnreg.sims.nn.dropout import Dropout, scheduled_rate
+from bnreg.sims.nn.layers import Dense, im2col
+from bnreg.theory.params import ParameterError
 
 SMALL = dict(in_shape=(6, 6, 2), n_classes=4, widths=(3, 4, 4, 5), fc=7)
 

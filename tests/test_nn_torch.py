@@ -12,9 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sims.nn import CNNConfig, build_cnn, softmax_cross_entropy  # noqa: E402
-from sims.nn.layers import Conv2D, Dense, MaxPool  # noqa: E402
-from sims.nn.norm import Norm  # noqa: E402
+from bnreg.sims.nn import CNNConfig, build_cnn, softmax_cross_entropy  # noqa: E402
+from bnreg.sims.nn.layers import Conv2D, Dense, MaxPool  # noqa: E402
+from bnreg.sims.nn.norm import Norm  # noqa: E402
 
 F64 = np.dtype(np.float64)
 RTOL = 1e-10  # float64: both sides accumulate rounding ~ 1e-14 per term

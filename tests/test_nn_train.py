@@ -10,9 +10,9 @@ import json
 import numpy as np
 import pytest
 
-from sims.nn import train as T
-from sims.nn.data import load_dataset
-from theory.params import ParameterError
+from bnreg.sims.nn import train as T
+from bnreg.sims.nn.data import load_dataset
+from bnreg.theory.params import ParameterError
 
 # ------------------------------------------------------------------------- stand-in model
 
@@ -266,7 +266,7 @@ def test_real_model_resume_is_exact(tmp_path, digits, monkeypatch, norm, drop):
                               eval_every=4)
     full = T.train(cfg, progress=False, data=digits, threads=1)
     assert not full["diverged"]
-    from sims.nn.model import Model
+    from bnreg.sims.nn.model import Model
 
     real_forward = Model.forward
     calls = {"n": 0}

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from theory.params import (
+from bnreg.theory.params import (
     ParameterError,
     check_bool,
     check_choice,

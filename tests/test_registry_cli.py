@@ -1,4 +1,4 @@
-"""Tests of the formula registry (theory/registry.py) and the `bnreg` command line (figures/cli.py)."""
+"""Tests of the formula registry (theory/registry.py) and the `bnreg` command line (bnreg/cli.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from figures.cli import main
-from theory.params import ParameterError
-from theory.registry import FORMULAS, evaluate, get_formula
+from bnreg.cli import main
+from bnreg.theory.catalog import FORMULAS, evaluate, get_formula
+from bnreg.theory.params import ParameterError
 
 REQUIRED = {
     "simple_error": {"M", "exact"},
@@ -162,7 +162,7 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, monkeypatch, argv, ne
 
 def test_subprocess_bad_input_exit_code_and_no_traceback():
     exe = shutil.which("bnreg")
-    cmd = [exe] if exe else [sys.executable, "-m", "figures.cli"]
+    cmd = [exe] if exe else [sys.executable, "-m", "bnreg"]
     p = subprocess.run([*cmd, "eval", "simple_error", "M=1"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert "Traceback" not in p.stderr

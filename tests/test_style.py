@@ -1,6 +1,10 @@
-"""The code base stays ruff-clean (ruff is in the test extras)."""
+"""Style and architecture: ruff-clean; the layering theory <- sims <- figures <- cli; no import
+cycle; one import name.  The import graph is read from the source (AST), so lazy imports inside
+functions count for the layering rules and module-level imports for the cycle check."""
 
-import shutil
+from __future__ import annotations
+
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -8,19 +12,112 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Source folder -> import name (the package-dir mapping of pyproject.toml).
+PACKAGES = {"bnreg": "bnreg", "theory": "bnreg.theory", "sims": "bnreg.sims", "figures": "bnreg.figures"}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = [PACKAGES[rel.parts[0]], *rel.parts[1:]]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """(every imported module, module-level imported modules), resolved to absolute names."""
+    mod = _module_name(path)
+    pkg = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    top_level = {id(n) for n in tree.body}
+    every: set[str] = set()
+    module_level: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            # `from pkg import sub` may import a submodule: count both.
+            names = [target] + [f"{target}.{a.name}" for a in node.names]
+        else:
+            continue
+        every.update(names)
+        if id(node) in top_level:
+            module_level.update(names)
+    return every, module_level
+
+
+def _sources() -> list[Path]:
+    return sorted(p for d in PACKAGES for p in (ROOT / d).rglob("*.py"))
+
+
+GRAPH = {_module_name(p): _imports(p) for p in _sources()}
 
 
 def test_ruff_clean():
-    exe = shutil.which("ruff")
-    if exe is None:
-        pytest.skip("ruff not installed (pip install -e '.[test]' installs it)")
-    r = subprocess.run([exe, "check", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_theory_does_not_import_sims_or_figures():
-    """Architecture: theory/ knows nothing of sims/ or figures/."""
-    code = ("import sys, theory.registry, theory.derivations; "
-            "print(any(m.split('.')[0] in ('sims', 'figures') for m in sys.modules))")
+@pytest.mark.parametrize("layer,forbidden", [
+    ("bnreg.theory", ("bnreg.sims", "bnreg.figures", "bnreg.cli", "numba")),
+    ("bnreg.sims", ("bnreg.figures", "bnreg.cli")),
+    ("bnreg.figures", ("bnreg.cli",)),
+])
+def test_layering(layer, forbidden):
+    """theory/ knows nothing of sims/ or figures/ (and has no numba); sims/ never imports figures/;
+    nothing below the CLI imports it."""
+    bad = [(m, i) for m, (every, _) in GRAPH.items() if m == layer or m.startswith(layer + ".")
+           for i in every if any(i == f or i.startswith(f + ".") for f in forbidden)]
+    assert not bad, bad
+
+
+def test_no_import_cycle():
+    edges = {m: {i for i in top if i in GRAPH and i != m} for m, (_, top) in GRAPH.items()}
+    # A package imports its own __init__ implicitly; that is not a cycle through user code.
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(m: str, stack: list[str]) -> bool:
+        state[m] = 1
+        for n in edges[m]:
+            if m.startswith(n + "."):
+                continue
+            if state.get(n) == 1:
+                cycle.extend(stack[stack.index(n):] + [n] if n in stack else [m, n])
+                return True
+            if state.get(n) is None and visit(n, stack + [n]):
+                return True
+        state[m] = 2
+        return False
+
+    for m in edges:
+        if state.get(m) is None and visit(m, [m]):
+            break
+    assert not cycle, " -> ".join(cycle)
+
+
+def test_no_private_names_across_modules():
+    """`from X import _name` of another module is a hidden coupling: make the name public."""
+    bad = []
+    for p in _sources():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("bnreg")):
+                bad += [f"{p.relative_to(ROOT)}: {a.name}" for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, bad
+
+
+def test_theory_imports_nothing_random_at_run_time():
+    """The runtime check behind test_layering: importing the theory catalog loads no sims module."""
+    code = ("import sys, bnreg.theory.catalog, bnreg.theory.derivations; "
+            "print(any(m.startswith(('bnreg.sims', 'bnreg.figures')) or m == 'numba' for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
+

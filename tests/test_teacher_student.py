@@ -12,9 +12,9 @@ import pytest
 import sympy as sp
 from scipy import integrate
 
-from theory import teacher_student as T
-from theory.params import ParameterError
-from theory.registry import evaluate
+from bnreg.theory import teacher_student as T
+from bnreg.theory.catalog import evaluate
+from bnreg.theory.params import ParameterError
 
 S = T.SYMBOLS
 alpha, lam, delta2, zeta = S["alpha"], S["lam"], S["delta2"], S["zeta"]
@@ -87,7 +87,7 @@ def test_zeta_mapping():
     assert T.zeta_to_lam(2.0, 1 / 64) == 1 / 32
     assert evaluate("zeta_to_lam", alpha=3, zeta=0.5) == 1.5
     # the mapping at finite N: per-P ridge solve == per-N ridge solve at lam = alpha zeta
-    from sims.teacher_student import solve_ridge, teacher_data
+    from bnreg.sims.teacher_student import solve_ridge, teacher_data
 
     X, y, _ = teacher_data(40, 80, 0.25, np.random.default_rng(3))
     z = 0.1
@@ -165,7 +165,7 @@ def _fd_grad(f, x, h=1e-6):
 
 @pytest.mark.parametrize("kind", ["linear", "wn", "bn"])
 def test_one_step_is_a_gradient_step(kind):
-    from sims.kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
+    from bnreg.sims.kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
 
     rng = np.random.default_rng(1)
     M, N, lr, z, eps = 6, 5, 1e-3, 0.3, 1e-5  # M = 6: the 4-row sweep and the remainder
@@ -197,7 +197,7 @@ def test_one_step_is_a_gradient_step(kind):
 
 
 def test_training_is_reproducible_and_reaches_pinv():
-    from sims.teacher_student import Protocol, train_student
+    from bnreg.sims.teacher_student import Protocol, train_student
 
     pr = Protocol(epochs=200)
     a = train_student("linear", 64, 2.0, 0.25, protocol=pr, seed=4, with_reference=True)
@@ -224,7 +224,7 @@ def test_bad_input_is_named(call, word):
 
 
 def test_bad_protocol_and_student():
-    from sims.teacher_student import Protocol, simulate_closed_form, train_student
+    from bnreg.sims.teacher_student import Protocol, simulate_closed_form, train_student
 
     with pytest.raises(ParameterError, match="lr0"):
         train_student("bn", 64, 2.0, protocol=Protocol(lr0=5.0))
@@ -239,7 +239,7 @@ def test_bad_protocol_and_student():
 # --------------------------------------------------------------------------- figures
 @pytest.mark.parametrize("name", ["teacher_student", "mp_law", "bn_training_length"])
 def test_figure_quick(tmp_path, name):
-    from figures.run import make_figure
+    from bnreg.figures.run import make_figure
 
     r = make_figure(name, scale="quick", out=tmp_path, jobs=1, progress=False)
     assert r["status"] == "written"

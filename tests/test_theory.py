@@ -11,9 +11,9 @@ import pytest
 import sympy as sp
 from scipy import integrate, stats
 
-from theory import bn_noise as B
-from theory.distributions import FAMILIES, derive_raw_moments, family_moments, raw_moment
-from theory.sample_moments import expect_power_sums, moment_symbols, power_sum_moment
+from bnreg.theory import bn_noise as B
+from bnreg.theory.distributions import FAMILIES, derive_raw_moments, family_moments, raw_moment
+from bnreg.theory.sample_moments import expect_power_sums, moment_symbols, power_sum_moment
 
 S = B.SYMBOLS
 M, rho, g, m5, m6, u, sigma, gam = (S[k] for k in "M rho g m5 m6 u sigma gamma".split())
@@ -176,7 +176,7 @@ def test_relu_moments_by_quadrature():
 
 
 def test_numeric_functions_reject_bad_input():
-    from theory.params import ParameterError
+    from bnreg.theory.params import ParameterError
 
     for call in (lambda: B.simple_error(1), lambda: B.simple_error(2.5), lambda: B.batch_std_var(8, sigma=-1),
                  lambda: B.batch_std_var(8, rho=-3), lambda: B.simple_error(8, exact=True, rho=1.0),
@@ -201,7 +201,7 @@ def _example(p):
 
 
 def test_every_registered_formula_evaluates_at_defaults():
-    from theory.registry import FORMULAS, evaluate
+    from bnreg.theory.catalog import FORMULAS, evaluate
 
     for name, f in FORMULAS.items():
         names = {p.name for p in f.params}

@@ -364,16 +364,16 @@ def bn_deviation_ms(M: int, rho: float = 0.0, u: float = 0.0, gamma: float = 1.0
 
     derived, order 1: gamma^2 (1 + g u + (rho+2) u^2/4)/M
     derived, order 2: + gamma^2 c2(u)/M^2 (needs m5, m6 unless Gaussian)
-    variant=seed:     gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))]
+    variant=luo2019:     gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))]
     """
     p = _validate(M, rho, order=order, skew=skew)
     if not _sym(M, rho, u, gamma, skew):
         u = check_float("u", u)
         gamma = check_float("gamma", gamma)
-    if variant == "seed":
+    if variant == "luo2019":
         return gamma**2 * (u**2 * (rho + 2) / (4 * M) + (1 + 3 * (rho + 2) / (4 * M)) / M)
     if variant != "derived":
-        raise ParameterError(f"variant must be one of derived, seed (got {variant!r})")
+        raise ParameterError(f"variant must be one of derived, luo2019 (got {variant!r})")
     val = (1 + skew * u + (rho + 2) * u**2 / 4) / M
     if p["order"] == 2:
         if m5 is None:
@@ -382,3 +382,44 @@ def bn_deviation_ms(M: int, rho: float = 0.0, u: float = 0.0, gamma: float = 1.0
             m5 = 0.0
         val += _bn_dev_c2(u, rho, skew, m5, _needs_m6(rho, m6)) / M**2
     return gamma**2 * val
+
+
+# ---------------------------------------------------------------- `bnreg derive` steps
+def _steps_simple_error(latex: bool) -> list[tuple[str, sp.Expr]]:
+    d = derive_simple_error(2)
+    return [
+        ("identity mean_i (b_i-a_i)^2 - (1 - 2 s + mean_i a_i^2), batch of 4 symbolic values",
+         derive_simple_error_identity(4)),
+        ("so E[(b-a)^2] = 2 - 2 E[sigma_B]; series for any input", d["series"]),
+        ("Gaussian input, exact", d["gaussian_exact"]),
+        ("Gaussian exact, expanded by the Stirling series", d["gaussian_series"]),
+    ]
+
+
+def _steps_std(latex: bool) -> list[tuple[str, sp.Expr]]:
+    v = derive_batch_variance_moments()
+    s = derive_batch_std_series(2)
+    return [("E[s^2] (exact)", v["mean"]), ("Var(s^2) (exact)", v["var"]),
+            ("E[sigma_B] = E[sigma sqrt(1+e)], Taylor in e, to O(1/M^2)", s["mean"]),
+            ("Var(sigma_B) = E[s^2] - E[sigma_B]^2", s["var"])]
+
+
+def _steps_dev(latex: bool) -> list[tuple[str, sp.Expr]]:
+    d = derive_bn_deviation_ms(2)
+    seed = derive_bn_deviation_ms_seed()
+    return [("derived: sample inside its batch, to O(1/M^2)", d),
+            ("seed's model (independent Gaussian mu_B, sigma_B; sigma_B unbiased)", seed),
+            ("derived - seed, terms of order 1/M", sp.expand(sp.limit(sp.expand((d - seed) * M), M, sp.oo))
+             / M)]
+
+
+DERIVATION_STEPS: dict = {
+    "batch_mean": (lambda latex: list(derive_batch_mean_law().items()), "E[mu_B], Var(mu_B): exact"),
+    "batch_std": (_steps_std, "moments of s^2 (exact) and of sigma_B to O(1/M^2)"),
+    "gaussian_std_exact": (lambda latex: list(derive_batch_std_gaussian_exact().items()),
+                           "E[sigma_B], Var(sigma_B) for Gaussian input, exact (chi distribution)"),
+    "simple_error": (_steps_simple_error, "the seed's simple example: identity, exact, series"),
+    "sample_batch_covariance": (lambda latex: list(derive_sample_batch_covariance(2).items()),
+                                "correlation of a sample with its own batch mean and std"),
+    "bn_deviation_ms": (_steps_dev, "E[(hhat - hbar)^2 | u] to O(1/M^2) vs the seed's formula"),
+}

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from . import gamma_decay as G
 from .distributions import FAMILIES
-from .registry import Formula, Param, register
+from .registry import Formula, Param
+
+__all__ = ["FORMULAS"]
+
+FORMULAS: list[Formula] = []
 
 _M = Param("M", "int", lo=2, doc="batch size", required=True)
 _CASE = Param("case", "choice", None, choices=G.CASES, doc="GLM", required=True)
@@ -15,7 +19,7 @@ _G0 = Param("gamma0", "float", None, lo=0.0, lo_open=True, doc="true GLM gamma (
 _B0 = Param("beta0", "float", None, doc="true GLM beta (default: beta)")
 _REF = "seed 001 §1.3-§1.4; THEORY.md §2; Luo et al. ICLR 2019 §3"
 
-register(Formula(
+FORMULAS.append(Formula(
     "zeta", G.zeta,
     (_M, Param("rho", "float", 0.0, lo=-2.0, doc="excess kurtosis of h"),
      Param("F_gamma", "float", 1.0, lo=0.0, doc="mean A''(hbar) u^2"),
@@ -23,32 +27,32 @@ register(Formula(
      Param("skew", "float", 0.0, doc="skewness g of h (derived term, absent from the seed)"),
      Param("G_gamma", "float", 0.0, doc="mean A''(hbar) u")),
     "zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) [+ g G_gamma/(2M), derived]", _REF,
-    "gamma-decay coefficient: L_BN ~ L_PN + zeta gamma^2 (second-order term)", topic="gamma_decay"))
-register(Formula(
+    "gamma-decay coefficient: L_BN ~ L_PN + zeta gamma^2 (second-order term)"))
+FORMULAS.append(Formula(
     "zeta_special", G.zeta_special,
     (_CASE, _M, _GAMMA, _BETA, _FAM,
      Param("approx", "choice", "exact", choices=("exact", "sigmoid"), doc="relu: Heaviside or the seed's sigmoid"),
-     Param("terms", "choice", "derived", choices=("derived", "seed"), doc="with or without the skewness term")),
+     Param("terms", "choice", "derived", choices=("derived", "luo2019"), doc="with or without the skewness term")),
     "identity 3/(4M), squared 3/(2M), no_bias 1/(2M) (Gaussian h); relu (beta=0) 3/(8M); "
     "logistic/poisson: zeta with F_gamma, mu_d2A by quadrature", _REF,
-    "zeta for a named GLM", topic="gamma_decay"))
-register(Formula(
+    "zeta for a named GLM"))
+FORMULAS.append(Formula(
     "bn_mean_shift", G.bn_mean_shift,
     (_M, Param("u", "float", 0.0, doc="standardized pre-activation"),
      Param("rho", "float", 0.0, lo=-2.0, doc="excess kurtosis"), Param("skew", "float", 0.0, doc="skewness g"),
      Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M"), Param("m5", "float", None, doc="E[u^5]"),
      Param("m6", "float", None, lo=0.0, doc="E[u^6]")),
     "E[(hhat - hbar)/gamma | u] = (g/2 + 3(rho+2)u/8 - u^3/2)/M + O(M^-2)", _REF,
-    "mean BN-vs-PN shift of a sample in its own batch (the first-order term)", topic="gamma_decay"))
-register(Formula(
+    "mean BN-vs-PN shift of a sample in its own batch (the first-order term)"))
+FORMULAS.append(Formula(
     "bn_loss_excess", G.bn_loss_excess,
     (_CASE, _M, _GAMMA, _BETA, _G0, _B0, _FAM,
      Param("part", "choice", "total", choices=("total", "first", "second"), doc="which Taylor terms"),
      Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M"),
-     Param("variant", "choice", "derived", choices=("derived", "seed"), doc="derived or the seed's zeta gamma^2")),
+     Param("variant", "choice", "derived", choices=("derived", "luo2019"), doc="derived or the seed's zeta gamma^2")),
     "L_BN - L_PN = E[(A'(hbar) - A'(eta0)) gamma E[D|u]] + E[A''(hbar) gamma^2 E[D^2|u]]/2 + O(M^-2)", _REF,
-    "expected BN loss minus PN loss of a well-specified GLM", topic="gamma_decay"))
-register(Formula(
+    "expected BN loss minus PN loss of a well-specified GLM"))
+FORMULAS.append(Formula(
     "optimal_gamma_ratio", G.optimal_gamma_ratio,
     (_CASE, _M, Param("gamma0", "float", 1.0, lo=0.0, lo_open=True, doc="PN-optimal gamma"),
      Param("beta0", "float", 0.0, doc="beta (held fixed)"), _FAM,
@@ -56,4 +60,4 @@ register(Formula(
      Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M")),
     "gamma*_BN/gamma*_PN = 1 - dDeltaL/dgamma/(gamma0 F_gamma); exact (squared): E[sigma_B]/sigma_P; "
     "seed (PN + zeta gamma^2): 1 - 2 zeta/F_gamma", _REF,
-    "shrinkage of the optimal gamma by BN", topic="gamma_decay"))
+    "shrinkage of the optimal gamma by BN"))

@@ -117,7 +117,7 @@ def derive_zeta(center: bool = True) -> dict[str, sp.Expr]:
         raise AssertionError("unexpected degree")
     z = sum(c * repl[k[0]] for k, c in poly.terms()) / (2 * M)
     seed = (rho + 2) / (8 * M) * F_gamma + (mu_d2A / (2 * M) if center else 0)
-    return {"per_sample": lead / (2 * M), "zeta": sp.expand(z), "seed": seed,
+    return {"per_sample": lead / (2 * M), "zeta": sp.expand(z), "luo2019": seed,
             "missing_in_seed": sp.simplify(sp.expand(z - seed))}
 
 
@@ -325,9 +325,9 @@ def zeta_special(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, famil
     """zeta for a GLM `case` with h of the given input `family` (THEORY.md §2 special cases):
     identity 3/(4M), squared 3/(2M), no_bias 1/(2M) for Gaussian h; relu (A'' = Heaviside, or
     the seed's sigmoid approximation), logistic and poisson by quadrature of F_gamma, mu_d2A.
-    terms='seed' drops the skewness term g G_gamma/(2M)."""
+    terms='luo2019' drops the skewness term g G_gamma/(2M)."""
     case, M, family, gamma, beta = _check_common(case, M, family, gamma, beta)
-    terms = check_choice("terms", terms, ("derived", "seed"))
+    terms = check_choice("terms", terms, ("derived", "luo2019"))
     fm = family_moments(family)
     st = glm_stats(case, gamma, beta, family, approx)
     skew = fm.skew if terms == "derived" else 0.0
@@ -402,18 +402,18 @@ def bn_loss_excess(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, gam
       part=first:  E[(A'(hbar) - A'(eta0)) gamma E[D|u]]       (dropped by the seed)
       part=second: E[A''(hbar) gamma^2 E[D^2|u]/2]             (= zeta gamma^2 at order 1)
       part=total:  first + second (+ the A''' and A'''' terms at O(M^-2))
-    variant='seed': zeta_seed gamma^2 (the seed's L_BN - L_PN)."""
+    variant='luo2019': zeta_seed gamma^2 (the seed's L_BN - L_PN)."""
     case, M, family, gamma, beta = _check_common(case, M, family, gamma, beta)
     gamma0 = gamma if gamma0 is None else check_float("gamma0", gamma0, 0.0, lo_open=True)
     beta0 = beta if beta0 is None else check_float("beta0", beta0)
     part = check_choice("part", part, ("total", "first", "second"))
     if order not in (1, 2, "next"):
         raise ParameterError(f"order must be one of 1, 2, next (got {order!r})")
-    variant = check_choice("variant", variant, ("derived", "seed"))
-    if variant == "seed":
+    variant = check_choice("variant", variant, ("derived", "luo2019"))
+    if variant == "luo2019":
         if part == "first":
             return 0.0
-        return zeta_special(case, M, gamma, beta, family, terms="seed") * gamma**2
+        return zeta_special(case, M, gamma, beta, family, terms="luo2019") * gamma**2
     val = population_mean(family, _excess_integrand(case, M, gamma, beta, gamma0, beta0, family, part, order),
                           _breaks(case, gamma, beta))
     if case == "relu" and part == "total" and order != 1:
@@ -427,8 +427,8 @@ def bn_loss_grad(case: str, M: int, gamma0: float = 1.0, beta0: float = 0.0, fam
     difference of `bn_loss_excess` (smooth in gamma).  This gradient moves the optimal gamma."""
     h = 1e-4 * gamma0
     f = lambda gm: bn_loss_excess(case, M, gm, beta0, gamma0, beta0, family, part, order, variant)
-    if variant == "seed":  # the seed's zeta frozen at gamma0: d(zeta gamma^2)/dgamma = 2 zeta gamma
-        return 2 * zeta_special(case, M, gamma0, beta0, family, terms="seed") * gamma0
+    if variant == "luo2019":  # the seed's zeta frozen at gamma0: d(zeta gamma^2)/dgamma = 2 zeta gamma
+        return 2 * zeta_special(case, M, gamma0, beta0, family, terms="luo2019") * gamma0
     return (f(gamma0 + h) - f(gamma0 - h)) / (2 * h)
 
 
@@ -462,7 +462,7 @@ def optimal_gamma_ratio(case: str, M: int, gamma0: float = 1.0, beta0: float = 0
         return B.batch_std_mean(M, rho_, order=order, skew=g_, m6=m6_)
     F = _pn_curvature(case, gamma0, beta0, family)
     if variant == "zeta":
-        return 1 - 2 * zeta_special(case, M, gamma0, beta0, family, terms="seed") / F
+        return 1 - 2 * zeta_special(case, M, gamma0, beta0, family, terms="luo2019") / F
     return 1 - bn_loss_grad(case, M, gamma0, beta0, family, order) / (gamma0 * F)
 
 
@@ -477,7 +477,7 @@ def _steps_zeta(latex: bool) -> list[tuple[str, sp.Expr]]:
         ("E[A''(hbar)/2 gamma^2 E[D^2|u]] = gamma^2 x  (per-sample coefficient, a = A''(hbar))",
          z["per_sample"]),
         ("zeta: average over the data (F_gamma = E[a u^2], mu_d2A = E[a], G_gamma = E[a u])", z["zeta"]),
-        ("zeta as the seed writes it", z["seed"]),
+        ("zeta as the seed writes it", z["luo2019"]),
         ("derived - seed", z["missing_in_seed"]),
         ("no centring (no bias): zeta", derive_zeta(False)["zeta"]),
         ("average of E[D|u] over u, times M (exactly 0: the normalized batch has mean 0)",

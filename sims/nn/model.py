@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from theory.params import ParameterError, check_choice, check_float, check_int
+from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
 
 from .dropout import DROPOUTS, PLACES, SCHEDULES, Dropout
 from .layers import Conv2D, Dense, Flatten, Layer, MaxPool, Parameter, ReLU, single_threaded_blas

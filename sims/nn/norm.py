@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sims.kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
-
+from ..kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
 from .layers import Layer, Parameter
 
 __all__ = ["NORMS", "Norm", "EPS"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from theory.params import check_float
+from bnreg.theory.params import check_float
 
 from .layers import PAR_MIN, Parameter, run_parts
 

@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from sims.rng import derive_seed
-from theory.params import ParameterError, check_bool, check_choice, check_float, check_int
+from bnreg.theory.params import ParameterError, check_bool, check_choice, check_float, check_int
 
+from ..rng import derive_seed
 from .data import DATASETS, Dataset, load_dataset
 
 __all__ = ["TrainConfig", "train", "validate_config", "config_from_strings", "NORMS", "DROPOUTS",
@@ -588,7 +588,7 @@ def run_configs(configs: list[TrainConfig], cache: Any, desc: str = "cnn", **swe
     """Train every config (validated first, all of them, before any work) through
     sims.executor.sweep: cached per finished run (an interrupted sweep resumes), serially, on
     processes or on Dask.  Returns per-config dicts of arrays (see `_run_point`)."""
-    from sims.executor import sweep
+    from ..executor import sweep
 
     items = [validate_config(c).to_dict() for c in configs]
     keys = [json.dumps(d, sort_keys=True) for d in items]

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from theory.params import ParameterError
+from bnreg.theory.params import ParameterError
 
 SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the papers' sizes"
 
@@ -30,7 +30,7 @@ def _add_scale(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_formulas(args: argparse.Namespace) -> int:
-    from theory.registry import FORMULAS
+    from bnreg.theory.catalog import FORMULAS
 
     if args.json:
         print(json.dumps([{
@@ -46,7 +46,7 @@ def cmd_formulas(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from theory.registry import evaluate
+    from bnreg.theory.catalog import evaluate
 
     kw = {}
     for item in args.params:
@@ -60,7 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    from theory.derivations import DERIVATIONS, show
+    from bnreg.theory.derivations import DERIVATIONS, show
 
     if args.name in (None, "list"):
         for name, (_, doc) in DERIVATIONS.items():
@@ -71,8 +71,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from sims.checks import run_check, select_checks
-    from sims.mc import set_threads
+    from bnreg.sims.catalog import select_checks
+    from bnreg.sims.checks import run_check
+    from bnreg.sims.mc import set_threads
 
     from .verify_report import format_check, summary_line
 
@@ -98,8 +99,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    from . import FIGURE_MODULES
-    from .run import figure_module, make_figure
+    from bnreg.figures import FIGURE_MODULES
+    from bnreg.figures.run import figure_module, make_figure
 
     names = args.names or ["all"]
     if names == ["list"]:
@@ -121,16 +122,16 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 # Benchmark suites: module with run_benchmark(quick: bool) -> dict and format_benchmark(dict) -> str.
 BENCH_SUITES = {
-    "bn_noise": "sims.benchmark",
-    "teacher": "figures.bench_teacher",
-    "cnn": "sims.nn.benchmark",
+    "bn_noise": "bnreg.sims.benchmark",
+    "teacher": "bnreg.figures.bench_teacher",
+    "cnn": "bnreg.sims.nn.benchmark",
 }
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    from theory.params import check_choice
+    from bnreg.theory.params import check_choice
 
     suite = check_choice("suite", args.suite, tuple(BENCH_SUITES))
     mod = importlib.import_module(BENCH_SUITES[suite])
@@ -143,7 +144,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_cnn(args: argparse.Namespace) -> int:
-    from sims.nn.train import config_from_strings, train
+    from bnreg.sims.nn.train import config_from_strings, train
 
     kv: dict[str, str] = {}
     for item in args.params:

@@ -3,7 +3,7 @@ power of each check against its deliberately wrong variants."""
 
 from __future__ import annotations
 
-from sims.checks import ALPHA, CheckResult
+from bnreg.sims.checks import ALPHA, CheckResult
 
 
 def _params(p: dict) -> str:
