@@ -19,6 +19,7 @@ from bnreg.theory.params import ParameterError
 M, u, g, rho = G.M, G.u, G.g, G.rho
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("center", [True, False])
 def test_deviation_coeffs_equal_derivation(center):
     d = G.derive_deviation_moments(2, center)

@@ -237,6 +237,7 @@ def test_bad_protocol_and_student():
 
 
 # --------------------------------------------------------------------------- figures
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["teacher_student", "mp_law", "bn_training_length"])
 def test_figure_quick(tmp_path, name):
     from bnreg.figures.run import make_figure
