@@ -11,4 +11,6 @@ FIGURE_MODULES = (
     "teacher_student",
     "mp_law",
     "bn_training_length",
+    "variance_shift_ratio",
+    "variance_shift_layers",
 )

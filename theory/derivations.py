@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from . import bn_noise, gamma_decay, teacher_student
+from . import bn_noise, gamma_decay, teacher_student, variance_shift
 from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
 
-TOPICS = (bn_noise, gamma_decay, teacher_student)
+TOPICS = (bn_noise, gamma_decay, teacher_student, variance_shift)
 
 DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {}
 for _topic in TOPICS:

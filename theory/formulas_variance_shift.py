@@ -1,0 +1,37 @@
+"""Registered formulas of the variance-shift topic (theory/variance_shift.py; docs/variance_shift.md)."""
+
+from __future__ import annotations
+
+from . import variance_shift as VS
+from .registry import Formula, Param
+
+__all__ = ["FORMULAS"]
+
+FORMULAS: list[Formula] = []
+
+_REF = ("Li, Chen, Hu, Yang, Understanding the Disharmony between Dropout and Batch Normalization by "
+        "Variance Shift, CVPR 2019 (arXiv:1801.05134) §3-§5; docs/variance_shift.md")
+_C = Param("c", "float", lo=-1e300, hi=1e300, doc="mean of the inputs", required=True)
+_V = Param("v", "float", lo=0.0, lo_open=True, hi=1e300, doc="variance of the inputs", required=True)
+_D = Param("d", "int", 1, lo=1, hi=10**12, doc="number of inputs summed before BN (case a: 1)")
+_CORR = Param("corr", "float", 0.0, lo=-1.0, hi=1.0,
+              doc="pairwise correlation of the inputs (>= -1/(d-1): positive semi-definite)")
+_COS2 = Param("cos2", "float", 1.0, lo=0.0, lo_open=True, hi=1.0,
+              doc="cos^2 of the angle between w and (1,...,1) (1 for equal weights; 1 when d = 1)")
+
+FORMULAS.append(Formula(
+    "variance_shift_ratio", VS.variance_shift_ratio,
+    (Param("keep", "float", lo=0.0, lo_open=True, hi=1.0, doc="retain probability of inverted dropout",
+           required=True), _C, _V, _D, _CORR, _COS2,
+     Param("noise", "choice", "bernoulli", choices=("bernoulli", "gaussian"),
+           doc="Bernoulli a/keep or Gaussian 1 + N(0, (1-keep)/keep) multipliers (same Delta)")),
+    "Delta = Var_test/Var_train = v A/(v A + (1-keep)/keep (v + c^2)), A = 1 - corr + corr d cos2; "
+    "case a (d = 1): keep v/(v + (1-keep) c^2)",
+    _REF, "variance shift of a BN input after dropout: test variance over the running (train) variance"))
+FORMULAS.append(Formula(
+    "uout_shift_ratio", VS.uout_shift_ratio,
+    (Param("beta", "float", lo=0.0, hi=1e150, doc="Uout width: multiplier 1 + U(-beta, beta)", required=True),
+     _C, _V, _D, _CORR, _COS2),
+    "Delta = v A/(v A + beta^2/3 (v + c^2)), A = 1 - corr + corr d cos2 (equal to Bernoulli dropout when "
+    "beta^2/3 = (1-keep)/keep)",
+    _REF, "variance shift of a BN input after Uout (uniform multiplicative noise)"))
