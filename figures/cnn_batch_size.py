@@ -119,6 +119,7 @@ _BUDGET_TEXT = {"epochs": "same epochs", "steps": "same SGD steps", "long": "lon
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
+    """The figure of the `compute` table `d`: one row per budget, gamma² and gap vs batch size."""
     budgets = list(dict.fromkeys(d["budget"].tolist()))
     fig, axes = plt.subplots(len(budgets), 3, figsize=(15, 3.8 * len(budgets)), squeeze=False)
     live = d["n_seeds"] > 0

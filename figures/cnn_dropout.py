@@ -111,6 +111,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
+    """The figure of the `compute` table `d`: one row per budget, accuracy, loss and gap per config."""
     budgets = list(dict.fromkeys(d["epochs"].tolist()))
     fig, axes = plt.subplots(len(budgets), 3, figsize=(15, 4.6 * len(budgets)), squeeze=False)
     hatch = {"-": "", "before": "//", "after": ".."}

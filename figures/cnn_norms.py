@@ -92,6 +92,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
+    """The figure of the `compute` table `d`: loss curves, final gap and final gamma² per layer."""
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.6))
     ax_tr, ax_va, ax_gap, ax_g2 = axes
     methods = list(dict.fromkeys(d["method"].tolist()))

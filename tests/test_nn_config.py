@@ -140,6 +140,8 @@ def test_train_validates_once(count_validations):
     d = data.load_dataset("digits", n_train=64, n_val=32)
     r = T.train(CNNConfig(**TINY, norm="bn"), progress=False, data=d, threads=1)
     assert r["steps"] == 2 and len(count_validations) == 1
+    with pytest.raises(ParameterError, match="cfg must be a CNNConfig"):
+        T.train({"norm": "bn"}, progress=False, data=d)
 
 
 def test_sweep_validates_once_per_run(count_validations):

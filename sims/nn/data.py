@@ -58,6 +58,7 @@ class Dataset:
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one example."""
         return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
 
 

@@ -63,6 +63,7 @@ class Dropout(Layer):
 
     @property
     def rate(self) -> float:
+        """The drop rate at the current training progress (`scheduled_rate`)."""
         return scheduled_rate(self.p, self.schedule, self.progress, self.switch)
 
     def mask(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -47,6 +47,7 @@ class Parameter:
 
     @classmethod
     def zeros_like(cls, name: str, value: np.ndarray) -> Parameter:
+        """A Parameter `name` holding `value` with a zero gradient of the same shape and dtype."""
         return cls(name, value, np.zeros_like(value))
 
 
@@ -57,9 +58,11 @@ class Layer:
     params: list[Parameter]
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:  # pragma: no cover - interface
+        """Output for input `x` in training (`training=True`) or inference mode."""
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        """Gradient w.r.t. the input of the latest forward, given `dy` w.r.t. its output; sets .grad."""
         raise NotImplementedError
 
 
@@ -84,6 +87,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """Threads used by sims.nn (see `set_num_threads`)."""
     if _STATE["threads"] is None:
         _STATE["threads"] = int(nb.config.NUMBA_NUM_THREADS)
     return _STATE["threads"]

@@ -45,6 +45,7 @@ class SGD:
         self._v = [np.zeros_like(p.value) for p in self.params]
 
     def step(self) -> None:
+        """One update of every parameter from its .grad with the current `lr` and `momentum`."""
         lr, mom = self.lr, self.momentum
         for p, v in zip(self.params, self._v, strict=True):
             pf, gf, vf = p.value.reshape(-1), p.grad.reshape(-1), v.reshape(-1)

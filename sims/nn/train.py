@@ -129,6 +129,8 @@ def train(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLi
     accuracy in inference mode, regularizer), "gamma2" (curve per normalized layer), "final"
     (train/val loss and accuracy, gap = val_loss - train_loss, gamma2; {} if diverged),
     "diverged", "diverged_step", "message", "wall_time_s", "resumed_from"."""
+    if not isinstance(cfg, CNNConfig):
+        raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
     cfg = cfg.validated()
     with limit_threads(threads):
         return _train(cfg, progress, checkpoint_dir, data)
