@@ -144,7 +144,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_cnn(args: argparse.Namespace) -> int:
-    from bnreg.sims.nn.train import config_from_strings, train
+    """`bnreg cnn key=value ... [options]`: train one `CNNConfig` (docs/cnn.md, "Setup"); print the
+    final metrics, write them as JSON with --out.  Returns the exit code: 0, or 1 if the run
+    diverged (bad input raises ParameterError: exit 2)."""
+    from bnreg.sims.nn.config import config_from_strings
+    from bnreg.sims.nn.train import train
 
     kv: dict[str, str] = {}
     for item in args.params:
@@ -215,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true")
     s.add_argument("--json", help="write results to this file")
     s.set_defaults(func=cmd_bench)
-    s = sub.add_parser("cnn", help="train one CNN config (seed 001 §2.4): bnreg cnn norm=bn batch=64 ... "
-                       "[--out metrics.json]; keys: the fields of sims.nn.train.TrainConfig")
+    s = sub.add_parser("cnn", help="train one CNN config (Luo et al. 2019, arXiv:1809.00846, §5): bnreg cnn "
+                       "norm=bn batch=64 ... [--out metrics.json]; keys: the fields of sims.nn.config.CNNConfig")
     s.add_argument("params", nargs="*", help="key=value, e.g. dataset=mnist1d norm=pn widths=16,16,32,32")
     s.add_argument("--out", help="write the metrics (curves, final, gamma^2, diverged) as JSON")
     s.add_argument("--data-dir", default=None, help="CIFAR-10 binary directory (dataset=cifar10)")

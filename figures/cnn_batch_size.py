@@ -1,18 +1,20 @@
 """cnn_batch_size: per-layer gamma^2 and the generalization gap vs batch size M, turning BN on one
-layer at a time starting from plain SGD (seed 001 §2.4.3; THEORY.md §7).
+layer at a time starting from plain SGD (Luo, Wang, Shao, Peng, "Towards Understanding
+Regularization in Batch Normalization", ICLR 2019, arXiv:1809.00846, §5).
 
 Configs: no normalization ("none"), BN on exactly one hidden layer (conv1 .. conv4, fc1; the others
-unnormalized with a bias), and BN on every layer ("all").  Seed's claim: with BN on a layer, that
-layer's gamma^2 grows with M (weaker implicit gamma decay ~ 1/M) and so does the gap.
+unnormalized with a bias), and BN on every layer ("all").  The claim tested: with BN on a layer,
+that layer's gamma^2 grows with M (weaker implicit gamma decay ~ 1/M) and so does the gap.
 
-Protocol: learning rate scaled linearly with M (lr = lr0 * M / M0, Goyal et al. 2017) so the SGD
+Protocol: learning rate scaled linearly with M (lr = lr0 * M / M0; Goyal et al., "Accurate, Large
+Minibatch SGD: Training ImageNet in 1 Hour", arXiv:1706.02677) so the SGD
 noise scale lr/M is the same at every M and what changes with M is the normalization's batch noise.
 gamma^2 keeps growing during training, so the comparison depends on the training budget; three are
 reported: "epochs" (E epochs at every M: larger M takes fewer steps and is less trained),
 "steps" (E * M/M0 epochs: every M takes the M0 run's number of SGD steps, larger M sees more
 data), and "long" (E * long_factor epochs at every M, all runs close to zero training loss).
 Evaluation 4 times per run plus at step 0 (only the final one is plotted).  Everything else as
-sims/nn/train.py.  The same seeds for every (config, M, budget); differences to M0 within a budget
+docs/cnn.md, "Protocol".  The same seeds for every (config, M, budget); differences to M0 within a budget
 are paired by seed (mean ± SE of the per-seed differences)."""
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.sims.executor import PointCache
-from bnreg.sims.nn.train import mean_se, run_configs
+from bnreg.sims.nn.model import hidden_layer_names
+from bnreg.sims.nn.sweep import mean_se, run_groups
 
-from .cnn_norms import base_config, run_seeds
+from .cnn_norms import base_record, run_seeds
 
 NAME = "cnn_batch_size"
-TITLE = "CNN: per-layer gamma² and generalization gap vs batch size, BN on one layer at a time (seed §2.4.3)"
-LAYERS = ("conv1", "conv2", "conv3", "conv4", "fc1")
+TITLE = "CNN: per-layer gamma² and generalization gap vs batch size, BN on one layer at a time (Luo et al. 2019)"
+LAYERS = hidden_layer_names(4)
 CONFIGS = ("none", *LAYERS, "all")
 _COMMON = {"dataset": "mnist1d", "lr": 0.02, "momentum": 0.9}  # lr at the smallest batch M0
 SCALES: dict[str, dict[str, Any]] = {
@@ -59,6 +62,10 @@ def lr_for(spec: dict[str, Any], M: int) -> float:
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
+    """Train every (budget, config, batch) of `spec` (a SCALES entry) on every seed (`seed` the base
+    seed; runs cached in `cache`, `sweep_kw` for sims.executor.sweep).  Returns the plotted table:
+    per (budget, config, batch, BN layer) the final gamma², gap, losses and accuracy (mean ± SE over
+    seeds) and the paired differences d_* to the smallest batch."""
     seeds = run_seeds(seed, spec["seeds"])
     m0 = spec["batches"][0]
     grid = [(c, M, b) for b in spec["budgets"] for c in spec["configs"] for M in spec["batches"]]
@@ -66,13 +73,12 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
     def budget_kw(M: int, b: str) -> dict[str, Any]:
         epochs = {"epochs": spec["epochs"], "steps": spec["epochs"] * M // m0,
                   "long": spec["epochs"] * spec["long_factor"]}[b]
-        # identical runs of different budgets (e.g. M0 under "epochs" and "steps") share one config
+        # identical runs of different budgets (e.g. M0 under "epochs" and "steps") train once
         return {"epochs": epochs, "eval_every": max(1, epochs * (spec["n_train"] // M) // 4)}
 
-    cfgs = [base_config(spec, batch=M, lr=lr_for(spec, M), seed=s, **_norm_kw(c), **budget_kw(M, b))
-            for c, M, b in grid for s in seeds]
-    res = run_configs(cfgs, cache, desc=NAME, **sweep_kw)
-    by = {g: res[i * len(seeds):(i + 1) * len(seeds)] for i, g in enumerate(grid)}
+    groups = {(c, M, b): [base_record(spec, batch=M, lr=lr_for(spec, M), seed=s, **_norm_kw(c), **budget_kw(M, b))
+                          for s in seeds] for c, M, b in grid}
+    by = run_groups(groups, cache, NAME, **sweep_kw)
     cols = ("budget", "config", "batch", "lr", "gamma_layer", "gamma2", "gamma2_se", "d_gamma2", "d_gamma2_se", "gap",
             "gap_se", "d_gap", "d_gap_se", "train_loss", "train_loss_se", "val_loss", "val_loss_se", "val_acc",
             "val_acc_se", "n_seeds", "n_diverged")
@@ -113,6 +119,7 @@ _BUDGET_TEXT = {"epochs": "same epochs", "steps": "same SGD steps", "long": "lon
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
+    """The figure of the `compute` table `d`: one row per budget, gamma² and gap vs batch size."""
     budgets = list(dict.fromkeys(d["budget"].tolist()))
     fig, axes = plt.subplots(len(budgets), 3, figsize=(15, 3.8 * len(budgets)), squeeze=False)
     live = d["n_seeds"] > 0

@@ -1,10 +1,13 @@
 """cnn_dropout: BN at batch 64 vs 256, with Bernoulli dropout (p = 0.125) before vs after BN, and WN
-with and without dropout (p = 0.25) (seed 001 §2.4.4; THEORY.md §7).
+with and without dropout (p = 0.25) (Luo, Wang, Shao, Peng, "Towards Understanding Regularization
+in Batch Normalization", ICLR 2019, arXiv:1809.00846, §5).
 
-Seed's claims: going from M = 64 to 256 raises the validation (test) loss and lowers accuracy;
+Claims tested: going from M = 64 to 256 raises the validation (test) loss and lowers accuracy;
 dropout 0.125 after each BN layer recovers (even exceeds) the M = 64 accuracy; dropout placed
-after BN works better than before it (variance shift, Li et al. 2019); WN + dropout 0.25 gains
-accuracy (0.73 -> 0.80 on CIFAR-10 in the seed) and approaches BN at M = 64.
+after BN works better than before it (variance shift: Li, Chen, Hu, Yang, "Understanding the
+Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019,
+arXiv:1801.05134); WN + dropout 0.25 gains accuracy (0.73 -> 0.80 on CIFAR-10) and approaches BN
+at M = 64.
 
 Placement (sims.nn.model): "before" = directly before the normalization, "after" = after the ReLU
 that follows it.  Protocol: lr = lr0 * M / 64 (as cnn_batch_size), the same seeds in every config;
@@ -20,22 +23,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.sims.executor import PointCache
-from bnreg.sims.nn.train import mean_se, run_configs
+from bnreg.sims.nn.sweep import mean_se, run_groups
 
-from .cnn_norms import base_config, run_seeds
+from .cnn_norms import base_record, run_seeds
 
 NAME = "cnn_dropout"
-TITLE = "CNN: BN at M = 64 vs 256 with dropout before/after BN; WN with and without dropout (seed §2.4.4)"
-# (label, norm, batch, p_drop, place); p_drop 0 = no dropout, the reference of its (norm, batch)
+TITLE = "CNN: BN at M = 64 vs 256 with dropout before/after BN; WN with and without dropout (Luo et al. 2019)"
+
+
+def _config(label: str, norm: str, batch: int, p_drop: float, place: str = "after") -> dict[str, Any]:
+    return {"label": label, "norm": norm, "batch": batch, "p_drop": p_drop, "place": place}
+
+
+# batch before scaling by spec["batch_scale"]; p_drop 0 = no dropout, the reference of its (norm, batch)
 CONFIGS = (
-    ("BN M={M}", "bn", 64, 0.0, "after"),
-    ("BN M={M} + drop before", "bn", 64, 0.125, "before"),
-    ("BN M={M} + drop after", "bn", 64, 0.125, "after"),
-    ("BN M={M}", "bn", 256, 0.0, "after"),
-    ("BN M={M} + drop before", "bn", 256, 0.125, "before"),
-    ("BN M={M} + drop after", "bn", 256, 0.125, "after"),
-    ("WN M={M}", "wn", 64, 0.0, "after"),
-    ("WN M={M} + drop 0.25", "wn", 64, 0.25, "after"),
+    _config("BN M={M}", "bn", 64, 0.0),
+    _config("BN M={M} + drop before", "bn", 64, 0.125, "before"),
+    _config("BN M={M} + drop after", "bn", 64, 0.125),
+    _config("BN M={M}", "bn", 256, 0.0),
+    _config("BN M={M} + drop before", "bn", 256, 0.125, "before"),
+    _config("BN M={M} + drop after", "bn", 256, 0.125),
+    _config("WN M={M}", "wn", 64, 0.0),
+    _config("WN M={M} + drop 0.25", "wn", 64, 0.25),
 )
 _COMMON = {"dataset": "mnist1d", "lr": 0.02, "momentum": 0.9, "dropout": "bernoulli"}  # lr at the smaller batch
 SCALES: dict[str, dict[str, Any]] = {
@@ -50,23 +59,27 @@ KEYS = ("train_loss", "val_loss", "val_acc", "gap")
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
-    """Every config at each budget (epochs = spec epochs x factor); the dropout runs train slower,
-    so the longer budget shows whether a verdict is only a matter of training length."""
+    """Every config at each budget (epochs = spec epochs x factor) on every seed of `spec` (a SCALES
+    entry; `seed` the base seed; runs cached in `cache`, `sweep_kw` for sims.executor.sweep); the
+    dropout runs train slower, so the longer budget shows whether a verdict is only a matter of
+    training length.  Returns the plotted table: per (budget, config) the final losses, accuracy and
+    gap (mean ± SE over seeds) and the paired differences d_* (to the same norm and batch without
+    dropout) and d0_* (to the first config, BN at the small batch without dropout)."""
     seeds = run_seeds(seed, spec["seeds"])
     m0 = max(2, int(round(64 * spec["batch_scale"])))  # quick: smaller batches for the small training set
-    batches = [max(2, int(round(c[2] * spec["batch_scale"]))) for c in CONFIGS]
+    batches = [max(2, int(round(c["batch"] * spec["batch_scale"]))) for c in CONFIGS]
     grid = [(f, i) for f in spec["budgets"] for i in range(len(CONFIGS))]
-    cfgs = []
-    for f, i in grid:
-        _, norm, _, p, place = CONFIGS[i]
-        M, epochs = batches[i], spec["epochs"] * f
-        for s in seeds:
-            cfgs.append(base_config(spec, norm=norm, batch=M, lr=spec["lr"] * M / m0, seed=s, epochs=epochs,
-                                    eval_every=max(1, epochs * (spec["n_train"] // M) // 4),  # final values only
-                                    dropout=spec["dropout"] if p > 0 else "none", p_drop=p, dropout_place=place))
-    res = run_configs(cfgs, cache, desc=NAME, **sweep_kw)
-    runs = {g: res[k * len(seeds):(k + 1) * len(seeds)] for k, g in enumerate(grid)}
-    ref_of = [next(j for j, r in enumerate(CONFIGS) if r[1] == c[1] and r[2] == c[2] and r[3] == 0) for c in CONFIGS]
+
+    def records(f: int, i: int) -> list[dict[str, Any]]:
+        c, M, epochs = CONFIGS[i], batches[i], spec["epochs"] * f
+        return [base_record(spec, norm=c["norm"], batch=M, lr=spec["lr"] * M / m0, seed=s, epochs=epochs,
+                            eval_every=max(1, epochs * (spec["n_train"] // M) // 4),  # final values only
+                            dropout=spec["dropout"] if c["p_drop"] > 0 else "none", p_drop=c["p_drop"],
+                            dropout_place=c["place"]) for s in seeds]
+
+    runs = run_groups({g: records(*g) for g in grid}, cache, NAME, **sweep_kw)
+    ref_of = [next(j for j, r in enumerate(CONFIGS) if r["norm"] == c["norm"] and r["batch"] == c["batch"]
+                   and r["p_drop"] == 0) for c in CONFIGS]
     cols = ["epochs", "config", "norm", "batch", "p_drop", "place", "n_seeds", "n_diverged"]
     for k in KEYS:
         cols += [k, k + "_se", "d_" + k, "d_" + k + "_se", "d0_" + k, "d0_" + k + "_se"]
@@ -80,11 +93,12 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
                         if not (bool(r["diverged"]) or bool(q["diverged"]))])
 
     for f, i in grid:
-        label, norm, _, p, place = CONFIGS[i]
+        c, p = CONFIGS[i], CONFIGS[i]["p_drop"]
         rs, ref, first = runs[(f, i)], runs[(f, ref_of[i])], runs[(f, 0)]
         ok = [not bool(r["diverged"]) for r in rs]
-        vals: dict[str, Any] = {"epochs": spec["epochs"] * f, "config": label.format(M=batches[i]), "norm": norm,
-                                "batch": batches[i], "p_drop": p, "place": place if p > 0 else "-",
+        vals: dict[str, Any] = {"epochs": spec["epochs"] * f, "config": c["label"].format(M=batches[i]),
+                                "norm": c["norm"], "batch": batches[i], "p_drop": p,
+                                "place": c["place"] if p > 0 else "-",
                                 "n_diverged": len(rs) - sum(ok)}
         for k in KEYS:
             mu, se, n = mean_se([final(r, k) for r, o in zip(rs, ok, strict=True) if o])
@@ -97,6 +111,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
+    """The figure of the `compute` table `d`: one row per budget, accuracy, loss and gap per config."""
     budgets = list(dict.fromkeys(d["epochs"].tolist()))
     fig, axes = plt.subplots(len(budgets), 3, figsize=(15, 4.6 * len(budgets)), squeeze=False)
     hatch = {"-": "", "before": "//", "after": ".."}

@@ -1,9 +1,10 @@
 """cnn_norms: train/validation loss curves and the generalization gap (val loss - train loss, both
-in inference mode on the full sets) of the seed's CNN with plain SGD, BN, PN + gamma decay, WN,
-WN + mean-only BN and WN + variance-only BN (seed 001 §2.4.1-§2.4.2; THEORY.md §7), plus PN without
-the gamma decay as a control.
+in inference mode on the full sets) of the CNN of Luo, Wang, Shao, Peng, "Towards Understanding
+Regularization in Batch Normalization" (ICLR 2019, arXiv:1809.00846, §5) with plain SGD, BN,
+PN + gamma decay, WN, WN + mean-only BN and WN + variance-only BN, plus PN without the gamma decay
+as a control.
 
-Protocol: sims/nn/train.py (docstring) and docs/cnn.md.  Every method gets the same data, batch
+Protocol: docs/cnn.md.  Every method gets the same data, batch
 size, learning rate, momentum, epochs and the same seeds (seed r of every method uses the same
 seed, so init/batch-order noise is paired across methods).  Mean ± SE over the seeds that did not
 diverge; diverged runs are counted, never plotted."""
@@ -16,19 +17,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.sims.executor import PointCache
-from bnreg.sims.nn.train import TrainConfig, mean_se, run_configs
+from bnreg.sims.nn.model import hidden_layer_names
+from bnreg.sims.nn.sweep import mean_se, run_groups
 from bnreg.sims.rng import derive_seed
 
 NAME = "cnn_norms"
-TITLE = "CNN: generalization gap of SGD, BN, PN + gamma decay, WN, WN + mean-BN, WN + var-BN (seed §2.4.1-2)"
+TITLE = "CNN: generalization gap of SGD, BN, PN + gamma decay, WN, WN + mean-BN, WN + var-BN (Luo et al. 2019)"
 METHODS = ("none", "bn", "pn", "pn_no_decay", "wn", "wn_mean_bn", "wn_var_bn")
 LABELS = {"none": "SGD (no norm)", "bn": "BN", "pn": "PN + γ decay", "pn_no_decay": "PN, no γ decay (control)",
           "wn": "WN", "wn_mean_bn": "WN + mean-BN", "wn_var_bn": "WN + var-BN"}
-# method -> TrainConfig fields; "pn" estimates its gamma-decay coefficient per layer (gamma_decay=None),
+# method -> CNNConfig fields; "pn" estimates its gamma-decay coefficient per layer (gamma_decay=None),
 # the control "pn_no_decay" is PN with the decay switched off, separating the decay from PN itself
 _METHOD_KW: dict[str, dict[str, Any]] = {m: {"norm": m} for m in METHODS}
 _METHOD_KW["pn_no_decay"] = {"norm": "pn", "gamma_decay": 0.0}
-HIDDEN = ("conv1", "conv2", "conv3", "conv4", "fc1")
+HIDDEN = hidden_layer_names(4)
 _COMMON = {"dataset": "mnist1d", "lr": 0.02, "momentum": 0.9, "batch": 64}
 SCALES: dict[str, dict[str, Any]] = {
     "quick": {**_COMMON, "n_train": 512, "n_val": 512, "widths": (4, 4, 8, 8), "fc": 32, "epochs": 3, "seeds": 2},
@@ -44,21 +46,27 @@ def run_seeds(base_seed: int, n: int) -> list[int]:
     return [derive_seed(base_seed, "cnn", r) % 2**31 for r in range(n)]
 
 
-def base_config(spec: dict[str, Any], **kw: Any) -> TrainConfig:
+def base_record(spec: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """A sweep record (CNNConfig fields, sims.nn.sweep): the data, optimizer and network fields of
+    the figure's `spec`, overridden by `kw` (seed, norm, ...)."""
     keys = ("dataset", "lr", "momentum", "batch", "n_train", "n_val", "widths", "fc", "epochs")
-    return TrainConfig(**{**{k: spec[k] for k in keys if k in spec}, **kw})
+    return {**{k: spec[k] for k in keys if k in spec}, **kw}
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
+    """Train every method on every seed of `spec` (a SCALES entry; `seed` the base seed; runs cached
+    in `cache`, `sweep_kw` for sims.executor.sweep).  Returns the plotted table (equal-length
+    columns): per method and evaluation epoch the mean ± SE over seeds of the losses, gap, accuracy
+    and gamma² per layer."""
     seeds = run_seeds(seed, spec["seeds"])
-    cfgs = [base_config(spec, seed=s, **_METHOD_KW[m]) for m in METHODS for s in seeds]
-    res = run_configs(cfgs, cache, desc=NAME, **sweep_kw)
+    groups = {m: [base_record(spec, seed=s, **_METHOD_KW[m]) for s in seeds] for m in METHODS}
+    by_method = run_groups(groups, cache, NAME, **sweep_kw)
     g2 = [f"gamma2_{layer}" for layer in HIDDEN]
     rows: dict[str, list] = {k: [] for k in ("method", "epoch", "train_loss", "train_loss_se", "val_loss",
                                              "val_loss_se", "gap", "gap_se", "val_acc", "val_acc_se",
                                              "n_seeds", "n_diverged", "final", *g2, *[k + "_se" for k in g2])}
-    for i, m in enumerate(METHODS):
-        runs = res[i * len(seeds):(i + 1) * len(seeds)]
+    for m in METHODS:
+        runs = by_method[m]
         ok = [r for r in runs if not bool(r["diverged"])]
         n_div = len(runs) - len(ok)
         epochs = ok[0]["epoch"] if ok else np.array([np.nan])
@@ -84,6 +92,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
+    """The figure of the `compute` table `d`: loss curves, final gap and final gamma² per layer."""
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.6))
     ax_tr, ax_va, ax_gap, ax_g2 = axes
     methods = list(dict.fromkeys(d["method"].tolist()))

@@ -12,9 +12,10 @@ import math
 import numpy as np
 import pytest
 
-import bnreg.sims.nn.train as T
+import bnreg.sims.nn.sweep as S
 from bnreg.figures.run import make_figure
 from bnreg.sims.executor import PointCache
+from bnreg.theory.params import ParameterError
 
 COLUMNS = {
     "cnn_norms": ["method", "epoch", "train_loss", "train_loss_se", "val_loss", "val_loss_se", "gap", "gap_se",
@@ -65,17 +66,17 @@ def test_diverged_runs_are_not_plotted_and_se_is_over_seeds(monkeypatch):
     gaps = {}
 
     def fake(cfg):
-        rng = np.random.default_rng(cfg["seed"] % 1000 + len(cfg["norm"]))
+        rng = np.random.default_rng(cfg.seed % 1000 + len(cfg.norm))
         tl = np.array([2.3, 1.0, 0.5]) * rng.uniform(0.5, 1.5)
         vl = tl + rng.uniform(0.1, 0.5)
-        gaps.setdefault(cfg["norm"] + str(cfg["gamma_decay"]), []).append(vl[-1] - tl[-1])
-        div = cfg["norm"] == "wn"
+        gaps.setdefault(cfg.norm + str(cfg.gamma_decay), []).append(vl[-1] - tl[-1])
+        div = cfg.norm == "wn"
         nan = np.full(3, np.nan)
         return {"diverged": div, "diverged_step": 5 if div else -1, "wall_time_s": 0.0, "epoch": np.arange(3.0),
                 "train_loss": nan if div else tl, "val_loss": nan if div else vl, "train_acc": np.ones(3),
                 "val_acc": np.ones(3), "gamma2_layers": np.array([], dtype=str)}
 
-    monkeypatch.setattr(T, "_run_point", fake)
+    monkeypatch.setattr(S, "run_point", fake)
     mod = importlib.import_module("bnreg.figures.cnn_norms")
     spec = {**mod.SCALES["quick"], "seeds": 3}
     d = mod.compute(spec, 7, PointCache(None), progress=False)
@@ -91,3 +92,29 @@ def test_diverged_runs_are_not_plotted_and_se_is_over_seeds(monkeypatch):
     ax_gap = fig.axes[2]
     assert len(ax_gap.patches) == len(mod.METHODS) - 1  # one bar per method that has data
     assert any("all seeds diverged: wn" in t.get_text() for t in ax_gap.texts)
+
+
+def test_sweep_records_are_the_cache_key(tmp_path, monkeypatch):
+    """A sweep point is a keyword record of CNNConfig fields; the cache key is the figure name and
+    the normalized record, so records naming the same run (in any spelling) train once and a
+    finished sweep is read back from the cache without training."""
+    calls = []
+
+    def fake(cfg):
+        calls.append(cfg)
+        return {"diverged": False, "val_loss": np.array([float(cfg.seed)])}
+
+    monkeypatch.setattr(S, "run_point", fake)
+    cache = PointCache(tmp_path)
+    recs = [{"norm": "bn", "seed": 3, "widths": [4, 4]}, {"norm": "bn", "seed": 3, "widths": (4, 4), "fc": 512},
+            {"norm": "pn", "seed": 4}]
+    res = S.run_configs(recs, cache, "figX", progress=False)
+    assert len(calls) == 2 and [float(r["val_loss"][0]) for r in res] == [3.0, 3.0, 4.0]
+    keys = sorted((json.loads(p.read_text()) for p in tmp_path.glob("*.json")), key=lambda k: k["seed"])
+    assert [(k["figure"], k["seed"], k["norm"]) for k in keys] == [("figX", 3, "bn"), ("figX", 4, "pn")]
+    assert keys[0]["widths"] == [4, 4] and keys[0]["lr"] == 0.02  # every field, normalized
+    grouped = S.run_groups({"a": recs[:2], "b": recs[2:]}, cache, "figX", progress=False)
+    assert len(calls) == 2 and [len(v) for v in grouped.values()] == [2, 1]
+    with pytest.raises(ParameterError, match="unknown config key 'sede'"):
+        S.run_configs([{"sede": 1}], cache, "figX", progress=False)
+

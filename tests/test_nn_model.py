@@ -30,14 +30,14 @@ SMALL = dict(in_shape=(6, 6, 2), n_classes=4, widths=(3, 4, 4, 5), fc=7)
     ("n_classes", 1, "n_classes"),
     ("in_shape", (6, 6), "in_shape must be (H, W, C)"),
     ("in_shape", (6, 1, 2), "in_shape must allow"),
-    ("norm_layers", (True, False), "norm_layers must be None or a tuple of 5 booleans"),
+    ("norm_layers", (True, False), "norm_layers must be None or a tuple of len(widths) + 1 = 5 booleans"),
     ("bn_momentum", 1.5, "bn_momentum"),
     ("gamma_decay", -1.0, "gamma_decay"),
     ("dtype", "float16", "dtype must be one of"),
 ])
 def test_config_errors(field, value, msg):
     with pytest.raises(ParameterError, match=re.escape(msg)):
-        CNNConfig(**{**SMALL, field: value})
+        build_cnn(CNNConfig(**{**SMALL, field: value}))
 
 
 @pytest.mark.parametrize("in_shape", [(1, 40, 1), (8, 8, 1), (6, 7, 3)])
@@ -122,9 +122,10 @@ def test_pn_needs_population_and_uses_it():
     np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-def test_gamma_decay_fc_layer_reduces_to_seed_formula():
+def test_gamma_decay_fc_layer_reduces_to_glm_formula():
     """fc layer (S = 1): zeta = (rho + 2)/(8M) F_gamma + a/(2M) with rho = E[u^4] - 3,
-    F_gamma = mean H(hbar) u^2, a = mean H(hbar) over the training set (seed 001 §1.3-§1.4)."""
+    F_gamma = mean H(hbar) u^2, a = mean H(hbar) over the training set (Luo et al. 2019,
+    arXiv:1809.00846, eq. 8 with ReLU; docs/gamma_decay.md)."""
     cfg = CNNConfig(**SMALL, norm="pn", dtype="float64")
     m = build_cnn(cfg)
     rng = np.random.default_rng(3)

@@ -1,6 +1,7 @@
-"""The training loop of sims/nn/train.py: validation, schedule bookkeeping (PN refreshes, evaluation
-in inference mode), divergence handling, checkpoint/resume, with a tiny stand-in model for the loop's
-logic and the real CNN (sims.nn.model) for the end-to-end checks."""
+"""The training loop of sims/nn/train.py (with sims/nn/config.py and sims/nn/checkpoint.py):
+validation, schedule bookkeeping (PN refreshes, evaluation in inference mode), divergence handling,
+checkpoint/resume, with a tiny stand-in model for the loop's logic and the real CNN (sims.nn.model)
+for the end-to-end checks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from bnreg.sims.nn import train as T
+from bnreg.sims.nn.config import CNNConfig, config_from_strings
 from bnreg.sims.nn.data import load_dataset
+from bnreg.sims.nn.optim import scheduled_lr
 from bnreg.theory.params import ParameterError
 
 # ------------------------------------------------------------------------- stand-in model
@@ -87,8 +90,8 @@ class SGDStandIn:
 def standin(monkeypatch):
     made = []
 
-    def build(cfg, in_shape, k, **kw):
-        m = StandIn(int(np.prod(in_shape)), k, cfg.seed, **build.kw)
+    def build(cfg):
+        m = StandIn(int(np.prod(cfg.in_shape)), cfg.n_classes, cfg.seed, **build.kw)
         made.append(m)
         return m
 
@@ -113,7 +116,7 @@ def digits():
     return load_dataset("digits", n_train=640, n_val=300)
 
 
-BASE = T.TrainConfig(dataset="digits", n_train=640, n_val=300, batch=64, lr=0.05, epochs=3)
+BASE = CNNConfig(dataset="digits", n_train=640, n_val=300, batch=64, lr=0.05, epochs=3)
 
 
 # ------------------------------------------------------------------------- validation
@@ -131,14 +134,14 @@ BASE = T.TrainConfig(dataset="digits", n_train=640, n_val=300, batch=64, lr=0.05
     ({"lr": 0.0}, "lr"),
     ({"momentum": 1.0}, "momentum"),
     ({"epochs": 0}, "epochs"),
-    ({"norm_layers": (True, False)}, "norm_layers must have len(widths) + 1 = 5"),
+    ({"norm_layers": (True, False)}, "norm_layers must be None or a tuple of len(widths) + 1 = 5"),
     ({"widths": ()}, "widths"),
     ({"dataset": "cifar10"}, "data_dir"),
     ({"bn_momentum": 0.0}, "bn_momentum"),
 ])
 def test_bad_config_one_line_error(change, needle):
     with pytest.raises(ParameterError) as e:
-        T.validate_config(dataclasses.replace(BASE, **change))
+        dataclasses.replace(BASE, **change).validated()
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
@@ -149,14 +152,14 @@ def test_batch_larger_than_default_training_set(digits, standin):
 
 
 def test_config_from_strings():
-    cfg = T.config_from_strings({"widths": "4,4,8,8", "norm_layers": "1,0,0,0,0", "p_drop": "0.125",
+    cfg = config_from_strings({"widths": "4,4,8,8", "norm_layers": "1,0,0,0,0", "p_drop": "0.125",
                                  "dropout": "bernoulli", "batch": "32", "n_val": "none"})
     assert cfg.widths == (4, 4, 8, 8) and cfg.norm_layers == (True, False, False, False, False)
     assert cfg.p_drop == 0.125 and cfg.batch == 32 and cfg.n_val is None
     with pytest.raises(ParameterError, match="unknown config key 'bacth'"):
-        T.config_from_strings({"bacth": "3"})
+        config_from_strings({"bacth": "3"})
     with pytest.raises(ParameterError, match="batch must be an integer"):
-        T.config_from_strings({"batch": "six"})
+        config_from_strings({"batch": "six"})
 
 
 # ------------------------------------------------------------------------- loop logic
@@ -195,10 +198,10 @@ def test_learns(digits, standin):
 
 
 def test_lr_schedules():
-    c = dataclasses.replace(BASE, lr=1.0, lr_schedule="step")
-    assert [T.lr_at(c, s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
-    c = dataclasses.replace(BASE, lr=1.0, lr_schedule="cosine")
-    assert [T.lr_at(c, s, 100) for s in (0, 50)] == pytest.approx([1, 0.5])
+    assert [scheduled_lr(1.0, "step", s, 100) for s in (0, 49, 50, 74, 75, 99)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert [scheduled_lr(1.0, "cosine", s, 100) for s in (0, 50)] == pytest.approx([1, 0.5])
+    assert scheduled_lr(0.3, "constant", 99, 100) == 0.3
 
 
 def test_divergence_is_recorded_not_data(digits, standin, capsys):

@@ -1,9 +1,15 @@
 """A small GPU-free CNN library (numpy + numba): layers with explicit backward, the
 normalization family (BN, PN + gamma decay, WN, WN + mean-/variance-only BN), dropout variants
-and schedules, SGD.  Channels-last (B, H, W, C).  See docs/cnn_library.md."""
+and schedules, SGD, and the training loop of the CNN experiments.  Channels-last (B, H, W, C).
+See docs/cnn_library.md (the library) and docs/cnn.md (the experiments).
 
+Modules: config (CNNConfig, the one configuration and its validator), layers, norm, dropout,
+model (build_cnn), optim (SGD, learning-rate schedules), data (datasets), train (one run),
+checkpoint (save/resume), sweep (many runs, cached)."""
+
+from .config import CNNConfig
 from .layers import Parameter
-from .model import CNNConfig, Model, build_cnn, softmax_cross_entropy
+from .model import Model, build_cnn, softmax_cross_entropy
 from .optim import SGD
 
 __all__ = ["CNNConfig", "Model", "Parameter", "SGD", "build_cnn", "softmax_cross_entropy"]

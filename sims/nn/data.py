@@ -1,7 +1,8 @@
-"""Offline datasets for the CNN checks (THEORY.md §7; seed 001 §2.4), channels-last float32.
+"""Offline datasets for the CNN experiments (docs/cnn.md, "Datasets"), channels-last float32.
 
-* ``mnist1d``: MNIST-1D (Greydanus 2020, package ``mnist1d``), generated locally from its
-  templates with the package's default transform arguments (length-40 signals, 10 classes);
+* ``mnist1d``: MNIST-1D (Greydanus, "Scaling down Deep Learning", arXiv:2011.14439; package
+  ``mnist1d``), generated locally from its templates with the package's default transform
+  arguments (length-40 signals, 10 classes);
   shape (B, 1, 40, 1).  The package seeds the *global* numpy and ``random`` generators; we save
   and restore both so the caller's random state is untouched.
 * ``digits``: scikit-learn's bundled 8x8 digits (1797 images, 10 classes); shape (B, 8, 8, 1).
@@ -40,7 +41,6 @@ CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 CIFAR_TEST_FILE = "test_batch.bin"
 MNIST1D_TOTAL = 10_000   # examples generated (1000 per class); the package default is 5000
 MNIST1D_SEED = 42        # the package's default generation seed
-DIGITS_TOTAL = 1797
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Dataset:
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one example."""
         return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
 
 
@@ -170,10 +171,13 @@ def load_dataset(
     split_seed: int = 0,
     data_dir: str | Path | None = None,
 ) -> Dataset:
-    """Load `name` (mnist1d | digits | cifar10) with a fixed train/validation split.
+    """Load dataset `name` (one of `DATASETS`) with a fixed train/validation split.
 
-    Defaults: mnist1d 8000 train / 2000 val of 10000 generated; digits 1437 / 360 of 1797;
-    cifar10 the official 50000 / 10000.  n_train / n_val subsample with `split_seed`."""
+    Parameters: `n_train`, `n_val` example counts (None: the default split, mnist1d 8000 / 2000 of
+    10000 generated, digits 1438 / 359 of 1797, cifar10 the official 50000 / 10000); `split_seed`
+    seeds the split permutation (and the CIFAR-10 subsample); `data_dir` the directory of the binary
+    CIFAR-10 files (cifar10 only).  Returns a standardized `Dataset` (module docstring).  Raises
+    ParameterError naming the bad argument, a missing package or a missing/malformed file."""
     name = check_choice("dataset", name, DATASETS)
     split_seed = check_int("split_seed", split_seed, 0)
     if n_train is not None:

@@ -1,18 +1,27 @@
-"""Multiplicative dropout noise (THEORY.md §5-§6), y = x * m with E[m] = 1 in training, y = x at inference.
+"""Multiplicative dropout noise, y = x * m with E[m] = 1 in training, y = x at inference
+(docs/cnn_library.md, "Dropout").
 
 p = p_drop is the *drop rate* (keep probability q = 1 - p); all three kinds have the same mask
 variance Var[m] = p/q, so a given p_drop is the same noise level across kinds:
-  bernoulli  m = B/q, B ~ Bernoulli(q)           (inverted dropout, Srivastava et al. 2014)
-  gaussian   m = 1 + n, n ~ N(0, p/q)            (Gaussian dropout, Srivastava et al. 2014 §10)
-  uout       m = 1 + r, r ~ U(-beta, beta), beta = sqrt(3 p/q)   (Li et al. 2019 "Uout"; Var = beta^2/3)
+  bernoulli  m = B/q, B ~ Bernoulli(q)           (inverted dropout; Srivastava et al., "Dropout: A
+                                                   Simple Way to Prevent Neural Networks from
+                                                   Overfitting", JMLR 15, 2014)
+  gaussian   m = 1 + n, n ~ N(0, p/q)            (Gaussian dropout, same paper, §10)
+  uout       m = 1 + r, r ~ U(-beta, beta), beta = sqrt(3 p/q), Var = beta^2/3  (Li, Chen, Hu, Yang,
+             "Understanding the Disharmony between Dropout and Batch Normalization by Variance
+             Shift", CVPR 2019, arXiv:1801.05134)
 The mask is drawn per element (per example, position and channel) from the layer's own
 numpy Generator (seeded by the model), so runs are reproducible by seed.
 
-Rate schedules (Liu et al. 2023, "Dropout reduces underfitting"), with training progress
-f in [0, 1] set by `set_progress`:
+Rate schedules (Liu, Xu, Jin, Shen, Darrell, "Dropout Reduces Underfitting", ICML 2023,
+arXiv:2303.01500), with training progress f in [0, 1] set by `set_progress`:
   constant  p(f) = p
   early     p(f) = p for f < switch, else 0
   late      p(f) = 0 for f < switch, else p
+
+The choices of the model's ``dropout``, ``dropout_place`` and ``dropout_schedule``
+(sims.nn.config.CNNConfig) are `DROPOUTS`, `PLACES` (before/after the normalization; placed by
+sims.nn.model) and `SCHEDULES`.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ PLACES = ("before", "after")
 
 
 def scheduled_rate(p: float, schedule: str, progress: float, switch: float) -> float:
-    """Drop rate at training progress `progress` in [0, 1] (see the module docstring)."""
+    """Drop rate at training progress `progress` in [0, 1] under `schedule` (one of `SCHEDULES`)
+    for base rate `p` and switch point `switch` (see the module docstring).  Returns the rate."""
     if schedule == "constant":
         return p
     if schedule == "early":
@@ -53,6 +63,7 @@ class Dropout(Layer):
 
     @property
     def rate(self) -> float:
+        """The drop rate at the current training progress (`scheduled_rate`)."""
         return scheduled_rate(self.p, self.schedule, self.progress, self.switch)
 
     def mask(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Layers with explicit forward/backward for the small CNN (THEORY.md §7), channels-last (B, H, W, C).
+"""Layers with explicit forward/backward for the small CNN, channels-last (B, H, W, C)
+(docs/cnn_library.md).
 
 * `Conv2D`: 'same' padding (odd kernel, pad (k-1)/2), stride 1.  im2col in numba (parallel over
   output rows, no padded copy) + one BLAS GEMM:  cols (B*H*W, kh*kw*C_in) @ W (kh*kw*C_in, C_out);
@@ -15,7 +16,8 @@
 * `ReLU`, `Flatten`.
 
 Initialization: He normal, std = sqrt(2 / fan_in) (He et al. 2015), biases 0; the output layer
-uses std = sqrt(1 / fan_in).  All arrays are in the model dtype (float32 by default).
+uses std = sqrt(1 / fan_in).  All arrays are in the model dtype, one of `DTYPES` (float32 by
+default, float64 for gradient checks).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-__all__ = ["Parameter", "Layer", "Conv2D", "Dense", "MaxPool", "ReLU", "Flatten", "im2col", "flip_kernel",
+__all__ = ["DTYPES", "Parameter", "Layer", "Conv2D", "Dense", "MaxPool", "ReLU", "Flatten", "im2col", "flip_kernel",
            "conv_same", "conv_same_weight_grad", "set_num_threads", "get_num_threads", "run_parts",
            "single_threaded_blas"]
+
+DTYPES = ("float32", "float64")  # the precisions every layer (and numba kernel) runs in
 
 
 @dataclass(eq=False)
@@ -43,6 +47,7 @@ class Parameter:
 
     @classmethod
     def zeros_like(cls, name: str, value: np.ndarray) -> Parameter:
+        """A Parameter `name` holding `value` with a zero gradient of the same shape and dtype."""
         return cls(name, value, np.zeros_like(value))
 
 
@@ -53,9 +58,11 @@ class Layer:
     params: list[Parameter]
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:  # pragma: no cover - interface
+        """Output for input `x` in training (`training=True`) or inference mode."""
         raise NotImplementedError
 
     def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        """Gradient w.r.t. the input of the latest forward, given `dy` w.r.t. its output; sets .grad."""
         raise NotImplementedError
 
 
@@ -80,6 +87,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """Threads used by sims.nn (see `set_num_threads`)."""
     if _STATE["threads"] is None:
         _STATE["threads"] = int(nb.config.NUMBA_NUM_THREADS)
     return _STATE["threads"]

@@ -1,4 +1,6 @@
-"""The seed's CNN (seed 001 §2.4; THEORY.md §7) with a switchable normalization and dropout.
+"""The CNN of the paper's experiments with a switchable normalization and dropout
+(docs/cnn_library.md; Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch
+Normalization", ICLR 2019, arXiv:1809.00846, §5).  Configured by `sims.nn.config.CNNConfig`.
 
 Architecture (channels-last input (B, H, W, C); 1-D signals have H = 1 and kernels (1, k)):
 
@@ -10,14 +12,15 @@ Architecture (channels-last input (B, H, W, C); 1-D signals have H = 1 and kerne
   normalized layers are weight-normalized, w = v/||v|| per output unit, with the WN gain g being
   the norm's gamma.  gamma = 1 and beta = 0 at initialization.
 * Dropout (sims.nn.dropout) sits in every hidden block (4 convs + fc) when dropout != "none",
-  directly before the normalization ("before", the variance-shift setting of Li et al. 2019) or
-  after the ReLU that follows it ("after"); never on the output layer.
+  directly before the normalization ("before", the variance-shift setting of Li, Chen, Hu, Yang,
+  CVPR 2019, arXiv:1801.05134) or after the ReLU that follows it ("after"); never on the output
+  layer.
 * PN: population statistics mu_P, var_P (ddof = 0, over all training examples and positions, with
   dropout off) are set by `refresh_population`, layer by layer (layer l's statistics are computed
   with layers < l already refreshed).  The explicit gamma decay of layer l is zeta_l sum_c gamma_c^2
   (added to the loss by `regularizer`, its gradient by `backward`).  With gamma_decay=None,
-  zeta_l is estimated as in seed 001 §1.3-§1.4 / §2.4.1 (Luo et al. 2019, eq. 8 with ReLU:
-  A'' = Heaviside), generalized to conv channels with S positions per image:
+  zeta_l is estimated from Luo et al. 2019, eq. 8 with ReLU (A'' = Heaviside), generalized to conv
+  channels with S positions per image:
 
       zeta_c = (S / 2) [ F_c Var(sigma_B)/sigma_P^2 + a_c Var(mu_B)/sigma_P^2 ],
       F_c = mean H(hbar) u^2  (Fisher information of gamma per position, u = (h - mu_P)/sigma_P),
@@ -27,112 +30,48 @@ Architecture (channels-last input (B, H, W, C); 1-D signals have H = 1 and kerne
   with m_i, v_i the per-image means of h and (h - mu_P)^2 (images are independent; positions
   within an image are not, so this counts the effective number of samples), M the training batch
   size (taken from the latest training-mode forward), and zeta_l = mean_c zeta_c.  For a fc layer
-  (S = 1) this is exactly the seed's zeta = (rho+2)/(8M) F_gamma + a/(2M) with rho the excess
-  kurtosis of h.  The per-position curvature is the diagonal (GLM) approximation of the seed.
+  (S = 1) this is exactly zeta = (rho+2)/(8M) F_gamma + a/(2M) with rho the excess kurtosis of h
+  (docs/gamma_decay.md).  The per-position curvature is the diagonal (GLM) approximation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
+from bnreg.theory.params import ParameterError, check_float, check_int
 
-from .dropout import DROPOUTS, PLACES, SCHEDULES, Dropout
+from .config import CNNConfig
+from .dropout import Dropout
 from .layers import Conv2D, Dense, Flatten, Layer, MaxPool, Parameter, ReLU, single_threaded_blas
-from .norm import NORMS, Norm
+from .norm import Norm
 
-__all__ = ["CNNConfig", "Model", "build_cnn", "softmax_cross_entropy", "NORM_CHOICES", "HIDDEN_NAMES"]
-
-NORM_CHOICES = ("none", *NORMS)
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class CNNConfig:
-    """Configuration of `build_cnn` (validated on construction; see the module docstring)."""
-
-    in_shape: tuple[int, int, int]          # (H, W, C), channels-last; 1-D signals: H = 1
-    n_classes: int
-    widths: tuple[int, ...] = (32, 32, 64, 64)   # conv channels; max-pool after the last conv
-    fc: int = 512
-    kernel: int = 3                          # odd; 'same' padding, stride 1
-    norm: str = "none"                       # none|bn|pn|wn|wn_mean_bn|wn_var_bn
-    norm_layers: tuple[bool, ...] | None = None   # per hidden layer (convs + fc): normalized? (None: all)
-    dropout: str = "none"                    # none|bernoulli|gaussian|uout
-    p_drop: float = 0.0                      # 0 <= p_drop < 1
-    dropout_place: str = "after"             # before|after the normalization
-    dropout_schedule: str = "constant"       # constant|early|late
-    bn_momentum: float = 0.1                 # running = (1-m) running + m batch (PyTorch convention)
-    gamma_decay: float | None = None         # PN gamma decay: None -> estimated per layer; else this zeta
-    dtype: str = "float32"                   # float64 for gradient checks
-    seed: int = 0
-    dropout_switch: float = field(default=0.25)  # progress at which early/late schedules switch
-
-    def __post_init__(self) -> None:
-        validate_config(self)
-
-    @property
-    def n_hidden(self) -> int:
-        return len(self.widths) + 1
-
-
-def validate_config(cfg: CNNConfig) -> None:
-    """Raise ParameterError naming the first invalid field and its allowed range or choices."""
-    shape = cfg.in_shape
-    if not (isinstance(shape, (tuple, list)) and len(shape) == 3):
-        raise ParameterError(f"in_shape must be (H, W, C) with three positive integers (got {shape!r})")
-    for nm, v in zip(("in_shape[0] (H)", "in_shape[1] (W)", "in_shape[2] (C)"), shape, strict=True):
-        check_int(nm, v, 1)
-    check_int("n_classes", cfg.n_classes, 2)
-    if not (isinstance(cfg.widths, (tuple, list)) and len(cfg.widths) >= 1):
-        raise ParameterError(f"widths must be a non-empty tuple of positive integers (got {cfg.widths!r})")
-    for i, w in enumerate(cfg.widths):
-        check_int(f"widths[{i}]", w, 1)
-    check_int("fc", cfg.fc, 1)
-    k = check_int("kernel", cfg.kernel, 1)
-    if k % 2 == 0:
-        raise ParameterError(f"kernel must be an odd integer >= 1 for 'same' padding (got {k})")
-    h, w = int(shape[0]), int(shape[1])
-    if h != 1 and h < 2 or w < 2:
-        raise ParameterError(f"in_shape must allow the 2x2 max-pool (H = 1 or H >= 2, and W >= 2; got {shape!r})")
-    check_choice("norm", cfg.norm, NORM_CHOICES)
-    if cfg.norm_layers is not None:
-        n = len(cfg.widths) + 1
-        if not (isinstance(cfg.norm_layers, (tuple, list)) and len(cfg.norm_layers) == n
-                and all(isinstance(b, (bool, np.bool_)) for b in cfg.norm_layers)):
-            raise ParameterError(f"norm_layers must be None or a tuple of {n} booleans (one per conv layer "
-                                 f"and the fc layer; got {cfg.norm_layers!r})")
-    check_choice("dropout", cfg.dropout, DROPOUTS)
-    check_float("p_drop", cfg.p_drop, 0.0, 1.0, hi_open=True)
-    check_choice("dropout_place", cfg.dropout_place, PLACES)
-    check_choice("dropout_schedule", cfg.dropout_schedule, SCHEDULES)
-    check_float("dropout_switch", cfg.dropout_switch, 0.0, 1.0)
-    check_float("bn_momentum", cfg.bn_momentum, 0.0, 1.0)
-    if cfg.gamma_decay is not None:
-        check_float("gamma_decay", cfg.gamma_decay, 0.0)
-    check_choice("dtype", cfg.dtype, DTYPES)
-    check_int("seed", cfg.seed, 0)
+__all__ = ["Model", "build_cnn", "hidden_layer_names", "softmax_cross_entropy"]
 
 
 def build_cnn(cfg: CNNConfig) -> Model:
-    """The seed's CNN for `cfg` (validated; ParameterError names the bad field)."""
+    """The network for `cfg` (module docstring).
+
+    `cfg` needs ``in_shape`` and ``n_classes``; it is validated unless it already is (a config from
+    `CNNConfig.validated` / `with_data` is used as is).  Returns a `Model`.  Raises ParameterError
+    naming the bad field."""
     if not isinstance(cfg, CNNConfig):
         raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
-    validate_config(cfg)
+    cfg = cfg.validated()
+    if cfg.in_shape is None or cfg.n_classes is None:
+        raise ParameterError("in_shape and n_classes must be set to build a model "
+                             "(a training run takes them from the dataset)")
     return Model(cfg)
 
 
-HIDDEN_NAMES = ("conv1", "conv2", "conv3", "conv4", "fc1")
-
-
-def _hidden_names(n_conv: int) -> list[str]:
-    return [f"conv{i + 1}" for i in range(n_conv)] + ["fc1"]
+def hidden_layer_names(n_conv: int) -> tuple[str, ...]:
+    """Names of the hidden (normalizable) layers of a network with `n_conv` conv layers:
+    ("conv1", ..., "conv{n_conv}", "fc1"); the keys of `Model.gamma2` and the per-layer metrics."""
+    return (*(f"conv{i + 1}" for i in range(n_conv)), "fc1")
 
 
 class Model:
-    """Sequential CNN with explicit backward; see the module docstring for the conventions."""
+    """Sequential CNN with explicit backward; see the module docstring for the conventions.
+    Built by `build_cnn` from a validated config with ``in_shape`` and ``n_classes`` set."""
 
     def __init__(self, cfg: CNNConfig) -> None:
         self.cfg = cfg
@@ -145,7 +84,7 @@ class Model:
         one_d = h == 1
         kernel = (1, cfg.kernel) if one_d else (cfg.kernel, cfg.kernel)
         pool = (1, 2) if one_d else (2, 2)
-        names = _hidden_names(len(cfg.widths))
+        names = hidden_layer_names(len(cfg.widths))
         flags = cfg.norm_layers if cfg.norm_layers is not None else (True,) * len(names)
         use_drop = cfg.dropout != "none"
         drop_seeds = drop_ss.spawn(len(names))

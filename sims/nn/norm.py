@@ -1,5 +1,5 @@
-"""The normalization family (seed 001 §2.4.1-§2.4.2, THEORY.md §3, §7), one layer class with a
-`training` flag, all computed by the one BN kernel `sims.kernels.batchnorm`.
+"""The normalization family, one layer class with a `training` flag, all computed by the one BN
+kernel `sims.kernels.batchnorm` (docs/cnn_library.md, "Normalizations").
 
 Input z: the pre-activation of a conv (B, H, W, C) or fc (B, C) layer, viewed as (N, C) with
 N = B*H*W (channels-last: statistics per channel over batch and positions).  Output
@@ -15,11 +15,17 @@ y = gamma * zhat + beta, then the model applies ReLU.  eps = 1e-5 inside the squ
   pn          zhat = (z - mu_P)/sqrt(var_P + eps)        same (fixed population statistics)
 
 For the wn* kinds the preceding conv/fc uses weight normalization w = v/||v|| (sims.nn.layers),
-so gamma is the WN gain g (Salimans & Kingma 2016).  PN: mu_P, var_P (ddof = 0) are the training
-set's statistics set by `set_population` (the model's `refresh_population`); backprop treats
-them as constants.  PN carries the explicit gamma decay  zeta * sum_c gamma_c^2  (Luo et al. 2019,
-eq. 8; seed 001 §1.3) whose coefficient `zeta` the model sets; its gradient 2 zeta gamma is added
-in `backward`.  BN in training mode backpropagates through mu_B and sigma_B.
+so gamma is the WN gain g (Salimans & Kingma, "Weight Normalization: A Simple Reparameterization
+to Accelerate Training of Deep Neural Networks", NeurIPS 2016, arXiv:1602.07868).  PN: mu_P,
+var_P (ddof = 0) are the training set's statistics set by `set_population` (the model's
+`refresh_population`); backprop treats them as constants.  PN carries the explicit gamma decay
+zeta * sum_c gamma_c^2 (Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch
+Normalization", ICLR 2019, arXiv:1809.00846, eq. 8) whose coefficient `zeta` the model sets; its
+gradient 2 zeta gamma is added in `backward`.  BN in training mode backpropagates through mu_B and
+sigma_B.
+
+`NORM_KINDS` are the kinds of `Norm`; `NORMS` = ("none", *NORM_KINDS) are the choices of the
+model's ``norm`` (sims.nn.config.CNNConfig).
 """
 
 from __future__ import annotations
@@ -29,15 +35,10 @@ import numpy as np
 from ..kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
 from .layers import Layer, Parameter
 
-__all__ = ["NORMS", "Norm", "EPS"]
+__all__ = ["NORMS", "NORM_KINDS", "Norm", "EPS"]
 
-
-def _by_channels(fn, x: np.ndarray) -> None:
-    """fn(0, C): the shared kernel on all channels.  (Splitting channels over threads hands numba
-    strided column blocks, which run slower than the whole contiguous array on one thread.)"""
-    fn(0, x.shape[1])
-
-NORMS = ("bn", "pn", "wn", "wn_mean_bn", "wn_var_bn")
+NORM_KINDS = ("bn", "pn", "wn", "wn_mean_bn", "wn_var_bn")
+NORMS = ("none", *NORM_KINDS)
 EPS = 1e-5
 # (center, scale) of the batch statistics used in training mode
 _BATCH_FLAGS = {"bn": (True, True), "wn_mean_bn": (True, False), "wn_var_bn": (False, True)}
@@ -48,8 +49,8 @@ class Norm(Layer):
 
     def __init__(self, name: str, kind: str, channels: int, dtype: np.dtype = np.float32,
                  momentum: float = 0.1, eps: float = EPS) -> None:
-        if kind not in NORMS:
-            raise ValueError(f"norm must be one of {', '.join(NORMS)} (got {kind!r})")
+        if kind not in NORM_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(NORM_KINDS)} (got {kind!r})")
         self.name, self.kind, self.channels, self.dtype = name, kind, channels, np.dtype(dtype)
         self.momentum, self.eps = float(momentum), float(eps)
         self.gamma = Parameter.zeros_like(f"{name}.gamma", np.ones(channels, dtype=self.dtype))
@@ -93,16 +94,12 @@ class Norm(Layer):
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
             mean, inv = np.empty(self.channels), np.empty(self.channels)
-            g, bt, eps = self.gamma.value, self.beta.value, self.eps
-            _by_channels(lambda a, b: bn_forward(x[:, a:b], g[a:b], bt[a:b], eps, center, scale, y[:, a:b],
-                                                 xhat[:, a:b], mean[a:b], inv[a:b]), x)
+            bn_forward(x, self.gamma.value, self.beta.value, self.eps, center, scale, y, xhat, mean, inv)
             update_running(self.running_mean, self.running_var, mean, inv, self.eps, x.shape[0], self.momentum)
             self._x = x
         else:
             mean, inv = self._fixed_stats()
-            g, bt = self.gamma.value, self.beta.value
-            _by_channels(lambda a, b: norm_apply(x[:, a:b], g[a:b], bt[a:b], mean[a:b], inv[a:b], y[:, a:b],
-                                                 xhat[:, a:b]), x)
+            norm_apply(x, self.gamma.value, self.beta.value, mean, inv, y, xhat)
         self._mean, self._inv, self._xhat = mean, inv, xhat
         return y.reshape(shape)
 
@@ -113,13 +110,10 @@ class Norm(Layer):
         dgamma, dbeta = np.empty(self.channels), np.empty(self.channels)
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
-            xx, xh, g, mu, inv = self._x, self._xhat, self.gamma.value, self._mean, self._inv
-            _by_channels(lambda a, b: bn_backward(d[:, a:b], xx[:, a:b], xh[:, a:b], g[a:b], mu[a:b], inv[a:b],
-                                                  center, scale, dx[:, a:b], dgamma[a:b], dbeta[a:b]), d)
+            bn_backward(d, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center, scale, dx,
+                        dgamma, dbeta)
         else:
-            xh, g, inv = self._xhat, self.gamma.value, self._inv
-            _by_channels(lambda a, b: norm_apply_backward(d[:, a:b], xh[:, a:b], g[a:b], inv[a:b], dx[:, a:b],
-                                                          dgamma[a:b], dbeta[a:b]), d)
+            norm_apply_backward(d, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta)
         if self.zeta:
             dgamma += 2.0 * self.zeta * self.gamma.value
         self.gamma.grad[...] = dgamma
