@@ -1,4 +1,17 @@
-"""Figures: one module per figure, each with SCALES, compute(...) and plot(...)."""
+"""Figures: one module per figure, each with SCALES, compute(...) and plot(...).
+
+The interface every figure module offers to figures/run.py (`bnreg figures NAME`):
+- NAME, TITLE: file stem and title (recorded in NAME.json).
+- SCALES: {"quick" | "default" | "paper": spec}, the parameters of a run at each scale.
+- compute(spec, seed, cache, **sweep_kw) -> dict of arrays: every plotted number (NAME.csv);
+  spec is one of SCALES, seed the base seed, cache a sims.executor.PointCache, sweep_kw the
+  execution options (jobs, backend, address, progress).
+- point(item) -> dict (most modules): one independent, cached unit of work of compute; item is a
+  tuple of parameters ending with its derived seed.
+- plot(data) -> matplotlib Figure, drawn from compute's output only.
+Each module's docstring says what the figure shows, whose claim it tests (papers by title and
+arXiv id) and which docs/ page explains it.
+"""
 
 FIGURE_MODULES = (
     "simple_error",

@@ -22,6 +22,7 @@ __all__ = ["save", "provenance", "outputs_for"]
 
 
 def git_revision() -> str:
+    """HEAD of the repository holding this file, with "-dirty" if tracked files changed; "unknown" outside git."""
     here = Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
@@ -35,6 +36,7 @@ def git_revision() -> str:
 
 
 def provenance() -> dict[str, Any]:
+    """Versions (bnreg, Python, numpy, numba, scipy, sympy, matplotlib), git revision, command line and time."""
     import numba
     import scipy
     import sympy
@@ -50,11 +52,15 @@ def provenance() -> dict[str, Any]:
 
 
 def outputs_for(out_dir: Path, name: str) -> list[Path]:
+    """The four files of figure `name` in `out_dir`: NAME.png, NAME.pdf, NAME.csv, NAME.json."""
     return [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv", "json")]
 
 
 def save(fig: plt.Figure, table: dict[str, Any], meta: dict[str, Any], out_dir: str | Path, name: str) -> list[Path]:
-    """Write the figure, its data table (equal-length columns) and the JSON sidecar."""
+    """Write the figure, its data table (equal-length columns) and the JSON sidecar.
+
+    Parameters: fig; table {column: values}; meta (figure, title, scale, spec, seed, ...) for the
+    JSON; out_dir; name the file stem.  Returns: the paths of the four files written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png, pdf, csv_path, js = outputs_for(out, name)

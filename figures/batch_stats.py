@@ -1,5 +1,5 @@
 """batch_stats: the laws of the batch statistics for inputs of different kurtosis
-(THEORY.md §1): M Var(sigma_B)/sigma^2 vs rho against (rho+2)/4, M Var(mu_B)/sigma^2 against 1,
+(docs/bn_noise.md): M Var(sigma_B)/sigma^2 vs rho against (rho+2)/4, M Var(mu_B)/sigma^2 against 1,
 the bias M (1 - E[sigma_B]/sigma) against (rho+6)/8, and histograms of sigma_B against the
 Gaussian approximation N(sigma (1 - (rho+6)/(8M)), sigma^2 (rho+2)/(4M))."""
 

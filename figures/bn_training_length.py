@@ -2,7 +2,8 @@
 next to plain SGD and WN + gamma decay trained the same way (constant learning rate, no
 annealing, so every recorded epoch is a possible stopping point).
 
-Top row: eps_gen vs epochs, with the WN curve at zeta = 1/(2M) (what the seed says BN follows)
+Top row: eps_gen vs epochs, with the WN curve at zeta = 1/(2M) (what Luo et al., ICLR 2019,
+arXiv:1809.00846, say BN follows; docs/teacher_student.md)
 and the derived converged-BN limit (kappa-shrunk pseudo-inverse; infinite at alpha = 1).
 Bottom row: the same runs vs the effective gradient-flow time tau (plain SGD: lr x steps; BN:
 sum of lr gamma^2/sigma_B^2), against early-stopped gradient flow (theory.gen_error_gd; BN
@@ -86,7 +87,7 @@ def plot(d: dict[str, Any]) -> plt.Figure:
                 bot.plot(d["tau"][sel], d["gd_theory"][sel], color=col[kind], ls="--", lw=1,
                          label=f"gradient flow, init_var={0 if kind == 'linear' else 1}")
         sel = (d["alpha"] == a) & (d["kind"] == "bn")
-        top.axhline(d["wn_zeta_bn"][sel][0], color="C2", ls=":", lw=1.2, label="WN theory ζ=1/(2M) (seed's claim)")
+        top.axhline(d["wn_zeta_bn"][sel][0], color="C2", ls=":", lw=1.2, label="WN theory ζ=1/(2M) (Luo et al.)")
         lim = d["bn_limit"][sel][0]
         if np.isfinite(lim):
             top.axhline(lim, color="k", ls="--", lw=1, label="BN limit (derived)")

@@ -1,7 +1,9 @@
 """gamma_decay: the BN-minus-PN loss of a GLM unit as a gamma^2 coefficient, M (L_BN - L_PN)/gamma^2,
-against M, one panel per GLM (seed 001 §1.3-§1.4).  Measured at the PN optimum gamma0 (where the
-first-order term vanishes and the seed's zeta applies) and at 1.5 gamma0 (where it does not);
-lines: the seed's M zeta, the derived O(1/M) value (first + second order) and the O(M^-2) series."""
+against M, one panel per GLM: the gamma decay of Luo, Wang, Shao, Peng, "Towards Understanding
+Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846) §2, measured.  Measured at the
+PN optimum gamma0 (where the first-order term vanishes and Luo et al.'s zeta applies) and at
+1.5 gamma0 (where it does not); lines: Luo et al.'s M zeta, the derived O(1/M) value (first +
+second order) and the O(M^-2) series.  Explained in docs/gamma_decay.md."""
 
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
 def plot(d: dict[str, Any]) -> plt.Figure:
     cases = list(dict.fromkeys(d["case"]))
     fig, axes = panel_grid(cases, "M (L_BN - L_PN) / gamma^2",
-                           "Gamma decay coefficient x M (Gaussian pre-activation); dotted: the seed's zeta")
+                           "Gamma decay coefficient x M (Gaussian pre-activation); dotted: Luo et al.'s zeta")
     for c, ax in axes.items():
         for j, where in enumerate(dict.fromkeys(d["where"])):
             sel = (d["case"] == c) & (d["where"] == where)
@@ -71,10 +73,10 @@ def plot(d: dict[str, Any]) -> plt.Figure:
             col = f"C{j}"
             ax.errorbar(M, d["mc"][sel], yerr=d["se"][sel], fmt="o", color=col, ms=4, capsize=2,
                         label=f"MC at {where}")
-            ax.plot(M, d["luo2019"][sel], ":", color=col, label="M zeta (seed)" if j == 0 else None)
+            ax.plot(M, d["luo2019"][sel], ":", color=col, label="M zeta (Luo et al.)" if j == 0 else None)
             if np.all(np.isfinite(d["luo2019_sigmoid"][sel])):
                 ax.plot(M, d["luo2019_sigmoid"][sel], "-.", color=col, lw=1,
-                        label="seed, sigmoid approximation" if j == 0 else None)
+                        label="Luo et al., sigmoid approximation" if j == 0 else None)
             ax.plot(M, d["derived"][sel], "--", color=col, label="derived O(1/M)" if j == 0 else None)
             ax.plot(M, d["derived2"][sel], "-", color=col, lw=1, label="derived O(1/M^2)" if j == 0 else None)
     axes[cases[0]].legend(fontsize=7)

@@ -1,7 +1,8 @@
 """gamma_shrinkage: how much BN shrinks the optimal gamma, M (1 - gamma*_BN/gamma*_PN) vs M, one
-panel per GLM: measured (Newton on the sampled BN objective), the seed's PN + zeta gamma^2
-prediction, the derived prediction with the first-order term, and the exact value where it exists
-(squared/identity: E[sigma_B]/sigma_P; no bias: E[batch RMS])."""
+panel per GLM: measured (Newton on the sampled BN objective), the PN + zeta gamma^2 prediction of
+Luo, Wang, Shao, Peng, ICLR 2019 (arXiv:1809.00846) §2, the derived prediction with the first-order
+term, and the exact value where it exists (squared/identity: E[sigma_B]/sigma_P; no bias: E[batch
+RMS]).  Explained in docs/gamma_decay.md."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def plot(d: dict[str, Any]) -> plt.Figure:
         M = d["M"][sel].astype(float)
         ax.errorbar(M, M * (1 - d["ratio"][sel]), yerr=M * d["se"][sel], fmt="o", color="C0", ms=4, capsize=2,
                     label="MC (Newton, common random numbers)")
-        ax.plot(M, M * (1 - d["zeta"][sel]), "C3:", label="PN + zeta gamma^2 (seed)")
+        ax.plot(M, M * (1 - d["zeta"][sel]), "C3:", label="PN + zeta gamma^2 (Luo et al.)")
         ax.plot(M, M * (1 - d["derived"][sel]), "C2--", label="derived, with first-order term")
         if np.all(np.isfinite(d["exact"][sel])):
             ax.plot(M, M * (1 - d["exact"][sel]), "k-", lw=1, label="exact")

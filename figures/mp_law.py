@@ -1,6 +1,6 @@
 """mp_law: eigenvalues of X^T X / N (X: P x N standard Gaussian, alpha = P/N) against the
 Marchenko-Pastur law: continuous density sqrt((s - a)(b - s))/(2 pi s) on [(1 - sqrt a)^2, (1 + sqrt a)^2]
-and, for alpha < 1, an atom of mass 1 - alpha at 0 (THEORY.md §4)."""
+and, for alpha < 1, an atom of mass 1 - alpha at 0 (Marchenko & Pastur 1967; docs/teacher_student.md)."""
 
 from __future__ import annotations
 

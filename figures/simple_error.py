@@ -1,6 +1,7 @@
-"""simple_error: M * E[(b - a)^2] vs M for Gaussian input (seed 001 §1.1): Monte Carlo with
-error bars, the exact finite-M value 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2), the asymptote
-3/2 and the two-term series 3/2 + 7/(16 M)."""
+"""simple_error: M * E[(b - a)^2] vs M for Gaussian input (the simple example, §1.1 of the authors'
+Chinese write-up of Luo et al., ICLR 2019, arXiv:1809.00846): Monte Carlo with error bars, the exact
+finite-M value 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2), the asymptote 3/2 and the two-term series
+3/2 + 7/(16 M).  Explained in docs/bn_noise.md."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bnreg.sims.rng import derive_seed
 from bnreg.theory import bn_noise as T
 
 NAME = "simple_error"
-TITLE = "The seed's simple example: error of batch vs population normalization"
+TITLE = "The simple example of Luo et al.: error of batch vs population normalization"
 _M_FULL = (2, 3, 4, 5, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 362, 512, 724, 1024)
 SCALES: dict[str, dict[str, Any]] = {
     "quick": {"Ms": (2, 4, 8, 16, 32, 128, 512), "samples": 2**20},
@@ -52,7 +53,7 @@ def plot(d: dict[str, Any]) -> plt.Figure:
     exact = np.array([T.simple_error(m, exact=True) for m in Mg])
     ax.plot(Mg, Mg * exact, "k-", label="exact: 2 - 2 E[σ_B]")
     ax.plot(Mg, Mg * np.array([T.simple_error(m, order=2) for m in Mg]), "C1--", label="3/(2M) + 7/(16M²)")
-    ax.axhline(1.5, color="C3", ls=":", label="asymptote 3/(2M) (seed)")
+    ax.axhline(1.5, color="C3", ls=":", label="asymptote 3/(2M) (Luo et al.)")
     ax.errorbar(d["M"], d["M"] * d["mc"], yerr=d["M"] * d["se"], fmt="o", color="C0", ms=4, capsize=2,
                 label="Monte Carlo ± 1 SE")
     ax.set_xscale("log", base=2)

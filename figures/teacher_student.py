@@ -1,8 +1,10 @@
-"""teacher_student: generalization error vs alpha = P/N (seed 001 §2.3's figure, corrected).
+"""teacher_student: generalization error vs alpha = P/N (the teacher-student figure of Luo, Wang,
+Shao, Peng, ICLR 2019, arXiv:1809.00846, as printed in the authors' Chinese write-up §2.3, corrected;
+explained in docs/teacher_student.md).
 
-Curves: plain SGD / pseudo-inverse (delta2/(alpha - 1) for alpha > 1, not the seed's
+Curves: plain SGD / pseudo-inverse (delta2/(alpha - 1) for alpha > 1, not the write-up's
 delta2/(1 - alpha)); WN + gamma decay at the optimum lam = delta2 and at BN's zeta = 1/(2M) with
-the mapping lam = alpha zeta; the seed's unmapped lam = zeta (dashed); the derived limit of a
+the mapping lam = alpha zeta; the write-up's unmapped lam = zeta (dotted); the derived limit of a
 converged BN student (centred pseudo-inverse shrunk by kappa = E[sigma_B]/sigma, diverging at
 alpha = 1).  Points: students trained by minibatch SGD under `spec` (mean +- SE over seeds), BN
 evaluated with running statistics (as trained) and with exact training-set statistics.
@@ -97,7 +99,7 @@ def plot(d: dict[str, Any]) -> plt.Figure:
     styles = {"theory_sgd": ("C0", "-", "SGD / pseudo-inverse"),
               "theory_wn_opt": ("C3", "-", "WN + γ decay, optimum λ = δ²"),
               "theory_wn_zeta_bn": ("C2", "-", "WN + γ decay, ζ = 1/(2M), λ = αζ"),
-              "theory_seed_lam_eq_zeta": ("C2", ":", "seed: λ = ζ (no α)"),
+              "theory_seed_lam_eq_zeta": ("C2", ":", "write-up: λ = ζ (no α)"),
               "theory_bn_limit": ("k", "--", "BN limit (derived): κ·pinv, κ = E[σ_B]/σ")}
     for key, (c, ls, lab) in styles.items():
         sel = s == key

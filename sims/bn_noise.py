@@ -1,6 +1,6 @@
-"""Monte Carlo for batch statistics as noise (THEORY.md section 1): the laws of mu_B and
-sigma_B, the seed's simple example, the correlation of a sample with its own batch, and the
-BN-vs-PN deviation of a sample inside its batch."""
+"""Monte Carlo for batch statistics as noise (docs/bn_noise.md): the laws of mu_B and
+sigma_B, the simple example of the authors' write-up of Luo et al., ICLR 2019 (arXiv:1809.00846),
+the correlation of a sample with its own batch, and the BN-vs-PN deviation of a sample inside its batch."""
 
 from __future__ import annotations
 
@@ -41,35 +41,45 @@ class BatchStatsResult:
         return jackknife(stat, self.chunk_sums, self.n_batches * self.M)
 
     def mean(self, k: int) -> MCResult:
+        """Mean over batches of per-batch quantity k (kernels.bn_noise Q_* index)."""
         return self._stat(lambda S, C, nb: S[k])
 
     def cov(self, k: int, j: int) -> MCResult:
+        """Covariance over batches of quantities k and j (ddof 1)."""
         return self._stat(lambda S, C, nb: (C[k, j] - S[k] * S[j]) * nb / (nb - 1))
 
     def corr(self, k: int, j: int) -> MCResult:
+        """Correlation over batches of quantities k and j."""
         return self._stat(lambda S, C, nb: (C[k, j] - S[k] * S[j])
                           / math.sqrt((C[k, k] - S[k] ** 2) * (C[j, j] - S[j] ** 2)))
 
     # named statistics
     def mean_mu(self) -> MCResult:
+        """E[mu_B]."""
         return self.mean(Q_MU)
 
     def var_mu(self) -> MCResult:
+        """Var(mu_B) (theory: bn_noise.batch_mean_var)."""
         return self.cov(Q_MU, Q_MU)
 
     def mean_sd(self) -> MCResult:
+        """E[sigma_B] (theory: bn_noise.batch_std_mean)."""
         return self.mean(Q_SD)
 
     def var_sd(self) -> MCResult:
+        """Var(sigma_B) (theory: bn_noise.batch_std_var)."""
         return self.cov(Q_SD, Q_SD)
 
     def simple_error(self) -> MCResult:
+        """E[(b - a)^2], the simple example (theory: bn_noise.simple_error)."""
         return self.mean(Q_ERR)
 
     def corr_sample_mean(self) -> MCResult:
+        """Corr(x_1, mu_B) of a sample with its own batch mean (theory: bn_noise.sample_mean_corr)."""
         return self.corr(Q_X1, Q_MU)
 
     def corr_sample_sd(self) -> MCResult:
+        """Corr(x_1, sigma_B) of a sample with its own batch std (theory: bn_noise.sample_std_corr)."""
         return self.corr(Q_X1, Q_SD)
 
 
@@ -88,7 +98,14 @@ def simulate_batch_stats(
 ) -> BatchStatsResult:
     """Draw n_batches batches of M inputs x = mu + sigma u (u standardized `family`) and
     accumulate the batch mean mu_B, batch std sigma_B (ddof=0), the simple-example error
-    mean_i ((x_i - mu_B)/sigma_B - u_i)^2 and the first sample x_1 of each batch."""
+    mean_i ((x_i - mu_B)/sigma_B - u_i)^2 and the first sample x_1 of each batch.
+
+    Parameters: family input family name or Family; M batch size (>= 2); n_batches total batches;
+    seed base seed (results are bit-identical for any thread count); mu, sigma location and scale;
+    n_chunks independent streams (jackknife SE); hist_range, hist_bins optional histogram of
+    sigma_B; n_threads, progress execution options.
+    Returns: BatchStatsResult, whose methods give each statistic as an MCResult.
+    Protocol: docs/verification.md; theory: docs/bn_noise.md."""
     fam = get_family(family)
     M = check_int("M", M, 2)
     mu = check_float("mu", mu)
@@ -135,7 +152,12 @@ def simulate_bn_deviation(
     progress: bool = False,
 ) -> DeviationResult:
     """MC of the mean-square BN-vs-PN deviation of a sample with standardized value u that
-    belongs to its own batch of M (the others are i.i.d. draws of `family`)."""
+    belongs to its own batch of M (the others are i.i.d. draws of `family`).
+
+    Parameters: family input family; M batch size (>= 2); u grid of standardized sample values;
+    n_batches, seed, n_chunks, n_threads, progress as in `simulate_batch_stats`.
+    Returns: DeviationResult, ms[k] = E[(hhat - hbar)^2 | u[k]] at gamma = 1 (theory:
+    bn_noise.bn_deviation_ms; docs/bn_noise.md)."""
     fam = get_family(family)
     M = check_int("M", M, 2)
     u_grid = check_finite_array("u", np.atleast_1d(np.asarray(u, dtype=float)), ndim=1)

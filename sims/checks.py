@@ -12,8 +12,8 @@ Protocol (docs/verification.md):
   remainder beyond it.  Points below a check's `min_M` are outside the asymptotic regime: they
   are shown with the size of the discrepancy but not judged.
 - Power: every check carries deliberately wrong variants (a missing factor, kurtosis ignored,
-  the seed's formula...).  Each must be rejected by the same test at >= 1 judged point,
-  otherwise the check reports NO POWER and fails.
+  the formula as Luo et al., ICLR 2019, arXiv:1809.00846, write it...).  Each must be rejected
+  by the same test at >= 1 judged point, otherwise the check reports NO POWER and fails.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ Params = dict
 
 @dataclass(frozen=True)
 class Check:
+    """One formula-vs-MC check: the registered `formula` and the `claim` it tests, `points(scale)`,
+    `simulate(params, samples, seed) -> MCResult`, `theory(params)`, the `wrong` variants (label ->
+    function), the allowance rule and its text, `min_M` (smaller M shown, not judged) and extra
+    `shown` columns.  docs/verification.md."""
+
     name: str
     formula: str
     claim: str
@@ -55,6 +60,8 @@ class Check:
 
 @dataclass
 class PointResult:
+    """One point of a check: theory, MC, tolerance (z SE + allowance), verdict, wrong-variant values."""
+
     params: Params
     theory: float
     mc: MCResult
@@ -68,29 +75,36 @@ class PointResult:
 
     @property
     def z(self) -> float:
+        """(MC - theory)/SE."""
         return self.mc.z(self.theory)
 
 
 @dataclass
 class CheckResult:
+    """All points of a check; `passed` = every judged point accepted and every wrong variant rejected somewhere."""
+
     check: Check
     points: list[PointResult]
     zcrit: float
 
     @property
     def accepted(self) -> bool:
+        """Every judged point is within tolerance."""
         return all(p.passed for p in self.points if p.judged)
 
     @property
     def power(self) -> dict[str, tuple[int, int]]:
+        """Per wrong variant: (judged points rejecting it, judged points)."""
         judged = [p for p in self.points if p.judged]
         return {w: (sum(p.rejected[w] for p in judged), len(judged)) for w in self.check.wrong}
 
     @property
     def passed(self) -> bool:
+        """Accepted, and every wrong variant rejected at >= 1 judged point (otherwise NO POWER)."""
         return self.accepted and all(k > 0 for k, _ in self.power.values())
 
     def to_dict(self) -> dict:
+        """Every number of the check, as written by `bnreg verify --json`."""
         return {
             "name": self.check.name, "formula": self.check.formula, "claim": self.check.claim,
             "allowance_rule": self.check.allowance_doc, "zcrit": self.zcrit, "alpha": ALPHA,
@@ -118,6 +132,10 @@ def is_judged(check: Check, p: Params) -> bool:
 
 
 def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) -> CheckResult:
+    """Simulate and judge every point of `check` (protocol in the module doc).
+
+    Parameters: check; scale "quick" | "default" | "paper" (samples per point, SCALES); base_seed.
+    Returns: CheckResult."""
     samples = SCALES[scale]
     pts = check.points(scale)
     n_judged = sum(is_judged(check, p) for p in pts)

@@ -1,6 +1,9 @@
 """BN-noise checks (batch statistics as noise; docs/bn_noise.md): the simple example, the moments
 of the batch mean and std, the sample-batch correlations and the mean-square BN deviation.
-Aggregated by `catalog.py`; the protocol is in `checks.py` and docs/verification.md."""
+Aggregated by `catalog.py`; the protocol is in `checks.py` and docs/verification.md.  The claims
+tested come from Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch
+Normalization", ICLR 2019 (arXiv:1809.00846) §2, and from the authors' introductory write-up of
+that paper (in Chinese; "write-up" in the labels, sections as in docs/index.md#references)."""
 
 from __future__ import annotations
 
@@ -89,7 +92,7 @@ _add(Check(
 
 _add(Check(
     "simple_error.asymptotic", "simple_error",
-    "E[(b-a)^2] ~ 3/(2M) (Gaussian input; seed 001 §1.1)",
+    "E[(b-a)^2] ~ 3/(2M) (Gaussian input; the write-up's simple example, §1.1)",
     _grid(["gaussian"], M_ALL), _bs("simple_error"),
     lambda p: T.simple_error(p["M"]),
     {"1/M (missing 3/2)": lambda p: 1 / p["M"]},
@@ -139,15 +142,15 @@ _add(Check(
     "Var(sigma_B) = sigma^2 (M-1)/M - E[sigma_B]^2 exactly (Gaussian input)",
     _grid(["gaussian"], M_ALL, sigma=2.0), _bs("var_sd"),
     lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], exact=True),
-    {"seed: (rho+2)/(4M) without sigma^2": lambda p: 2 / (4 * p["M"])},
+    {"write-up: (rho+2)/(4M) without sigma^2": lambda p: 2 / (4 * p["M"])},
     shown={"order 1": lambda p: T.batch_std_var(p["M"], sigma=p["sigma"])}))
 
 _add(Check(
     "batch_std_var.kurtosis", "batch_std_var",
-    "Var(sigma_B) = sigma^2 (rho+2)/(4M) + O(M^-2) (seed 001 §1.3, with the sigma^2 it omits)",
+    "Var(sigma_B) = sigma^2 (rho+2)/(4M) + O(M^-2) (write-up §1.3, with the sigma^2 it omits)",
     _grid(FAMS, M_ASYM, sigma=2.0), _bs("var_sd"),
     lambda p: T.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
-    {"seed: (rho+2)/(4M) without sigma^2": lambda p: (_fm(p).rho + 2) / (4 * p["M"]),
+    {"write-up: (rho+2)/(4M) without sigma^2": lambda p: (_fm(p).rho + 2) / (4 * p["M"]),
      "kurtosis ignored: sigma^2/(2M)": lambda p: p["sigma"] ** 2 / (2 * p["M"])},
     allowance=next_term_allowance(lambda p: T.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
                          lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], order=2, **_mom(p))),
@@ -159,7 +162,7 @@ _add(Check(
     "Corr(h_i, mu_B) = 1/sqrt(M) exactly: a sample is part of its own batch mean",
     _grid(FAMS, (2, 8, 32, 128)), _bs("corr_sample_mean"),
     lambda p: T.sample_mean_corr(p["M"]),
-    {"independent noise (the seed's model): 0": lambda p: 0.0}))
+    {"independent noise (Luo et al.'s model): 0": lambda p: 0.0}))
 
 
 def _corr2(p: Params) -> float:
@@ -172,7 +175,7 @@ _add(Check(
     "Corr(h_i, sigma_B) = g/sqrt(M (rho+2)) + O(M^-3/2): nonzero for skewed inputs",
     _grid(FAMS, (16, 64, 256, 1024)), _bs("corr_sample_sd"),
     lambda p: T.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew),
-    {"independent noise (the seed's model): 0": lambda p: 0.0},
+    {"independent noise (Luo et al.'s model): 0": lambda p: 0.0},
     allowance=next_term_allowance(lambda p: T.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew), _corr2),
     allowance_doc=NEXT_TERM_DOC, min_M=8,
     shown={"order 2": _corr2}))
@@ -196,11 +199,12 @@ _add(Check(
     "bn_deviation_ms", "bn_deviation_ms",
     "E[(hhat-hbar)^2 | u] = gamma^2 (1 + g u + (rho+2) u^2/4)/M + O(M^-2), sample inside its batch",
     _dev_points, _deviation, _dev1,
-    {"seed 001 §1.3 formula": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="luo2019"),
+    {"Luo et al.'s formula (write-up §1.3)": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"],
+                                                                         variant="luo2019"),
      "kurtosis ignored": lambda p: T.bn_deviation_ms(p["M"], 0.0, p["u"], skew=_fm(p).skew),
      "u^2 term missing: 1/M": lambda p: 1.0 / p["M"]},
     # Judged from M = 128: at M = 32 the expansion has not converged for skewed inputs
     # (exponential/ReLU, |u| >= 2 off by 15-50%); those rows are shown, not hidden.
     allowance=next_term_allowance(_dev1, _dev2), allowance_doc=NEXT_TERM_DOC, min_M=128,
     shown={"order 2": _dev2,
-           "seed": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="luo2019")}))
+           "Luo et al.": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="luo2019")}))

@@ -1,4 +1,6 @@
-"""Gamma-decay checks (seed 001 §1.3-§1.4; docs/gamma_decay.md), aggregated by sims/catalog.py.
+"""Gamma-decay checks (docs/gamma_decay.md), aggregated by sims/catalog.py.  The claims tested are
+the gamma decay of Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch
+Normalization", ICLR 2019 (arXiv:1809.00846) §2 (sections 1.3-1.4 of the authors' Chinese write-up).
 
 Every point is one GLM `case`, input `family` and batch size M.  The GLM is well specified with
 true parameters (gamma0, beta0) from SETUPS; beta stays at beta0.  One simulation per point
@@ -114,7 +116,7 @@ _add(Check(
     "E[A''(hbar)(hhat-hbar)^2/2] = zeta gamma^2 + O(M^-2), zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) "
     "+ g G_gamma/(2M) (at gamma = 1.5 gamma0)",
     _points, _mc("second", 1), _excess("second", True),
-    {"seed's zeta (no skewness term)": _zeta_g2(True, terms="luo2019"),
+    {"Luo et al.'s zeta (no skewness term)": _zeta_g2(True, terms="luo2019"),
      "mu_B term missing: (rho+2)/(8M) F_gamma": _no_mean_term(True),
      "kurtosis ignored (rho = 0)": _kurtosis_ignored(True)},
     allowance=_allow("second", True), allowance_doc=_NEXT, min_M=MIN_M,
@@ -123,30 +125,30 @@ _add(Check(
 _add(Check(
     "zeta.first_order", "bn_mean_shift",
     "E[(A'(hbar) - y)(hhat - hbar)] = gamma E[(A'(hbar) - A'(eta0)) E[D|u]], E[D|u] = (g/2 + 3(rho+2)u/8 - u^3/2)/M "
-    "(at gamma = 1.5 gamma0; the seed drops this term)",
+    "(at gamma = 1.5 gamma0; Luo et al. drop this term)",
     _points, _mc("first", 1), _excess("first", True),
-    {"dropped (seed): 0": lambda p: 0.0},
+    {"dropped (Luo et al.): 0": lambda p: 0.0},
     allowance=_allow("first", True), allowance_doc=_NEXT, min_M=MIN_M,
     shown={"order 2": _excess("first", True, 2)}))
 
 _add(Check(
     "zeta.bn_loss.at_optimum", "zeta",
     "L_BN - L_PN = zeta gamma0^2 + O(M^-2) at the PN optimum (gamma0, beta0), where A'(hbar) = E[y|u] "
-    "kills the first-order term: the seed's gamma decay holds here",
+    "kills the first-order term: Luo et al.'s gamma decay holds here",
     _points, _mc("dl", 0), _excess("total", False),
-    {"seed's zeta (no skewness term)": _zeta_g2(False, terms="luo2019"),
+    {"Luo et al.'s zeta (no skewness term)": _zeta_g2(False, terms="luo2019"),
      "mu_B term missing": _no_mean_term(False)},
     allowance=_allow_total(False), allowance_doc=_NEXT_PARTS, min_M=MIN_M,
-    shown={"order 2": _excess("total", False, 2), "seed zeta gamma^2": _zeta_g2(False, terms="luo2019")}))
+    shown={"order 2": _excess("total", False, 2), "Luo et al. zeta gamma^2": _zeta_g2(False, terms="luo2019")}))
 
 _add(Check(
     "zeta.bn_loss.off_optimum", "bn_loss_excess",
     "L_BN - L_PN = first-order term + zeta gamma^2 + O(M^-2) at gamma = 1.5 gamma0; "
-    "PN + zeta gamma^2 alone (the seed) misses the first-order term",
+    "PN + zeta gamma^2 alone (Luo et al.) misses the first-order term",
     _points, _mc("dl", 1), _excess("total", True),
-    {"seed: zeta gamma^2 only": _zeta_g2(True, terms="luo2019")},
+    {"Luo et al.: zeta gamma^2 only": _zeta_g2(True, terms="luo2019")},
     allowance=_allow_total(True), allowance_doc=_NEXT_PARTS, min_M=MIN_M,
-    shown={"order 2": _excess("total", True, 2), "seed zeta gamma^2": _zeta_g2(True, terms="luo2019")}))
+    shown={"order 2": _excess("total", True, 2), "Luo et al. zeta gamma^2": _zeta_g2(True, terms="luo2019")}))
 
 
 def _grad(order: int | str, variant: str = "derived", part: str = "total") -> Callable[[Params], float]:
@@ -166,7 +168,7 @@ _add(Check(
     "d(L_BN - L_PN)/dgamma at gamma0 = d/dgamma [first-order + second-order terms] + O(M^-2): "
     "what moves the optimal gamma",
     _points, _mc("grad_excess", 0), _grad(1),
-    {"seed: d(zeta gamma^2)/dgamma = 2 zeta gamma0": _grad(1, "luo2019")},
+    {"Luo et al.: d(zeta gamma^2)/dgamma = 2 zeta gamma0": _grad(1, "luo2019")},
     allowance=_allow_grad, allowance_doc=_NEXT_PARTS, min_M=MIN_M,
     shown={"order 2": _grad(2)}))
 
@@ -191,5 +193,5 @@ _add(Check(
     "PN + zeta gamma^2 predicts 1/(1 + 2 zeta/F_gamma), twice the shrinkage",
     lambda scale: [dict(case=c, family="gaussian", M=M) for c in ("identity", "squared", "no_bias") for M in M_GRID],
     lambda p, samples, seed: _opt(p["case"], p["family"], p["M"], samples, seed), _ratio("exact"),
-    {"PN + zeta gamma^2 (seed)": _ratio("zeta")},
+    {"PN + zeta gamma^2 (Luo et al.)": _ratio("zeta")},
     shown={"derived O(1/M)": _ratio("derived")}))

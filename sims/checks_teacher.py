@@ -1,4 +1,7 @@
-"""Teacher-student checks (aggregated by sims/catalog.py; docs/teacher_student.md).
+"""Teacher-student checks (aggregated by sims/catalog.py; docs/teacher_student.md).  The claims tested
+are those of Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch Normalization",
+ICLR 2019 (arXiv:1809.00846), as printed in the authors' Chinese write-up of that paper (§2.1-§2.3;
+"write-up" in the labels; its errors are listed in docs/errata.md).
 
 Budget per point from the scale's sample count S (2^22 quick, 2^25 default, 2^28 paper):
 - closed-form checks: n_X = S / 2^16 design matrices (64 / 512 / 4096) of size round(alpha N) x N,
@@ -7,7 +10,7 @@ Budget per point from the scale's sample count S (2^22 quick, 2^25 default, 2^28
   dataset; the statistic is the *paired* difference between the trained student's eps_gen and its
   closed-form limit on the same data, so the dataset-to-dataset spread cancels.
 
-Every point carries M, the batch size of the seed's setting: it fixes zeta = 1/(2M) (WN, ridge)
+Every point carries M, the batch size of the write-up's setting: it fixes zeta = 1/(2M) (WN, ridge)
 and the BN shrinkage kappa(M); it is unused by the pseudo-inverse check.
 """
 
@@ -86,7 +89,7 @@ def _stieltjes(alpha: float, lam: float, n: int, seed: int) -> MCResult:
 
 
 def _seed_g(p: Params) -> float:
-    """The seed's G as typeset: (1 - alpha)^2 where (1 - sqrt(alpha))^2 belongs."""
+    """The write-up's G as typeset (§2.3): (1 - alpha)^2 where (1 - sqrt(alpha))^2 belongs."""
     a, lam = p["alpha"], _lam(p)
     return (1 - a - lam + np.sqrt((lam + (1 + np.sqrt(a)) ** 2) * (lam + (1 - a) ** 2))) / (2 * lam)
 
@@ -97,7 +100,7 @@ _add(Check(
     lambda scale: [dict(alpha=a, M=M) for a in (0.5, 1.0, 2.0, 3.0) for M in (4, 32)],
     lambda p, S, seed: _stieltjes(p["alpha"], _lam(p), _n_x(S), seed),
     lambda p: T.mp_stieltjes(p["alpha"], _lam(p)),
-    {"seed's typesetting: (1 - alpha)^2 for (1 - sqrt alpha)^2": _seed_g,
+    {"write-up's typesetting: (1 - alpha)^2 for (1 - sqrt alpha)^2": _seed_g,
      "alpha <-> 1/alpha (X X^T/N instead of X^T X/N)": lambda p: T.mp_stieltjes(1 / p["alpha"], _lam(p))},
     allowance=_bs_stieltjes, allowance_doc=_BS_DOC,
     shown={"with 1/N term": lambda p: T.mp_stieltjes(p["alpha"], _lam(p))
@@ -110,7 +113,7 @@ _add(Check(
     lambda scale: [dict(alpha=a, M=32) for a in (0.25, 0.5, 0.75, 1.5, 2.0, 3.0)],
     lambda p, S, seed: _closed("pinv", p["alpha"], 0.0, _n_x(S), seed),
     lambda p: T.gen_error_sgd_exact(N_CF, round(p["alpha"] * N_CF), DELTA2),
-    {"seed: delta2/(1 - alpha) for alpha > 1": lambda p: (T.gen_error_sgd(p["alpha"], DELTA2) if p["alpha"] < 1
+    {"write-up: delta2/(1 - alpha) for alpha > 1": lambda p: (T.gen_error_sgd(p["alpha"], DELTA2) if p["alpha"] < 1
                                                          else DELTA2 / (1 - p["alpha"])),
      "noise term without alpha: delta2/(1 - alpha) for alpha < 1": lambda p: (
          1 - p["alpha"] + DELTA2 / (1 - p["alpha"]) if p["alpha"] < 1 else T.gen_error_sgd(p["alpha"], DELTA2))},
@@ -123,7 +126,7 @@ _add(Check(
     lambda scale: [dict(alpha=a, M=M) for a in (0.5, 1.0, 2.0, 3.0) for M in (4, 32)],
     lambda p, S, seed: _closed("ridge", p["alpha"], _lam(p), _n_x(S), seed),
     lambda p: T.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
-    {"seed: lam = zeta (no alpha)": lambda p: T.gen_error_ridge(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
+    {"write-up: lam = zeta (no alpha)": lambda p: T.gen_error_ridge(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
      "noise term dropped": lambda p: T.gen_error_ridge(p["alpha"], _lam(p), 0.0)},
     allowance=_bs_ridge, allowance_doc=_BS_DOC,
     shown={"with 1/N term": lambda p: T.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2)
@@ -161,7 +164,7 @@ _add(Check(
     _train_points,
     lambda p, S, seed: _paired("linear", p["alpha"], p["M"], _n_seeds(S), seed % 2**31),
     lambda p: 0.0,
-    {"seed's sign: delta2/(1 - alpha) - delta2/(alpha - 1)":
+    {"write-up's sign: delta2/(1 - alpha) - delta2/(alpha - 1)":
      lambda p: DELTA2 / (1 - p["alpha"]) - T.gen_error_sgd(p["alpha"], DELTA2),
      "converges to ridge at lam = delta2 instead": lambda p: T.gen_error_ridge(p["alpha"], DELTA2, DELTA2)
      - T.gen_error_sgd(p["alpha"], DELTA2)},
@@ -180,7 +183,8 @@ _add(Check(
     _train_points,
     lambda p, S, seed: _paired("bn", p["alpha"], p["M"], _n_seeds(S), seed % 2**31),
     lambda p: 0.0,
-    {"seed: BN = WN + gamma decay at zeta = 1/(2M)": lambda p: T.gen_error_wn(p["alpha"], 1 / (2 * p["M"]), DELTA2)
+    {"Luo et al.: BN = WN + gamma decay at zeta = 1/(2M)": lambda p: T.gen_error_wn(p["alpha"], 1 / (2 * p["M"]),
+                                                                                    DELTA2)
      - T.gen_error_bn_limit(p["alpha"], DELTA2, p["M"]),
      "gamma decay only: shrink 1/(1 + 3/(2M))":
      lambda p: T.gen_error_bn_limit(p["alpha"], DELTA2, p["M"], "gamma_decay")

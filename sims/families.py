@@ -1,7 +1,7 @@
 """Samplers for the input families, as numba functions `draw(rng) -> float`.
 
 Raw mean/std are closed forms written out here (not imported from theory, which only checks
-them: tests/test_families.py compares with `theory.distributions`).  A user can pass any
+them: tests/test_mc.py compares with `theory.distributions`).  A user can pass any
 `numba.njit` function of one numpy Generator argument as a custom family.
 """
 
@@ -66,6 +66,7 @@ FAMILY_SAMPLERS: dict[str, Family] = {
 
 
 def get_family(family: str | Family) -> Family:
+    """The Family named `family` (one of FAMILY_SAMPLERS), or `family` itself if it is a Family."""
     if isinstance(family, Family):
         return family
     if family not in FAMILY_SAMPLERS:
@@ -74,7 +75,10 @@ def get_family(family: str | Family) -> Family:
 
 
 def custom_family(name: str, draw: Any, mean: float, std: float) -> Family:
-    """Wrap a user sampler: `draw` must be a numba.njit function `draw(rng) -> float`."""
+    """Wrap a user sampler: `draw` must be a numba.njit function `draw(rng) -> float`.
+
+    Parameters: name; draw the sampler; mean, std its raw mean and std (> 0), used to standardize.
+    Returns: a Family accepted wherever a family name is (sims.bn_noise, sims.gamma_decay)."""
     if not hasattr(draw, "py_func"):
         raise ParameterError("draw must be a numba.njit function taking one numpy Generator")
     if not (math.isfinite(mean) and math.isfinite(std) and std > 0):

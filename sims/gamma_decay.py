@@ -1,4 +1,6 @@
-"""Monte Carlo of the expected BN loss of a GLM unit vs its PN loss (seed 001 §1.3-§1.4).
+"""Monte Carlo of the expected BN loss of a GLM unit vs its PN loss: the gamma decay of Luo, Wang,
+Shao, Peng, "Towards Understanding Regularization in Batch Normalization", ICLR 2019
+(arXiv:1809.00846) §2, measured.  Results and protocol in docs/gamma_decay.md.
 
 Protocol: the training distribution is the population (P -> infinity): every batch is M fresh
 standardized draws of the input family, so PN's statistics are exactly (0, 1).  Labels enter
@@ -64,12 +66,15 @@ class GLMLossResult:
         return jackknife(lambda t: t[k, s] / n, self.sums, n)
 
     def dl(self, k: int = 0) -> MCResult:
+        """E[l(hhat) - l(hbar)] = L_BN - L_PN at gammas[k] (theory: gamma_decay.bn_loss_excess)."""
         return self._stat(k, S_DL)
 
     def first(self, k: int = 0) -> MCResult:
+        """First-order Taylor term E[(A'(hbar) - y)(hhat - hbar)] at gammas[k]."""
         return self._stat(k, S_FIRST)
 
     def second(self, k: int = 0) -> MCResult:
+        """Second-order Taylor term E[A''(hbar)(hhat - hbar)^2/2] at gammas[k] (~ zeta gamma^2)."""
         return self._stat(k, S_SECOND)
 
     def grad_excess(self, k: int = 0) -> MCResult:
@@ -86,7 +91,12 @@ class GLMLossResult:
 def simulate_glm_bn(case: str, M: int, gammas, gamma0: float = 1.0, beta0: float = 0.0,
                     family: str = "gaussian", n_batches: int = 100_000, seed: int = 0, n_chunks: int = 64,
                     n_threads: int | None = None, progress: bool = False) -> GLMLossResult:
-    """MC of the BN vs PN loss of GLM `case` at the given gammas (beta = beta0), see module doc."""
+    """MC of the BN vs PN loss of GLM `case` at the given gammas (beta = beta0), see module doc.
+
+    Parameters: case one of theory.gamma_decay.GLMS; M batch size (>= 2); gammas the BN/PN scales
+    (> 0); gamma0, beta0 true GLM parameters; family input law; n_batches total batches; seed base
+    seed; n_chunks independent streams (jackknife SE); n_threads, progress execution options.
+    Returns: GLMLossResult (dl, first, second, grad_excess, newton_step per gamma)."""
     case = check_choice("case", case, GLMS)
     M = check_int("M", M, 2)
     fam = get_family(family)
@@ -114,7 +124,11 @@ def simulate_optimal_gamma(case: str, M: int, gamma0: float = 1.0, beta0: float 
     """gamma*_BN / gamma*_PN (= gamma*_BN / gamma0 here, beta fixed at beta0): Newton's method on the
     sampled BN objective.  Every iteration reuses the same seed, hence the same batches (common random
     numbers), so the iterations converge to the minimizer of one sampled objective; the SE is the
-    jackknife of the last Newton step (delta method)."""
+    jackknife of the last Newton step (delta method).
+
+    Parameters: as `simulate_glm_bn` (one gamma, starting at gamma0); n_newton iterations; kw
+    passed on (n_chunks, n_threads, progress).
+    Returns: MCResult of gamma*_BN / gamma*_PN (theory: gamma_decay.optimal_gamma_ratio)."""
     g = float(gamma0)
     res = None
     for _ in range(check_int("n_newton", n_newton, 1)):

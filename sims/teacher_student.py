@@ -1,5 +1,7 @@
-"""Teacher-student simulations (THEORY.md §4; seed 001 §2.1-§2.3): exact finite-N solves and
-students trained by minibatch SGD (plain linear, WN + gamma decay, BN).
+"""Teacher-student simulations (docs/teacher_student.md): exact finite-N solves and students
+trained by minibatch SGD (plain linear, WN + gamma decay, BN), in the teacher-student model of
+Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch Normalization", ICLR 2019
+(arXiv:1809.00846), as set up in the authors' Chinese write-up of that paper (§2.1-§2.3).
 
 Data: x ~ N(0, I_N), w*_i ~ N(0, 1/N), y = w*.x + eps, eps ~ N(0, delta2), P = round(alpha N).
 The generalization error of a linear predictor phi(x) = v.x - c on fresh Gaussian x is exact,
@@ -38,7 +40,10 @@ def n_samples(N: int, alpha: float) -> int:
 
 
 def teacher_data(N: int, P: int, delta2: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X (P, N), y (P,), w* (N,)) for the Gaussian teacher."""
+    """(X (P, N), y (P,), w* (N,)) for the Gaussian teacher: x ~ N(0, I_N), w*_i ~ N(0, 1/N),
+    y = w*.x + eps, eps ~ N(0, delta2).
+
+    Parameters: N input dimension; P samples; delta2 label-noise variance; rng numpy Generator."""
     w_star = rng.standard_normal(N) / math.sqrt(N)
     X = rng.standard_normal((P, N))
     y = X @ w_star + math.sqrt(delta2) * rng.standard_normal(P)
@@ -57,7 +62,9 @@ def one_blas_thread() -> contextlib.AbstractContextManager:
 
 def solve_pinv(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Minimum-norm least squares X^+ y (the limit of GD from w = 0): normal equations in the
-    smaller space, (X^T X)^-1 X^T y (P > N) or X^T (X X^T)^-1 y (P < N); SVD (lstsq) for |P - N| <= 1."""
+    smaller space, (X^T X)^-1 X^T y (P > N) or X^T (X X^T)^-1 y (P < N); SVD (lstsq) for |P - N| <= 1.
+
+    Parameters: X (P, N); y (P,) or (P, K).  Returns: v (N,) or (N, K)."""
     P, N = X.shape
     if abs(P - N) > 1:
         try:
@@ -71,7 +78,10 @@ def solve_pinv(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def solve_ridge(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     """Krogh-Hertz ridge v = (X^T X/N + lam)^-1 X^T y/N, solved in the smaller of the two spaces
-    (y may be (P,) or (P, K) for K right-hand sides)."""
+    (y may be (P,) or (P, K) for K right-hand sides).
+
+    Parameters: X (P, N); y; lam > 0 (per-N cost; lam = alpha zeta for the per-sample cost,
+    theory.teacher_student.zeta_to_lam).  Returns: v (N,) or (N, K)."""
     P, N = X.shape
     if P >= N:
         return np.linalg.solve(X.T @ X / N + lam * np.eye(N), X.T @ y / N)
@@ -83,7 +93,12 @@ def simulate_closed_form(kind: str, N: int, alpha: float, delta2: float, lam: fl
                          n_seeds: int = 16, seed: int = 0, n_teachers: int = 8) -> MCResult:
     """Mean |v - w*|^2 of the exact pseudo-inverse (kind="pinv") or ridge at lam (kind="ridge")
     over n_seeds independent design matrices X, each with n_teachers independent (w*, eps) draws
-    solved at once (multiple right-hand sides); SE over the X draws (n_chunks = n_seeds)."""
+    solved at once (multiple right-hand sides); SE over the X draws (n_chunks = n_seeds).
+
+    Parameters: kind "pinv" or "ridge"; N input dimension; alpha = P/N; delta2 label-noise
+    variance; lam ridge coefficient (kind="ridge"); n_seeds design matrices; seed base seed;
+    n_teachers teachers per matrix.
+    Returns: MCResult of eps_gen (theory: gen_error_sgd_exact, gen_error_ridge)."""
     check_choice("kind", kind, ("pinv", "ridge"))
     N = check_int("N", N, 2)
     P = n_samples(N, alpha)
@@ -139,6 +154,7 @@ class Protocol:
     x_dtype: str = "float32"
 
     def validated(self) -> Protocol:
+        """Check every field's range (ParameterError naming the field); return self."""
         check_int("M", self.M, 2)
         check_float("lr0", self.lr0, 0.0, 2.0, lo_open=True, hi_open=True)
         check_int("epochs", self.epochs, 1)
@@ -154,6 +170,7 @@ class Protocol:
         return self
 
     def lr_at(self, epoch: int, N: int) -> float:
+        """Step size lr0 M/N at (0-based) `epoch` under the schedule above, for input dimension N."""
         base = self.lr0 * self.M / N
         start = (1.0 - self.decay_frac) * self.epochs
         if epoch < start or self.decay_frac == 0:
@@ -162,6 +179,7 @@ class Protocol:
         return base * (1.0 - (1.0 - self.lr_final_frac) * frac)
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a dict (for the figures' JSON and `Protocol(**d)`)."""
         return asdict(self)
 
 
@@ -188,7 +206,13 @@ def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: f
                   protocol: Protocol | None = None, seed: int = 0, with_reference: bool = False) -> StudentRun:
     """Train one student ("linear", "wn" with gamma decay zeta, or "bn") on a fresh teacher
     dataset by minibatch SGD and measure eps_gen = |v - w*|^2 + c^2 exactly.  with_reference adds
-    the closed-form limits on the same data (paired comparison, see `reference`)."""
+    the closed-form limits on the same data (paired comparison, see `reference`).
+
+    Parameters: kind "linear" | "wn" | "bn"; N input dimension; alpha = P/N (P >= M); delta2
+    label-noise variance; zeta gamma-decay coefficient (wn); protocol training choices (default
+    Protocol()); seed base seed; with_reference add the closed-form limits.
+    Returns: StudentRun (final eps_gen, trajectory, training loss, convergence flag, `extra`
+    diagnostics incl. tau_eff).  docs/teacher_student.md."""
     kind = check_choice("kind", kind, STUDENTS)
     pr = (protocol or Protocol()).validated()
     N = check_int("N", N, 2)
@@ -224,7 +248,7 @@ def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: f
 
     def reference() -> dict[str, float]:
         """The closed-form limits on the same data: pinv, ridge at lam = alpha zeta, and the
-        BN limit (centred pinv shrunk by 1/(1 + zeta_bn), zeta_bn = 3/(2M))."""
+        BN limit (centred pinv shrunk by kappa = E[sigma_B]/sigma, theory.bn_shrinkage)."""
         ref = {"eps_pinv_same_data": float(np.sum((solve_pinv(X, y) - w_star) ** 2))}
         if kind == "wn" and zeta > 0:
             ref["eps_ridge_same_data"] = float(np.sum((solve_ridge(X, y, P / N * zeta) - w_star) ** 2))

@@ -1,6 +1,10 @@
-"""Batch statistics as noise: laws of mu_B and sigma_B, the seed's simple example, and the
-expansion of E[(hhat - hbar)^2].  THEORY.md sections 0-1; seed 001 sections 1.1 and 1.3;
-Luo et al., ICLR 2019 (arXiv:1809.00846), section 2 and appendix.
+"""Batch statistics as noise: laws of mu_B and sigma_B, the simple example of the authors'
+write-up, and the expansion of E[(hhat - hbar)^2].  Explained, with measurements, in docs/bn_noise.md.
+
+References: Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch Normalization",
+ICLR 2019 (arXiv:1809.00846), section 2 and appendix; the authors' introductory write-up of that
+paper (in Chinese; "the write-up" below), sections 1.1 and 1.3, whose errors are listed in
+docs/errata.md; Teye, Azizpour, Smith, ICML 2018 (arXiv:1802.06455) for the laws of mu_B, sigma_B.
 
 Conventions: a batch holds M i.i.d. pre-activations h with population mean mu and std sigma;
 u = (h - mu)/sigma has skewness g = E[u^3], excess kurtosis rho = E[u^4] - 3 and higher
@@ -67,7 +71,9 @@ def _taylor(f, k_max: int) -> list[sp.Expr]:
 # ---------------------------------------------------------------------------- derivations
 @cache
 def derive_batch_mean_law() -> dict[str, sp.Expr]:
-    """Exact: E[mu_B] = mu, Var(mu_B) = sigma^2/M (any distribution, any M)."""
+    """Exact: E[mu_B] = mu, Var(mu_B) = sigma^2/M (any distribution, any M).
+
+    Returns: {"mean", "var"}, SymPy expressions in mu, sigma, M."""
     mom = moment_symbols(2)
     m1 = expect_power_sums(_S1 / M, _S1, _S2, M, mom)
     m2 = expect_power_sums((_S1 / M) ** 2, _S1, _S2, M, mom)
@@ -77,7 +83,9 @@ def derive_batch_mean_law() -> dict[str, sp.Expr]:
 @cache
 def derive_batch_variance_moments() -> dict[str, sp.Expr]:
     """Exact moments of the ddof=0 batch variance s^2 = sigma_B^2:
-    E[s^2] = sigma^2 (M-1)/M,  Var(s^2) = sigma^4 (M-1)(M(rho+2) - rho)/M^3."""
+    E[s^2] = sigma^2 (M-1)/M,  Var(s^2) = sigma^4 (M-1)(M(rho+2) - rho)/M^3.
+
+    Returns: {"mean", "var"}, SymPy expressions in sigma, rho, M (Kendall & Stuart vol. 1 ch. 12)."""
     mom = moment_symbols(4)
     s2 = _S2 / M - _S1**2 / M**2
     e1 = expect_power_sums(s2, _S1, _S2, M, mom)
@@ -101,6 +109,10 @@ def derive_batch_std_series(order: int = 2) -> dict[str, sp.Expr]:
     higher powers cannot reach this order), then expand in 1/M:
       E[sigma_B]   = sigma [1 - (rho+6)/(8M) + b2/M^2 + ...]
       Var(sigma_B) = E[s^2] - E[sigma_B]^2 = sigma^2 [(rho+2)/(4M) + v2/M^2 + ...]
+
+    Parameters: order, the highest power of 1/M kept.
+    Returns: {"mean", "var", "bias"} (bias = E[sigma_B] - sigma), SymPy expressions in sigma, M,
+    g, rho, m5, m6.  docs/bn_noise.md, table "Results".
     """
     k_max = 2 * order
     coeffs = _taylor(lambda x: sp.sqrt(1 + x), k_max)
@@ -113,7 +125,9 @@ def derive_batch_std_series(order: int = 2) -> dict[str, sp.Expr]:
 
 def derive_batch_std_gaussian_exact() -> dict[str, sp.Expr]:
     """Gaussian input: M s^2/sigma^2 ~ chi^2_(M-1), hence exactly
-    E[sigma_B] = sigma sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2),  Var(sigma_B) = sigma^2 (M-1)/M - E^2."""
+    E[sigma_B] = sigma sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2),  Var(sigma_B) = sigma^2 (M-1)/M - E^2.
+
+    Returns: {"mean", "var"}, SymPy expressions in sigma, M."""
     mean = sigma * sp.sqrt(2 / M) * sp.gamma(M / 2) / sp.gamma((M - 1) / 2)
     return {"mean": mean, "var": sigma**2 * (M - 1) / M - mean**2}
 
@@ -121,7 +135,9 @@ def derive_batch_std_gaussian_exact() -> dict[str, sp.Expr]:
 def derive_gamma_ratio_series(order: int = 3) -> sp.Expr:
     """sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) in powers of 1/M, from the Stirling series
     ln Gamma(z+h) ~ (z+h-1/2) ln z - z + ln(2 pi)/2 + sum_k (-1)^k B_k(h)/(k(k-1) z^(k-1))
-    (DLMF 5.11.8) with z = M/2, h = 0 and h = -1/2; the ln z terms cancel the sqrt(2/M)."""
+    (DLMF 5.11.8) with z = M/2, h = 0 and h = -1/2; the ln z terms cancel the sqrt(2/M).
+
+    Parameters: order, the highest power of 1/M kept.  Returns: the SymPy series in M."""
     z = M / 2
     log_ratio = sum(
         (-1) ** k * (sp.bernoulli(k, 0) - sp.bernoulli(k, sp.Rational(-1, 2))) / (k * (k - 1) * z ** (k - 1))
@@ -133,7 +149,9 @@ def derive_gamma_ratio_series(order: int = 3) -> sp.Expr:
 def derive_simple_error_identity(M_value: int = 4) -> sp.Expr:
     """Within one batch, mean_i (b_i - a_i)^2 = 1 - 2 s + mean_i a_i^2 with b = (a - mean)/s,
     because mean(b^2) = 1 and mean(a b) = s.  Returns the difference, which simplifies to 0
-    (proved for a concrete batch of symbolic values of size `M_value`)."""
+    (proved for a concrete batch of symbolic values of size `M_value`).
+
+    Parameters: M_value, the size of the symbolic batch (>= 2).  Returns: SymPy 0."""
     a = sp.symbols(f"a0:{M_value}", real=True)
     mean = sum(a) / M_value
     s = sp.sqrt(sum((ai - mean) ** 2 for ai in a) / M_value)
@@ -145,11 +163,15 @@ def derive_simple_error_identity(M_value: int = 4) -> sp.Expr:
 
 @cache
 def derive_simple_error(order: int = 2) -> dict[str, sp.Expr]:
-    """The seed's simple example E[(b - a)^2], a standardized input, b its batch-normalized value.
+    """The write-up's simple example (section 1.1) E[(b - a)^2], a standardized input, b its
+    batch-normalized value.
 
     By the identity above, E[(b-a)^2] = 2 - 2 E[sigma_B]/sigma exactly, for any distribution.
       series:   (rho+6)/(4M) - 2 b2/M^2 + ...   (3/(2M) + 7/(16 M^2) for Gaussian input)
       gaussian: 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2)   (exact, every M >= 2)
+
+    Parameters: order, the highest power of 1/M kept in the series.
+    Returns: {"series", "gaussian_exact", "gaussian_series"}, SymPy expressions.  docs/bn_noise.md.
     """
     std = derive_batch_std_series(order)["mean"].subs(sigma, 1)
     return {
@@ -165,7 +187,10 @@ def derive_sample_batch_covariance(order: int = 1) -> dict[str, sp.Expr]:
       Cov(h_i, mu_B) = sigma^2/M exactly, Corr = 1/sqrt(M);
       Cov(h_i, sigma_B) = Cov(mu_B, sigma_B) = sigma^2 g/(2M) + O(M^-2),
       Corr(h_i, sigma_B) = g / sqrt(M (rho + 2)) + O(M^-3/2).
-    (Exchangeability: E[h_i sigma_B] = E[mu_B sigma_B].)"""
+    (Exchangeability: E[h_i sigma_B] = E[mu_B sigma_B].)
+
+    Parameters: order, the highest power of 1/M kept in the covariance.
+    Returns: {"cov_mean", "corr_mean", "cov_std", "corr_std"}, SymPy expressions."""
     k_max = 2 * order + 1
     coeffs = _taylor(lambda x: sp.sqrt(1 + x), k_max)
     mom = moment_symbols(2 * k_max + 1)
@@ -193,7 +218,10 @@ def derive_bn_deviation_ms(order: int = 2) -> sp.Expr:
       (hhat - hbar)^2/gamma^2 = (u - mu_B)^2 (1+e)^-1 - 2u (u - mu_B)(1+e)^-1/2 + u^2,
     Taylor in e to degree 2*order, exact expectations, expansion in 1/M.  Result:
       gamma^2 [ (1 + g u + (rho+2) u^2/4)/M + c2(u)/M^2 + ... ].
-    The g u term (skewed inputs) and all of c2 are absent from the seed's formula.
+    The g u term (skewed inputs) and all of c2 are absent from the write-up's formula (section 1.3).
+
+    Parameters: order, the highest power of 1/M kept.
+    Returns: SymPy expression in gamma, u, M, g, rho, m5, m6.  docs/bn_noise.md, docs/errata.md.
     """
     k_max = 2 * order
     inv = _taylor(lambda x: 1 / (1 + x), k_max)
@@ -212,10 +240,13 @@ def derive_bn_deviation_ms(order: int = 2) -> sp.Expr:
 
 
 def derive_bn_deviation_ms_seed() -> sp.Expr:
-    """The seed's formula, reproduced from the model it implicitly uses: mu_B ~ N(mu, sigma^2/M)
+    """The write-up's formula (section 1.3; Luo et al. 2019), reproduced from the model it
+    implicitly uses: mu_B ~ N(mu, sigma^2/M)
     and sigma_B = sigma (1 + d), d ~ N(0, (rho+2)/(4M)), independent of each other and of the
     sample, sigma_B unbiased, and 1/(1+d)^2 ~ 1 - 2d + 3d^2, 1/(1+d) ~ 1 - d + d^2.  Gives
-      gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))]  (seed 001 section 1.3)."""
+      gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))].
+
+    Returns: that SymPy expression in gamma, u, rho, M.  Why it is wrong: docs/errata.md."""
     m, d = sp.symbols("m d", real=True)
     v = (rho + 2) / (4 * M)
     expr = sp.expand((u - m) ** 2 * (1 - 2 * d + 3 * d**2) - 2 * u * (u - m) * (1 - d + d**2) + u**2)
@@ -274,13 +305,22 @@ def _needs_m6(rho, m6):
 
 
 def batch_mean_var(M: int, sigma: float = 1.0) -> float:
-    """Var(mu_B) = sigma^2 / M (exact)."""
+    """Var(mu_B) = sigma^2 / M (exact, any input law).
+
+    Parameters: M batch size (>= 2); sigma population std sigma_P.
+    Returns: Var(mu_B).  Teye et al. 2018; docs/bn_noise.md."""
     return sigma**2 / M
 
 
 def batch_std_mean(M: int, rho: float = 0.0, sigma: float = 1.0, order: int = 1,
                    exact: bool = False, skew: float = 0.0, m6: float | None = None) -> float:
-    """E[sigma_B] = sigma [1 - (rho+6)/(8M) + b2/M^2], or the exact Gaussian value (rho = 0)."""
+    """E[sigma_B] = sigma [1 - (rho+6)/(8M) + b2/M^2], or the exact Gaussian value (rho = 0)
+    sigma sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2); b2 = -3g^2/8 + m6/16 - 15rho^2/128 - 19rho/32 - 37/32.
+
+    Parameters: M batch size (>= 2); rho excess kurtosis of h; sigma population std; order 1 or 2
+    (terms in 1/M); exact Gaussian closed form (needs rho = 0); skew g = E[u^3]; m6 = E[u^6]
+    (order 2; required unless rho = 0).
+    Returns: E[sigma_B] of the ddof-0 batch std.  docs/bn_noise.md (derive_batch_std_series)."""
     p = _validate(M, rho, sigma, order, skew)
     if check_bool("exact", exact):
         if rho != 0:
@@ -296,7 +336,10 @@ def batch_std_var(M: int, rho: float = 0.0, sigma: float = 1.0, order: int = 1,
                   exact: bool = False, skew: float = 0.0, m6: float | None = None) -> float:
     """Var(sigma_B) = sigma^2 [(rho+2)/(4M) - (a^2 + 2 b2)/M^2], a = (rho+6)/8;
     exact Gaussian value sigma^2 (M-1)/M - E[sigma_B]^2 when exact=true (rho = 0).
-    The seed writes (rho+2)/(4M) without the sigma^2 factor."""
+    The write-up (section 1.3) writes (rho+2)/(4M) without the sigma^2 factor (docs/errata.md).
+
+    Parameters: as `batch_std_mean`.
+    Returns: Var(sigma_B).  docs/bn_noise.md."""
     p = _validate(M, rho, sigma, order, skew)
     if check_bool("exact", exact):
         if rho != 0:
@@ -312,16 +355,23 @@ def batch_std_var(M: int, rho: float = 0.0, sigma: float = 1.0, order: int = 1,
 
 def simple_error(M: int, exact: bool = False, rho: float = 0.0, order: int = 1,
                  skew: float = 0.0, m6: float | None = None) -> float:
-    """E[(b - a)^2] for standardized input a and b = (a - mu_B)/sigma_B (seed 001 section 1.1).
+    """E[(b - a)^2] for standardized input a and b = (a - mu_B)/sigma_B (the simple example of
+    the write-up, section 1.1, which gives 3/(2M)).
     exact=true: 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) (Gaussian input);
-    otherwise (rho+6)/(4M) [= 3/(2M) for Gaussian], plus -2 b2/M^2 at order 2."""
+    otherwise (rho+6)/(4M) [= 3/(2M) for Gaussian], plus -2 b2/M^2 at order 2.
+
+    Parameters: M batch size (>= 2); exact Gaussian closed form; rho, order, skew, m6 as in
+    `batch_std_mean`.
+    Returns: the mean-square error E[(b - a)^2].  docs/bn_noise.md."""
     if check_bool("exact", exact):
         return 2.0 - 2.0 * batch_std_mean(M, rho, 1.0, exact=True)
     return 2 - 2 * batch_std_mean(M, rho, 1, order, skew=skew, m6=m6)
 
 
 def sample_mean_corr(M: int) -> float:
-    """Corr(h_i, mu_B) = 1/sqrt(M) (exact): the sample is one of the M terms of its batch mean."""
+    """Corr(h_i, mu_B) = 1/sqrt(M) (exact): the sample is one of the M terms of its batch mean.
+
+    Parameters: M batch size (>= 2).  Returns: the correlation.  docs/bn_noise.md."""
     check_int("M", M, 2)
     return 1 / math.sqrt(M)
 
@@ -330,7 +380,11 @@ def sample_std_corr(M: int, rho: float = 0.0, skew: float = 0.0, order: int = 1,
                     m5: float | None = None, m6: float | None = None) -> float:
     """Corr(h_i, sigma_B) = M^-1/2 [c1/sqrt(v1) + (c2/sqrt(v1) - c1 v2/(2 v1^3/2))/M], c1 = g/2,
     v1 = (rho+2)/4, v2 = -(a^2 + 2 b2) (see batch_std_var) and c2 = 3 g rho/16 + 7g/8 - m5/8
-    (the 1/M^2 coefficient of Cov(h_i, sigma_B)/sigma^2).  Zero for symmetric inputs."""
+    (the 1/M^2 coefficient of Cov(h_i, sigma_B)/sigma^2).  Zero for symmetric inputs.
+
+    Parameters: M batch size (>= 2); rho excess kurtosis (> -2); skew g; order 1 or 2;
+    m5 = E[u^5], m6 = E[u^6] (order 2, needed unless Gaussian).
+    Returns: Corr(h_i, sigma_B).  docs/bn_noise.md."""
     p = _validate(M, rho, order=order, skew=skew)
     if not _sym(M, rho, skew) and rho <= -2:
         raise ParameterError("rho must satisfy rho > -2 for the correlation to be defined")
@@ -360,11 +414,16 @@ def _bn_dev_c2(u_, rho_, g_, m5_, m6_):
 def bn_deviation_ms(M: int, rho: float = 0.0, u: float = 0.0, gamma: float = 1.0,
                     skew: float = 0.0, order: int = 1, m5: float | None = None,
                     m6: float | None = None, variant: str = "derived") -> float:
-    """E[(hhat - hbar)^2 | u] for a sample inside its own batch (seed 001 section 1.3).
+    """E[(hhat - hbar)^2 | u] for a sample inside its own batch (Luo et al. 2019; write-up
+    section 1.3).
 
     derived, order 1: gamma^2 (1 + g u + (rho+2) u^2/4)/M
     derived, order 2: + gamma^2 c2(u)/M^2 (needs m5, m6 unless Gaussian)
-    variant=luo2019:     gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))]
+    variant=luo2019:     gamma^2 [u^2 (rho+2)/(4M) + (1/M)(1 + 3(rho+2)/(4M))]  (the write-up's formula)
+
+    Parameters: M batch size (>= 2); rho excess kurtosis; u = (h - mu_P)/sigma_P of the sample;
+    gamma BN scale; skew g; order 1 or 2; m5, m6 = E[u^5], E[u^6]; variant "derived" or "luo2019".
+    Returns: the conditional mean square of hhat - hbar.  docs/bn_noise.md, docs/errata.md.
     """
     p = _validate(M, rho, order=order, skew=skew)
     if not _sym(M, rho, u, gamma, skew):
@@ -408,8 +467,8 @@ def _steps_dev(latex: bool) -> list[tuple[str, sp.Expr]]:
     d = derive_bn_deviation_ms(2)
     seed = derive_bn_deviation_ms_seed()
     return [("derived: sample inside its batch, to O(1/M^2)", d),
-            ("seed's model (independent Gaussian mu_B, sigma_B; sigma_B unbiased)", seed),
-            ("derived - seed, terms of order 1/M", sp.expand(sp.limit(sp.expand((d - seed) * M), M, sp.oo))
+            ("write-up's model (independent Gaussian mu_B, sigma_B; sigma_B unbiased)", seed),
+            ("derived - write-up, terms of order 1/M", sp.expand(sp.limit(sp.expand((d - seed) * M), M, sp.oo))
              / M)]
 
 
@@ -418,8 +477,8 @@ DERIVATION_STEPS: dict = {
     "batch_std": (_steps_std, "moments of s^2 (exact) and of sigma_B to O(1/M^2)"),
     "gaussian_std_exact": (lambda latex: list(derive_batch_std_gaussian_exact().items()),
                            "E[sigma_B], Var(sigma_B) for Gaussian input, exact (chi distribution)"),
-    "simple_error": (_steps_simple_error, "the seed's simple example: identity, exact, series"),
+    "simple_error": (_steps_simple_error, "the write-up's simple example: identity, exact, series"),
     "sample_batch_covariance": (lambda latex: list(derive_sample_batch_covariance(2).items()),
                                 "correlation of a sample with its own batch mean and std"),
-    "bn_deviation_ms": (_steps_dev, "E[(hhat - hbar)^2 | u] to O(1/M^2) vs the seed's formula"),
+    "bn_deviation_ms": (_steps_dev, "E[(hhat - hbar)^2 | u] to O(1/M^2) vs the write-up's formula"),
 }

@@ -41,6 +41,7 @@ FORMULAS: dict[str, Formula] = _collect()
 
 
 def get_formula(name: str) -> Formula:
+    """The registered Formula `name` (see `bnreg formulas`), or ParameterError listing the known ones."""
     if name not in FORMULAS:
         raise ParameterError(f"unknown formula {name!r}; known: {', '.join(sorted(FORMULAS))}")
     return FORMULAS[name]

@@ -26,7 +26,10 @@ def _fmt(expr: sp.Expr, latex: bool) -> str:
 
 
 def show(name: str, latex: bool = False) -> str:
-    """The derivation `name` as text (or LaTeX): one 'label:' line and its expression per step."""
+    """The derivation `name` as text (or LaTeX): one 'label:' line and its expression per step.
+
+    Parameters: name, a key of DERIVATIONS (`bnreg derive list` prints them); latex for LaTeX.
+    Returns: the text printed by `bnreg derive NAME`."""
     check_choice("name", name, tuple(DERIVATIONS))
     steps = DERIVATIONS[name][0](latex)
     return "\n".join(f"{label}:\n    {_fmt(expr, latex)}" for label, expr in steps)

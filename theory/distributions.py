@@ -2,7 +2,7 @@
 
 Each family is a raw variable X; BN statistics only see its standardized version
 u = (X - mean)/std, whose moments m_k = E[u^k] are what the formulas need
-(m3 = skew g, m4 = rho + 3 with rho the *excess* kurtosis, THEORY.md section 0).
+(m3 = skew g, m4 = rho + 3 with rho the *excess* kurtosis; notation of docs/bn_noise.md).
 
 `derive_raw_moments` integrates the density in SymPy; `raw_moment` is the closed form used
 numerically (tests prove the two agree); `standardized_moments` turns raw into central moments.
@@ -40,6 +40,9 @@ def derive_raw_moments(family: str, max_order: int = 10) -> list[sp.Expr]:
     gaussian: X ~ N(0, 1); uniform: X ~ U(0, 1); laplace: density exp(-|x|)/2;
     exponential: density exp(-x) on x > 0; relu: X = max(Z, 0) with Z ~ N(0, 1)
     (an atom of mass 1/2 at 0, which contributes to k = 0 only).
+
+    Parameters: family, one of FAMILIES; max_order, the highest k.
+    Returns: [E[X^0], ..., E[X^max_order]] as SymPy numbers.
     """
     check_choice("family", family, FAMILIES)
     x = sp.Symbol("x", real=True)
@@ -62,7 +65,9 @@ def derive_raw_moments(family: str, max_order: int = 10) -> list[sp.Expr]:
 
 
 def raw_moment(family: str, k: int) -> float:
-    """Closed-form E[X^k] (see `derive_raw_moments` for the definitions)."""
+    """Closed-form E[X^k] (see `derive_raw_moments` for the definitions).
+
+    Parameters: family, one of FAMILIES; k >= 0.  Returns: E[X^k] as a float."""
     if family == "gaussian":
         return 0.0 if k % 2 else float(_double_factorial(k - 1))
     if family == "uniform":
@@ -90,6 +95,7 @@ class FamilyMoments:
 
     @property
     def skew(self) -> float:
+        """Skewness g = E[u^3]."""
         return self.m[3]
 
     @property
@@ -100,7 +106,10 @@ class FamilyMoments:
 
 @cache
 def family_moments(family: str, max_order: int = 10) -> FamilyMoments:
-    """Standardized moments of `family` from the closed-form raw moments (binomial expansion)."""
+    """Standardized moments of `family` from the closed-form raw moments (binomial expansion).
+
+    Parameters: family, one of FAMILIES; max_order, the highest moment.
+    Returns: FamilyMoments (raw mean and std, m[k] = E[u^k] for k <= max_order, .skew, .rho)."""
     check_choice("family", family, FAMILIES)
     raw = [raw_moment(family, k) for k in range(max_order + 1)]
     mu = raw[1]
@@ -141,7 +150,10 @@ class StandardizedLaw:
 
 
 def standardized_law(family: str) -> StandardizedLaw:
-    """Density of the standardized variable u for `family` (definitions as in `derive_raw_moments`)."""
+    """Density of the standardized variable u for `family` (definitions as in `derive_raw_moments`).
+
+    Parameters: family, one of FAMILIES.
+    Returns: StandardizedLaw (support, density, ReLU atom, kinks of the density)."""
     check_choice("family", family, FAMILIES)
     fm = family_moments(family)
     m, s = fm.mean, fm.std
@@ -161,7 +173,10 @@ def standardized_law(family: str) -> StandardizedLaw:
 
 def population_mean(family: str, f: Callable[[float], float], breaks: tuple[float, ...] = ()) -> float:
     """E[f(u)] over the standardized law of `family`, by adaptive quadrature (scipy.integrate.quad)
-    split at the support ends, density kinks and the caller's `breaks` (kinks of f)."""
+    split at the support ends, density kinks and the caller's `breaks` (kinks of f).
+
+    Parameters: family, one of FAMILIES; f a function of u; breaks, points where f is not smooth.
+    Returns: E[f(u)]."""
     from scipy.integrate import quad
 
     law = standardized_law(family)

@@ -1,4 +1,9 @@
-"""Registered formulas of the gamma-decay topic (theory/gamma_decay.py)."""
+"""Registered formulas of the gamma-decay topic (theory/gamma_decay.py).
+
+References are printed by `bnreg formulas`: Luo, Wang, Shao, Peng, "Towards Understanding
+Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); "write-up" is the authors'
+introductory write-up of that paper (in Chinese, docs/index.md#references); docs/gamma_decay.md explains all.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +22,21 @@ _BETA = Param("beta", "float", 0.0, doc="BN/PN shift beta")
 _FAM = Param("family", "choice", "gaussian", choices=FAMILIES, doc="law of the pre-activation h")
 _G0 = Param("gamma0", "float", None, lo=0.0, lo_open=True, doc="true GLM gamma (default: gamma)")
 _B0 = Param("beta0", "float", None, doc="true GLM beta (default: beta)")
-_REF = "seed 001 §1.3-§1.4; THEORY.md §2; Luo et al. ICLR 2019 §3"
+_REF = "Luo et al., ICLR 2019 (arXiv:1809.00846) §2 and their Chinese write-up §1.3-§1.4; docs/gamma_decay.md"
 
 FORMULAS.append(Formula(
     "zeta", G.zeta,
     (_M, Param("rho", "float", 0.0, lo=-2.0, doc="excess kurtosis of h"),
      Param("F_gamma", "float", 1.0, lo=0.0, doc="mean A''(hbar) u^2"),
      Param("mu_d2A", "float", 1.0, lo=0.0, doc="mean A''(hbar)"),
-     Param("skew", "float", 0.0, doc="skewness g of h (derived term, absent from the seed)"),
+     Param("skew", "float", 0.0, doc="skewness g of h (derived term, absent from Luo et al.)"),
      Param("G_gamma", "float", 0.0, doc="mean A''(hbar) u")),
     "zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) [+ g G_gamma/(2M), derived]", _REF,
     "gamma-decay coefficient: L_BN ~ L_PN + zeta gamma^2 (second-order term)"))
 FORMULAS.append(Formula(
     "zeta_special", G.zeta_special,
     (_CASE, _M, _GAMMA, _BETA, _FAM,
-     Param("approx", "choice", "exact", choices=("exact", "sigmoid"), doc="relu: Heaviside or the seed's sigmoid"),
+     Param("approx", "choice", "exact", choices=("exact", "sigmoid"), doc="relu: Heaviside or the write-up's sigmoid"),
      Param("terms", "choice", "derived", choices=("derived", "luo2019"), doc="with or without the skewness term")),
     "identity 3/(4M), squared 3/(2M), no_bias 1/(2M) (Gaussian h); relu (beta=0) 3/(8M); "
     "logistic/poisson: zeta with F_gamma, mu_d2A by quadrature", _REF,
@@ -49,7 +54,7 @@ FORMULAS.append(Formula(
     (_CASE, _M, _GAMMA, _BETA, _G0, _B0, _FAM,
      Param("part", "choice", "total", choices=("total", "first", "second"), doc="which Taylor terms"),
      Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M"),
-     Param("variant", "choice", "derived", choices=("derived", "luo2019"), doc="derived or the seed's zeta gamma^2")),
+     Param("variant", "choice", "derived", choices=("derived", "luo2019"), doc="derived or Luo et al.'s zeta gamma^2")),
     "L_BN - L_PN = E[(A'(hbar) - A'(eta0)) gamma E[D|u]] + E[A''(hbar) gamma^2 E[D^2|u]]/2 + O(M^-2)", _REF,
     "expected BN loss minus PN loss of a well-specified GLM"))
 FORMULAS.append(Formula(
@@ -59,5 +64,5 @@ FORMULAS.append(Formula(
      Param("variant", "choice", "derived", choices=("derived", "zeta", "exact"), doc="prediction"),
      Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M")),
     "gamma*_BN/gamma*_PN = 1 - dDeltaL/dgamma/(gamma0 F_gamma); exact (squared): E[sigma_B]/sigma_P; "
-    "seed (PN + zeta gamma^2): 1 - 2 zeta/F_gamma", _REF,
+    "Luo et al. (PN + zeta gamma^2): 1 - 2 zeta/F_gamma", _REF,
     "shrinkage of the optimal gamma by BN"))

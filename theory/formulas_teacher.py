@@ -1,4 +1,10 @@
-"""Registered formulas of the teacher-student topic (theory/teacher_student.py)."""
+"""Registered formulas of the teacher-student topic (theory/teacher_student.py).
+
+References are printed by `bnreg formulas`: Luo, Wang, Shao, Peng, "Towards Understanding
+Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); "write-up" is the authors'
+introductory write-up of that paper (in Chinese, docs/index.md#references); docs/teacher_student.md
+explains all.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ _LAM = Param("lam", "float", lo=0.0, lo_open=True, doc="ridge coefficient of the
 _D2 = Param("delta2", "float", 0.25, lo=0.0, doc="label-noise variance")
 _ZETA = Param("zeta", "float", lo=0.0, lo_open=True, doc="gamma-decay coefficient of the per-P cost", required=True)
 _M = Param("M", "int", 32, lo=2, doc="batch size")
-_REF = "seed 001 §2.3; THEORY.md §4; Krogh & Hertz, J. Phys. A 25 (1992); Luo et al. ICLR 2019 §4"
+_REF = ("Krogh & Hertz, J. Phys. A 25 (1992); Luo et al., ICLR 2019 (arXiv:1809.00846) §4 and their Chinese "
+        "write-up §2.3; docs/teacher_student.md")
 
 FORMULAS.append(Formula(
     "mp_stieltjes", T.mp_stieltjes, (_ALPHA, _LAM),
@@ -27,10 +34,10 @@ FORMULAS.append(Formula(
     (_ALPHA, Param("x", "float", lo=0.0, doc="eigenvalue", required=True)),
     "rho(x) = sqrt((x - a)(b - x))/(2 pi x) on [a, b] = [(1-sqrt alpha)^2, (1+sqrt alpha)^2]; "
     "plus an atom 1 - alpha at 0 if alpha < 1",
-    "Marchenko & Pastur 1967", "continuous part of the MP density of X^T X/N"))
+    "Marchenko & Pastur 1967; docs/teacher_student.md", "continuous part of the MP density of X^T X/N"))
 FORMULAS.append(Formula(
     "gen_error_sgd", T.gen_error_sgd, (_ALPHA, _D2),
-    "1 - alpha + alpha delta2/(1 - alpha) (alpha < 1); delta2/(alpha - 1) (alpha > 1; the seed prints "
+    "1 - alpha + alpha delta2/(1 - alpha) (alpha < 1); delta2/(alpha - 1) (alpha > 1; the write-up prints "
     "delta2/(1 - alpha) < 0); inf at alpha = 1",
     _REF, "plain SGD from w = 0 = pseudo-inverse, thermodynamic limit"))
 FORMULAS.append(Formula(
@@ -38,15 +45,15 @@ FORMULAS.append(Formula(
     (Param("N", "int", lo=1, doc="input dimension", required=True),
      Param("P", "int", lo=1, doc="training samples", required=True), _D2),
     "(N - P)/N + delta2 P/(N - P - 1) (P <= N - 2); delta2 N/(P - N - 1) (P >= N + 2) (inverse Wishart)",
-    "THEORY.md §4; inverse-Wishart mean", "pseudo-inverse error at finite N, exact"))
+    "inverse-Wishart mean; docs/teacher_student.md", "pseudo-inverse error at finite N, exact"))
 FORMULAS.append(Formula(
     "gen_error_ridge", T.gen_error_ridge, (_ALPHA, _LAM, _D2),
     "eps = delta2 d(lam G)/d lam - lam^2 dG/d lam; minimum at lam = delta2",
     _REF, "ridge = WN + gamma decay at its global minimum (per-N cost)"))
 FORMULAS.append(Formula(
     "zeta_to_lam", T.zeta_to_lam, (_ALPHA, _ZETA),
-    "lam = alpha zeta for the cost (1/P) sum (phi - y)^2 + zeta gamma^2 (the seed uses lam = zeta)",
-    "THEORY.md §4 (convention trap)", "per-sample gamma decay -> Krogh-Hertz lam"))
+    "lam = alpha zeta for the cost (1/P) sum (phi - y)^2 + zeta gamma^2 (the write-up uses lam = zeta)",
+    "docs/teacher_student.md (the convention trap)", "per-sample gamma decay -> Krogh-Hertz lam"))
 FORMULAS.append(Formula(
     "gen_error_wn", T.gen_error_wn, (_ALPHA, _ZETA, _D2),
     "gen_error_ridge(alpha, alpha zeta, delta2)", _REF, "WN + gamma decay zeta (per-P cost)"))
@@ -66,4 +73,4 @@ FORMULAS.append(Formula(
     (_ALPHA, _D2, Param("tau", "float", lo=0.0, doc="gradient-flow time (lr x steps)", required=True),
      Param("init_var", "float", 0.0, lo=0.0, doc="N E[v0^2] of the initial weights")),
     "int rho(s) [(1 - f)^2 (1 + init_var) + delta2 f^2/s] ds + atom (1 + init_var), f = 1 - exp(-2 s tau/alpha)",
-    "Advani & Saxe 2017 (arXiv:1710.03667); THEORY.md §4", "early-stopped gradient descent"))
+    "Advani & Saxe 2017 (arXiv:1710.03667); docs/teacher_student.md", "early-stopped gradient descent"))

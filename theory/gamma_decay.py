@@ -1,5 +1,8 @@
 """Gamma decay: the regularization BN adds to a GLM loss, zeta(h), and what it leaves out.
-Seed 001 §1.2-§1.5; THEORY.md §2-§3; Luo et al., ICLR 2019 (arXiv:1809.00846) §3.
+Explained, with measurements, in docs/gamma_decay.md.  References: Luo, Wang, Shao, Peng, "Towards
+Understanding Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846) §2, and the
+authors' introductory write-up of that paper (in Chinese; "the write-up" below) §1.2-§1.5, whose
+errors are listed in docs/errata.md.
 
 Setup.  A unit h = w·x with population stats (mu_P, sigma_P), u = (h - mu_P)/sigma_P.
 BN output hhat = gamma (h - mu_B)/sigma_B + beta; PN output hbar = gamma u + beta; so
@@ -16,8 +19,8 @@ with (derived below, exact moment engine, sample inside its own batch)
 Averaging the second-order term over the data gives the gamma decay L_BN ~ L_PN + zeta gamma^2,
   zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) + g G_gamma/(2M),
   F_gamma = mean A''(hbar) u^2, mu_d2A = mean A''(hbar), G_gamma = mean A''(hbar) u;
-the seed's zeta is the same without the skewness term g G_gamma/(2M).  The first-order term
-that the seed drops is of the same order 1/M; see `derive_squared_exact` for what it does.
+Luo et al.'s zeta is the same without the skewness term g G_gamma/(2M).  The first-order term
+that Luo et al. drop is of the same order 1/M; see `derive_squared_exact` for what it does.
 
 Numeric functions take the input law as a `family` (theory.distributions) and average over it by
 quadrature: the population is the training distribution (P -> infinity), and labels enter
@@ -56,8 +59,8 @@ _S1, _S2 = sp.symbols("S1 S2")
 
 # GLMs: A(eta) and the centring of BN.  "squared" is the loss (hhat - y)^2 (A = eta^2, the
 # natural parameter's coefficient is 2y); "no_bias" is the squared loss with BN that only divides
-# by the batch RMS (no mean, seed 001 §1.4); "relu" is the softplus GLM in its t -> inf limit:
-# mean function A' = ReLU, A = max(eta, 0)^2/2, A'' = Heaviside (seed 001 §1.4).
+# by the batch RMS (no mean, write-up §1.4); "relu" is the softplus GLM in its t -> inf limit:
+# mean function A' = ReLU, A = max(eta, 0)^2/2, A'' = Heaviside (write-up §1.4).
 GLMS = ("identity", "squared", "no_bias", "logistic", "poisson", "relu")
 CASES = GLMS
 
@@ -69,7 +72,10 @@ def derive_deviation_moments(order: int = 2, center: bool = True) -> dict[int, s
     r^2 = mean of squares (no centring).  The other M - 1 members have power sums S1, S2:
       m = (u + S1)/M,  s^2 = (u^2 + S2)/M - m^2 = 1 + e,
       D^k = sum_j C(k, j) (u - m)^j (1 + e)^(-j/2) (-u)^(k-j),
-    Taylor in e to degree 2*order (E[e^i] = O(M^-ceil(i/2))), exact expectations, series in 1/M."""
+    Taylor in e to degree 2*order (E[e^i] = O(M^-ceil(i/2))), exact expectations, series in 1/M.
+
+    Parameters: order 1..3 (highest power of 1/M kept); center False for BN without the mean.
+    Returns: {k: E[D^k | u]} for k = 1..2*order, SymPy expressions in u, M, g, rho, m5, m6, ..."""
     order = check_int("order", order, 1, 3)
     tdeg, kmax = 2 * order, 2 * order
     mom = moment_symbols(2 * tdeg + kmax + 2)
@@ -94,7 +100,9 @@ def derive_deviation_moments(order: int = 2, center: bool = True) -> dict[int, s
 
 def derive_glm_taylor(kmax: int = 4) -> sp.Expr:
     """l(hbar + gamma D) - l(hbar) for l(eta) = A(eta) - y eta, Taylor to D^kmax:
-    (A'(hbar) - y) gamma D + sum_{k>=2} A^(k)(hbar) gamma^k D^k / k!."""
+    (A'(hbar) - y) gamma D + sum_{k>=2} A^(k)(hbar) gamma^k D^k / k!.
+
+    Parameters: kmax, the highest power of D kept.  Returns: the SymPy expression (A undefined)."""
     hb, D = sp.symbols("hbar D", real=True)
     loss = lambda eta: A(eta) - y * eta
     t = sp.Symbol("t")
@@ -109,7 +117,11 @@ def derive_zeta(center: bool = True) -> dict[str, sp.Expr]:
       zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) + g G_gamma/(2M)    (centred BN)
       zeta = (rho+2)/(8M) F_gamma                                    (no centring, mean-zero h)
     F_gamma = E[a u^2], mu_d2A = E[a], G_gamma = E[a u]: the leading coefficient of E[D^2|u] is a
-    polynomial in u, so its average against a(u) is a combination of these three moments."""
+    polynomial in u, so its average against a(u) is a combination of these three moments.
+
+    Parameters: center, False for BN without the mean (only sigma_B noise).
+    Returns: {"per_sample", "zeta", "luo2019" (Luo et al. 2019 §2 / write-up §1.3: no skewness
+    term), "missing_in_seed" (derived minus luo2019)}, SymPy expressions."""
     lead = sp.expand(derive_deviation_moments(1, center)[2] * M)
     poly = sp.Poly(lead, u)
     repl = {0: mu_d2A, 1: G_gamma, 2: F_gamma}
@@ -124,7 +136,9 @@ def derive_zeta(center: bool = True) -> dict[str, sp.Expr]:
 @cache
 def derive_first_order_mean() -> dict[str, sp.Expr]:
     """E[D|u] to O(1/M) and its average over u, which is exactly 0 for centred BN because the
-    normalized batch has mean 0 (and, at this order, (g/2 - E[u^3]/2) = 0)."""
+    normalized batch has mean 0 (and, at this order, (g/2 - E[u^3]/2) = 0).
+
+    Returns: {"E[D|u]", "E_u E[D|u] (x M)"}, SymPy expressions."""
     d1 = derive_deviation_moments(1, True)[1]
     lead = sp.expand(d1 * M)
     mom = moment_symbols(4)
@@ -145,7 +159,11 @@ def derive_zeta_special(case: str) -> dict[str, sp.Expr]:
       relu      A'' = H(hbar): F = E[H u^2], mu = P(hbar > 0); beta = 0 -> F = mu = 1/2 -> 3/(8M)
       poisson   A = exp(eta): mu = exp(beta + gamma^2/2), F = (1 + gamma^2) mu
       logistic  A = log(1 + e^eta): A'' = sigma(eta)(1 - sigma(eta)); F, mu are Gaussian integrals
-                without closed form (numeric in `zeta_special`)."""
+                without closed form (numeric in `zeta_special`).
+
+    Parameters: case, one of CASES.
+    Returns: {"A''", "F_gamma", "mu_d2A", "G_gamma", "zeta"}, SymPy expressions in gamma, beta, M
+    (the write-up §1.4 special cases, corrected; docs/gamma_decay.md)."""
     check_choice("case", case, CASES)
     z = derive_zeta(case != "no_bias")["zeta"].subs({g: 0, rho: 0})
     eta = gamma * u + beta
@@ -179,7 +197,11 @@ def derive_squared_exact(M_value: int = 4) -> dict[str, sp.Expr]:
     For y = a u + b + noise: E[y xhat] = a E[s], so gamma*_BN / gamma*_PN = E[sigma_B]/sigma_P
     = 1 - (rho+6)/(8M) + ..., whereas PN + zeta gamma^2 (zeta = (rho+6)/(4M)) gives 1/(1 + zeta)
     = 1 - (rho+6)/(4M): twice the shrinkage.  Without centring (r = RMS of the batch) the same
-    identities give gamma*_BN/gamma*_PN = E[r] = 1 - (rho+2)/(8M) vs 1/(1 + (rho+2)/(4M))."""
+    identities give gamma*_BN/gamma*_PN = E[r] = 1 - (rho+2)/(8M) vs 1/(1 + (rho+2)/(4M)).
+
+    Parameters: M_value, the size of the symbolic batch.
+    Returns: the five batch identities (each 0) and the four ratio series, as a dict of SymPy
+    expressions.  docs/gamma_decay.md, "The first-order term is not negligible"."""
     a = sp.symbols(f"a0:{M_value}", real=True)
     mean = sum(a) / M_value
     s = sp.sqrt(sum((ai - mean) ** 2 for ai in a) / M_value)
@@ -216,7 +238,11 @@ def _is_sym(*xs) -> bool:
 
 def deviation_coeffs(u_, rho_=0.0, g_=0.0, m5_=0.0, m6_=15.0, center: bool = True) -> dict[tuple[int, int], float]:
     """Coefficients c[k, j] of E[D^k | u] = sum_j c[k, j] M^-j (k = 1..4, j = 1, 2), the numeric
-    twin of `derive_deviation_moments(2, center)` (tests prove equality)."""
+    twin of `derive_deviation_moments(2, center)` (tests prove equality).
+
+    Parameters: u_ standardized value of the sample; rho_, g_, m5_, m6_ the excess kurtosis,
+    skewness, E[u^5], E[u^6] of h; center False for BN without the mean.
+    Returns: {(k, j): c[k, j]} for k = 1..4, j = 1, 2."""
     u2, u3, u4, u5, u6 = u_**2, u_**3, u_**4, u_**5, u_**6
     r2 = rho_**2
     if center:
@@ -252,8 +278,12 @@ def deviation_coeffs(u_, rho_=0.0, g_=0.0, m5_=0.0, m6_=15.0, center: bool = Tru
 
 def zeta(M: int, rho: float = 0.0, F_gamma: float = 1.0, mu_d2A: float = 1.0,
          skew: float = 0.0, G_gamma: float = 0.0) -> float:
-    """zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) + skew G_gamma/(2M) (seed 001 §1.3 eq. for zeta;
-    the last term, absent from the seed, matters only for skewed h: G_gamma = mean A''(hbar) u)."""
+    """zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) + skew G_gamma/(2M) (Luo et al. 2019 §2, write-up
+    §1.3; the last term, absent from both, matters only for skewed h: G_gamma = mean A''(hbar) u).
+
+    Parameters: M batch size (>= 2); rho excess kurtosis of h; F_gamma = mean A''(hbar) u^2;
+    mu_d2A = mean A''(hbar); skew g of h; G_gamma = mean A''(hbar) u.
+    Returns: the gamma-decay coefficient zeta, L_BN ~ L_PN + zeta gamma^2.  docs/gamma_decay.md."""
     if not _is_sym(M, rho, F_gamma, mu_d2A, skew, G_gamma):
         M = check_int("M", M, 2)
         rho = check_float("rho", rho, -2.0)
@@ -284,7 +314,9 @@ def _glm_fns(case: str) -> Callable[[float, int], float]:
 
 
 def glm(case: str) -> Callable[[float, int], float]:
-    """A^(k)(eta) for the GLM `case` (k = 0..4); see GLMS for the definitions."""
+    """A^(k)(eta) for the GLM `case` (k = 0..4); see GLMS for the definitions.
+
+    Parameters: case, one of GLMS.  Returns: a function f(eta, k) -> A^(k)(eta)."""
     return _glm_fns(check_choice("case", case, GLMS))
 
 
@@ -307,7 +339,11 @@ def glm_stats(case: str, gamma: float = 1.0, beta: float = 0.0, family: str = "g
               approx: str = "exact") -> dict[str, float]:
     """F_gamma = E[A''(hbar) u^2], mu_d2A = E[A''(hbar)], G_gamma = E[A''(hbar) u] over the
     standardized law of `family`, hbar = gamma u + beta.  approx='sigmoid' replaces the ReLU's
-    Heaviside A'' by sigmoid(hbar), the seed's approximation (seed 001 §1.4)."""
+    Heaviside A'' by sigmoid(hbar), the write-up's approximation (§1.4).
+
+    Parameters: case one of GLMS; gamma, beta the PN scale and shift; family the input law of h
+    (theory.distributions.FAMILIES); approx "exact" or "sigmoid" (relu only).
+    Returns: {"F_gamma", "mu_d2A", "G_gamma"}.  docs/gamma_decay.md."""
     case, _, family, gamma, beta = _check_common(case, 2, family, gamma, beta)
     approx = check_choice("approx", approx, ("exact", "sigmoid"))
     if approx == "sigmoid" and case != "relu":
@@ -322,10 +358,15 @@ def glm_stats(case: str, gamma: float = 1.0, beta: float = 0.0, family: str = "g
 
 def zeta_special(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, family: str = "gaussian",
                  approx: str = "exact", terms: str = "derived") -> float:
-    """zeta for a GLM `case` with h of the given input `family` (THEORY.md §2 special cases):
+    """zeta for a GLM `case` with h of the given input `family` (the special cases of the
+    write-up §1.4, corrected in docs/gamma_decay.md):
     identity 3/(4M), squared 3/(2M), no_bias 1/(2M) for Gaussian h; relu (A'' = Heaviside, or
-    the seed's sigmoid approximation), logistic and poisson by quadrature of F_gamma, mu_d2A.
-    terms='luo2019' drops the skewness term g G_gamma/(2M)."""
+    the write-up's sigmoid approximation), logistic and poisson by quadrature of F_gamma, mu_d2A.
+    terms='luo2019' drops the skewness term g G_gamma/(2M), as Luo et al. 2019 do.
+
+    Parameters: case one of CASES; M batch size (>= 2); gamma, beta PN scale and shift; family
+    input law of h; approx "exact" or "sigmoid" (relu); terms "derived" or "luo2019".
+    Returns: zeta."""
     case, M, family, gamma, beta = _check_common(case, M, family, gamma, beta)
     terms = check_choice("terms", terms, ("derived", "luo2019"))
     fm = family_moments(family)
@@ -339,7 +380,11 @@ def zeta_special(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, famil
 def bn_mean_shift(M: int, u: float = 0.0, rho: float = 0.0, skew: float = 0.0, order: int = 1,
                   m5: float | None = None, m6: float | None = None, center: bool = True) -> float:
     """E[(hhat - hbar)/gamma | u] = (g/2 + 3(rho+2)u/8 - u^3/2)/M + c(u)/M^2 (centred BN); the
-    first-order term of the GLM expansion, dropped by the seed (sample inside its own batch)."""
+    first-order term of the GLM expansion, dropped by Luo et al. 2019 (sample inside its own batch).
+
+    Parameters: M batch size (>= 2); u standardized value of the sample; rho, skew, m5, m6 moments
+    of h (m5, m6 enter at order 2); order 1 or 2; center False for BN without the mean.
+    Returns: E[D|u].  docs/gamma_decay.md."""
     if not _is_sym(M, u, rho, skew):
         M = check_int("M", M, 2)
         u = check_float("u", u)
@@ -399,10 +444,15 @@ def bn_loss_excess(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, gam
                    order: int | str = 1, variant: str = "derived") -> float:
     """E[l(hhat)] - E[l(hbar)] for a well-specified GLM (E[y|u] = A'(gamma0 u + beta0)), averaged over
     the input law, to O(M^-order) (order='next' returns only the M^-2 part).
-      part=first:  E[(A'(hbar) - A'(eta0)) gamma E[D|u]]       (dropped by the seed)
+      part=first:  E[(A'(hbar) - A'(eta0)) gamma E[D|u]]       (dropped by Luo et al. 2019)
       part=second: E[A''(hbar) gamma^2 E[D^2|u]/2]             (= zeta gamma^2 at order 1)
       part=total:  first + second (+ the A''' and A'''' terms at O(M^-2))
-    variant='luo2019': zeta_seed gamma^2 (the seed's L_BN - L_PN)."""
+    variant='luo2019': Luo et al.'s zeta gamma^2 (their L_BN - L_PN; first part 0).
+
+    Parameters: case one of CASES; M batch size (>= 2); gamma, beta where the losses are taken;
+    gamma0, beta0 the true GLM parameters (default: gamma, beta); family input law of h;
+    part "total" | "first" | "second"; order 1, 2 or "next"; variant "derived" or "luo2019".
+    Returns: L_BN - L_PN.  docs/gamma_decay.md."""
     case, M, family, gamma, beta = _check_common(case, M, family, gamma, beta)
     gamma0 = gamma if gamma0 is None else check_float("gamma0", gamma0, 0.0, lo_open=True)
     beta0 = beta if beta0 is None else check_float("beta0", beta0)
@@ -424,10 +474,13 @@ def bn_loss_excess(case: str, M: int, gamma: float = 1.0, beta: float = 0.0, gam
 def bn_loss_grad(case: str, M: int, gamma0: float = 1.0, beta0: float = 0.0, family: str = "gaussian",
                  order: int | str = 1, variant: str = "derived", part: str = "total") -> float:
     """d/dgamma [L_BN - L_PN] at the PN optimum gamma = gamma0 (beta = beta0 fixed), by a central
-    difference of `bn_loss_excess` (smooth in gamma).  This gradient moves the optimal gamma."""
+    difference of `bn_loss_excess` (smooth in gamma).  This gradient moves the optimal gamma.
+
+    Parameters: as `bn_loss_excess`, at gamma = gamma0, beta = beta0.
+    Returns: d(L_BN - L_PN)/dgamma (variant "luo2019": 2 zeta gamma0)."""
     h = 1e-4 * gamma0
     f = lambda gm: bn_loss_excess(case, M, gm, beta0, gamma0, beta0, family, part, order, variant)
-    if variant == "luo2019":  # the seed's zeta frozen at gamma0: d(zeta gamma^2)/dgamma = 2 zeta gamma
+    if variant == "luo2019":  # Luo et al.'s zeta frozen at gamma0: d(zeta gamma^2)/dgamma = 2 zeta gamma
         return 2 * zeta_special(case, M, gamma0, beta0, family, terms="luo2019") * gamma0
     return (f(gamma0 + h) - f(gamma0 - h)) / (2 * h)
 
@@ -441,10 +494,15 @@ def optimal_gamma_ratio(case: str, M: int, gamma0: float = 1.0, beta0: float = 0
                         variant: str = "derived", order: int = 1) -> float:
     """gamma*_BN / gamma*_PN with beta fixed at beta0 (one Newton step from the PN optimum gamma0):
       derived: 1 - dDeltaL/dgamma(gamma0) / (gamma0 F_gamma)   (first + second order terms)
-      zeta:    1 - 2 zeta / F_gamma                             (PN + zeta gamma^2, zeta frozen; seed)
+      zeta:    1 - 2 zeta / F_gamma                             (PN + zeta gamma^2, zeta frozen; Luo et al.)
       exact:   squared/identity: E[sigma_B]/sigma_P (Gaussian: sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2));
                no_bias: E[r], r the batch RMS (Gaussian: sqrt(2/M) Gamma((M+1)/2)/Gamma(M/2));
-               non-Gaussian inputs: the O(M^-order) series of these."""
+               non-Gaussian inputs: the O(M^-order) series of these.
+
+    Parameters: case one of CASES (exact: identity, squared, no_bias); M batch size (>= 2);
+    gamma0, beta0 the PN optimum; family input law of h; variant "derived" | "zeta" | "exact";
+    order 1 or 2.
+    Returns: gamma*_BN / gamma*_PN.  docs/gamma_decay.md."""
     case, M, family, gamma0, beta0 = _check_common(case, M, family, gamma0, beta0)
     variant = check_choice("variant", variant, ("derived", "zeta", "exact"))
     order = check_int("order", order, 1, 2)
@@ -472,13 +530,13 @@ def _steps_zeta(latex: bool) -> list[tuple[str, sp.Expr]]:
     z = derive_zeta(True)
     return [
         ("loss l = A(eta) - y eta; l(hbar + gamma D) - l(hbar), Taylor to D^4", derive_glm_taylor(4)),
-        ("E[D|u] to O(1/M) (sample inside its batch): the first-order term the seed drops", d[1]),
+        ("E[D|u] to O(1/M) (sample inside its batch): the first-order term Luo et al. drop", d[1]),
         ("E[D^2|u] to O(1/M)", d[2]),
         ("E[A''(hbar)/2 gamma^2 E[D^2|u]] = gamma^2 x  (per-sample coefficient, a = A''(hbar))",
          z["per_sample"]),
         ("zeta: average over the data (F_gamma = E[a u^2], mu_d2A = E[a], G_gamma = E[a u])", z["zeta"]),
-        ("zeta as the seed writes it", z["luo2019"]),
-        ("derived - seed", z["missing_in_seed"]),
+        ("zeta as Luo et al. write it", z["luo2019"]),
+        ("derived - Luo et al.", z["missing_in_seed"]),
         ("no centring (no bias): zeta", derive_zeta(False)["zeta"]),
         ("average of E[D|u] over u, times M (exactly 0: the normalized batch has mean 0)",
          derive_first_order_mean()["E_u E[D|u] (x M)"]),
@@ -507,12 +565,15 @@ DERIVATION_STEPS: dict = {
 
 
 def derive_pn_wn(N: int = 3) -> dict[str, sp.Expr]:
-    """PN vs WN (seed 001 §1.5, THEORY.md §3).  Inputs with mean m and covariance Sigma give
+    """PN vs WN (write-up §1.5; docs/gamma_decay.md).  Inputs with mean m and covariance Sigma give
     mu_P = w·m, sigma_P^2 = w' Sigma w.  For Sigma = a I (any law, Gaussian not needed):
       gamma (w·x - mu_P)/sigma_P + beta = v w·x/||w|| + b,  v = gamma/sqrt(a),  b = beta - gamma w·m/(sqrt(a) ||w||)
-    (the seed writes v = gamma/a, which holds if a is the standard deviation, not the variance;
+    (the write-up writes v = gamma/a, which holds if a is the standard deviation, not the variance;
     and b depends on w unless m = 0).  Proved for N symbolic weights; the 'anisotropic' entry
-    shows the ratio sigma_P/(sqrt(a)||w||) for Sigma = diag(a_1..a_N), which is 1 only when all a_i = a."""
+    shows the ratio sigma_P/(sqrt(a)||w||) for Sigma = diag(a_1..a_N), which is 1 only when all a_i = a.
+
+    Parameters: N, the number of symbolic weights.
+    Returns: {"PN - WN (Sigma = a I)" (0), "v", "b", "anisotropic ..."}, SymPy expressions."""
     w = sp.symbols(f"w0:{N}", real=True)
     x = sp.symbols(f"x0:{N}", real=True)
     m = sp.symbols(f"m0:{N}", real=True)

@@ -75,12 +75,14 @@ def check_float(
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """Return `value` if it is one of `choices`, or raise naming `name` and the choices."""
     if value not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
     return str(value)
 
 
 def check_bool(name: str, value: Any) -> bool:
+    """Return a bool from a bool, 0/1 or "true/false/1/0/yes/no", or raise naming `name`."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
@@ -91,6 +93,7 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:
+    """Return a non-empty float array of finite values (with `ndim` dimensions if given), or raise."""
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):

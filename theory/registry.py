@@ -16,6 +16,9 @@ __all__ = ["Param", "Formula"]
 
 @dataclass(frozen=True)
 class Param:
+    """A typed formula parameter: kind int | float | bool | choice, default, allowed range
+    [lo, hi] (open ends if lo_open/hi_open) or choices, a one-line doc, required or not."""
+
     name: str
     kind: str  # int | float | bool | choice
     default: Any = None
@@ -28,6 +31,7 @@ class Param:
     required: bool = False
 
     def parse(self, value: Any) -> Any:
+        """Validate `value` (strings are parsed) against the kind and range; raise ParameterError."""
         if self.kind == "int":
             return check_int(self.name, value, self.lo, self.hi)
         if self.kind == "float":
@@ -37,6 +41,7 @@ class Param:
         return check_choice(self.name, value, self.choices)
 
     def range_text(self) -> str:
+        """The allowed values as text, e.g. "2 <= M" or "exact|sigmoid"."""
         if self.kind == "bool":
             return "true|false"
         if self.kind == "choice":
@@ -48,6 +53,9 @@ class Param:
 
 @dataclass(frozen=True)
 class Formula:
+    """A registered formula: name, numeric function, parameters, plain-text formula, reference
+    (papers by title or arXiv id, and the docs/ page that explains it) and a one-line summary."""
+
     name: str
     func: Callable[..., float]
     params: tuple[Param, ...]
@@ -56,6 +64,7 @@ class Formula:
     summary: str = ""
 
     def param(self, name: str) -> Param:
+        """The parameter called `name`, or ParameterError listing the allowed ones."""
         for p in self.params:
             if p.name == name:
                 return p

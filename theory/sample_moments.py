@@ -36,7 +36,10 @@ def _mul(a: _Series, b: _Series, p: int, q: int) -> _Series:
 
 def moment_symbols(max_order: int, standardized: bool = True) -> dict[int, sp.Expr]:
     """Raw moments m_k of a standardized variable: m1 = 0, m2 = 1, m3 = skew `g`,
-    m4 = rho + 3 (rho = excess kurtosis), m_k = `m_k` symbols for k >= 5."""
+    m4 = rho + 3 (rho = excess kurtosis), m_k = `m_k` symbols for k >= 5.
+
+    Parameters: max_order, the highest k; standardized False for free symbols m1..m_max_order.
+    Returns: {k: m_k} for k = 0..max_order (SymPy)."""
     g, rho = sp.symbols("g rho", real=True)
     out: dict[int, sp.Expr] = {0: sp.Integer(1), 1: sp.Integer(0), 2: sp.Integer(1), 3: g, 4: rho + 3}
     if not standardized:
@@ -76,7 +79,10 @@ def _power_sum_moment_cached(p: int, q: int, n: sp.Expr, moments: tuple) -> sp.E
 
 
 def power_sum_moment(p: int, q: int, n: sp.Expr, moments: dict[int, sp.Expr]) -> sp.Expr:
-    """E[S1^p S2^q] for n i.i.d. draws with raw moments `moments[k] = E[X^k]` (exact)."""
+    """E[S1^p S2^q] for n i.i.d. draws with raw moments `moments[k] = E[X^k]` (exact).
+
+    Parameters: p, q powers of S1 = sum x_i and S2 = sum x_i^2; n number of draws (may be a
+    symbol); moments, raw moments up to order p + 2q.  Returns: the SymPy expression."""
     need = p + 2 * q
     missing = [k for k in range(need + 1) if k not in moments]
     if missing:
@@ -92,7 +98,10 @@ def expect_power_sums(
     n: sp.Expr,
     moments: dict[int, sp.Expr] | Callable[[int], sp.Expr],
 ) -> sp.Expr:
-    """E[expr] where expr is a polynomial in the power sums S1, S2 (other symbols are constants)."""
+    """E[expr] where expr is a polynomial in the power sums S1, S2 (other symbols are constants).
+
+    Parameters: expr the polynomial; S1, S2 its power-sum symbols; n number of draws; moments a
+    dict {k: E[X^k]} or a function k -> E[X^k].  Returns: E[expr], expanded."""
     poly = sp.Poly(sp.expand(expr), S1, S2)
     out = sp.Integer(0)
     for (p, q), coeff in poly.terms():

@@ -1,4 +1,5 @@
-"""Teacher-student generalization with random-matrix theory (seed 001 §2.1-§2.3, THEORY.md §4).
+"""Teacher-student generalization with random-matrix theory.  Explained, with measurements, in
+docs/teacher_student.md; the write-up's errors on this topic are in docs/errata.md.
 
 Setup: teacher y = w*.x + eps, x ~ N(0, I_N), w*_i ~ N(0, 1/N), eps ~ N(0, delta2); P = alpha N
 training pairs (design X, P x N).  A linear student phi(x) = v.x has, for a fresh x, the
@@ -11,7 +12,9 @@ density rho(s) = sqrt((s - a)(b - s)) / (2 pi s) on [a, b], a, b = (1 -+ sqrt(al
 Its Stieltjes transform G(alpha, lam) = (1/N) tr (A + lam)^-1 solves the self-consistent
 equation G = 1/(lam + alpha/(1 + G)), i.e. lam G^2 + (lam + alpha - 1) G - 1 = 0.
 
-Students (Krogh & Hertz 1992, J. Phys. A 25; Luo et al. ICLR 2019 §4):
+Students (Krogh & Hertz 1992, J. Phys. A 25; Luo, Wang, Shao, Peng, "Towards Understanding
+Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846) §4, and the authors'
+introductory write-up of that paper (in Chinese; "the write-up" below) §2.1-§2.3):
 - ridge (= WN + gamma decay at its global minimum) with the Krogh-Hertz cost normalized per N:
   v = (A + lam)^-1 X^T y / N, eps(lam) = delta2 d(lam G)/d lam - lam^2 dG/d lam; optimum lam = delta2.
 - pseudo-inverse (= plain SGD from w = 0): the limit lam -> 0+:
@@ -79,7 +82,7 @@ SYMBOLS = {"alpha": alpha, "lam": lam, "delta2": delta2, "zeta": zeta, "s": s, "
 
 # ---------------------------------------------------------------------------- derivations
 def _g_closed(a, l):
-    """THEORY.md §4's closed form of G (the seed's typesetting, repaired)."""
+    """The closed form of G printed in the write-up §2.3, with its typesetting repaired (docs/errata.md)."""
     return (1 - a - l + sp.sqrt((l + (1 + sp.sqrt(a)) ** 2) * (l + (1 - sp.sqrt(a)) ** 2))) / (2 * l)
 
 
@@ -87,7 +90,8 @@ def _g_closed(a, l):
 def derive_mp_stieltjes() -> dict[str, sp.Expr]:
     """G from its self-consistent equation G = 1/(lam + alpha/(1+G)) (the resolvent of a sum of
     P rank-one terms x x^T/N, each seen through the others): the root with G ~ 1/lam at large lam.
-    Returns the equation, the chosen root, THEORY.md's closed form and dG/dlam."""
+    Returns: {"equation" (= 0), "G" (the chosen root), "G_closed" (the repaired closed form of the
+    write-up §2.3), "dG_dlam"}, SymPy expressions in alpha, lambda."""
     eq = sp.expand(sp.numer(sp.together(Gs * (lam + alpha / (1 + Gs)) - 1)))  # = 0
     roots = sp.solve(eq, Gs)
     big = sp.Symbol("L", positive=True)
@@ -100,7 +104,9 @@ def derive_mp_stieltjes() -> dict[str, sp.Expr]:
 def derive_mp_density() -> dict[str, sp.Expr]:
     """rho(s) = -Im G(-s + i0)/pi: on [a, b] the square root is imaginary,
     sqrt((b - s)(s - a)) i, giving rho = sqrt((s - a)(b - s))/(2 pi s); mass of the continuous
-    part = min(1, alpha), so an atom 1 - alpha sits at 0 when alpha < 1."""
+    part = min(1, alpha), so an atom 1 - alpha sits at 0 when alpha < 1.
+
+    Returns: {"a", "b" (support edges), "density", "atom", "mean"}, SymPy expressions in alpha, s."""
     a_, b_ = (1 - sp.sqrt(alpha)) ** 2, (1 + sp.sqrt(alpha)) ** 2
     # at lam = -s the product (lam + b)(lam + a) = (b - s)(a - s) = -(s - a)(b - s) < 0 inside [a, b]
     im_sqrt = sp.sqrt((s - a_) * (b_ - s))
@@ -113,7 +119,9 @@ def derive_mp_density() -> dict[str, sp.Expr]:
 def derive_ridge_error() -> dict[str, sp.Expr]:
     """v - w* = -lam (A+lam)^-1 w* + (A+lam)^-1 X^T eps / N, so with E[w* w*^T] = I/N and
     E[eps eps^T] = delta2 I:  eps(lam) = lam^2 (1/N) tr (A+lam)^-2 + delta2 (1/N) tr A (A+lam)^-2
-    = -lam^2 G' + delta2 (G + lam G') = delta2 d(lam G)/d lam - lam^2 dG/d lam."""
+    = -lam^2 G' + delta2 (G + lam G') = delta2 d(lam G)/d lam - lam^2 dG/d lam.
+
+    Returns: {"per_eigenvalue", "eps"}, SymPy expressions in alpha, lambda, delta2, s."""
     G = derive_mp_stieltjes()["G"]
     spectral = lam**2 / (s + lam) ** 2 + delta2 * s / (s + lam) ** 2  # per eigenvalue s of A
     eps_lam = delta2 * sp.diff(lam * G, lam) - lam**2 * sp.diff(G, lam)
@@ -123,7 +131,9 @@ def derive_ridge_error() -> dict[str, sp.Expr]:
 @cache
 def derive_ridge_optimum() -> dict[str, sp.Expr]:
     """d eps/d lam = 2 lam (G'... ) reduces to (lam - delta2) * (something of one sign):
-    we return d eps/dlam / (lam - delta2), which is free of delta2, so lam* = delta2 for every alpha."""
+    we return d eps/dlam / (lam - delta2), which is free of delta2, so lam* = delta2 for every alpha.
+
+    Returns: {"d_eps_dlam", "ratio"}, SymPy expressions."""
     eps = derive_ridge_error()["eps"]
     d = sp.diff(eps, lam)
     ratio = sp.simplify(d / (lam - delta2))
@@ -132,9 +142,11 @@ def derive_ridge_optimum() -> dict[str, sp.Expr]:
 
 @cache
 def derive_sgd_limits() -> dict[str, sp.Expr]:
-    """Pseudo-inverse = ridge at lam -> 0+, from eps(lam) with THEORY.md's closed form of G.
+    """Pseudo-inverse = ridge at lam -> 0+, from eps(lam) with the repaired closed form of G.
     sqrt(alpha) = 1/(1 + t) (alpha < 1) or 1 + t (alpha > 1), t > 0, makes the branch of every
-    square root explicit for SymPy; the results are then rewritten in alpha."""
+    square root explicit for SymPy; the results are then rewritten in alpha.
+
+    Returns: {"alpha<1", "alpha>1"}: 1 - alpha + alpha delta2/(1 - alpha) and delta2/(alpha - 1)."""
     t = sp.Symbol("t", positive=True)
     sa = sp.Symbol("sa", positive=True)
     sq = sp.sqrt(lam + (1 + sa) ** 2) * sp.sqrt(lam + (1 - sa) ** 2)
@@ -153,7 +165,9 @@ def derive_zeta_mapping() -> dict[str, sp.Expr]:
     """Per eigen-direction of X^T X with eigenvalue P s_P = N s (s of A = X^T X/N), the per-P cost
     (1/P)|Xv - y|^2 + zeta |v|^2 gives v = b_P/(s_P + zeta) with s_P = s/alpha, b_P = b/alpha; the
     per-N cost gives v = b/(s + lam).  Returns their difference at lam = alpha zeta (0) and the
-    solution of equality for lam."""
+    solution of equality for lam.
+
+    Returns: {"v_per_P", "v_per_N", "difference_at_lam=alpha*zeta", "lam"}, SymPy expressions."""
     b = sp.Symbol("b", real=True)
     v_p = (b / alpha) / (s / alpha + zeta)
     v_n = b / (s + lam)
@@ -169,7 +183,12 @@ def derive_bn_limit() -> dict[str, sp.Expr]:
     c (v - v_ls)^2 + zeta c v^2 (+const) is minimized by v = v_ls/(1 + zeta): a uniform shrinkage
     of the least-squares fit, independent of c.  Then with v_ls = Pi w* + n (n the pinv noise):
     eps = (1 - alpha) + alpha (zeta/(1+zeta))^2 + delta2 alpha/((1-alpha)(1+zeta)^2)  (alpha < 1)
-        = (zeta/(1+zeta))^2 + delta2/((alpha-1)(1+zeta)^2)                            (alpha > 1)."""
+        = (zeta/(1+zeta))^2 + delta2/((alpha-1)(1+zeta)^2)                            (alpha > 1).
+    With the first-order term kept the shrinkage is kappa = E[sigma_B]/sigma instead of 1/(1 + zeta)
+    (the batch identities and kappa are returned too).
+
+    Returns: a dict of SymPy expressions ("v_star", "alpha<1", "alpha>1", the two batch identities
+    (each 0), kappa and its 1/M series).  docs/teacher_student.md, "BN at convergence"."""
     c, vls, v = sp.symbols("c v_ls v", real=True)
     cost = c * (v - vls) ** 2 + zeta * c * v**2
     vstar = sp.solve(sp.diff(cost, v), v)[0]
@@ -199,7 +218,7 @@ def _steps_mp(latex: bool) -> list[tuple[str, sp.Expr]]:
     dens = derive_mp_density()
     radicand = (lam + (1 + sp.sqrt(alpha)) ** 2) * (lam + (1 - sp.sqrt(alpha)) ** 2)
     return [("self-consistent equation (= 0)", d["equation"]), ("root with G ~ 1/lam", d["G"]),
-            ("THEORY.md closed form", d["G_closed"]),
+            ("closed form (the write-up's, typesetting repaired)", d["G_closed"]),
             ("radicand of the closed form - radicand (lam + alpha - 1)^2 + 4 lam of the root",
              sp.expand(radicand - ((lam + alpha - 1) ** 2 + 4 * lam))),
             ("density on [a, b]", dens["density"]), ("atom at 0", dens["atom"])]
@@ -241,18 +260,25 @@ def _lam(x: float) -> float:
 
 
 def mp_edges(alpha: float) -> tuple[float, float]:
-    """Support [(1 - sqrt(alpha))^2, (1 + sqrt(alpha))^2] of the continuous MP part."""
+    """Support [(1 - sqrt(alpha))^2, (1 + sqrt(alpha))^2] of the continuous MP part.
+
+    Parameters: alpha = P/N (> 0).  Returns: (a, b)."""
     a = _alpha(alpha)
     return (1 - math.sqrt(a)) ** 2, (1 + math.sqrt(a)) ** 2
 
 
 def mp_atom(alpha: float) -> float:
-    """Mass max(0, 1 - alpha) of the atom of the MP law at 0."""
+    """Mass max(0, 1 - alpha) of the atom of the MP law at 0.
+
+    Parameters: alpha = P/N (> 0).  Returns: the atom's mass."""
     return max(0.0, 1.0 - _alpha(alpha))
 
 
 def mp_density(x: np.ndarray | float, alpha: float) -> np.ndarray:
-    """Continuous part sqrt((x - a)(b - x))/(2 pi x) on [a, b], 0 elsewhere (atom not included)."""
+    """Continuous part sqrt((x - a)(b - x))/(2 pi x) on [a, b], 0 elsewhere (atom not included).
+
+    Parameters: x eigenvalue(s) of X^T X/N; alpha = P/N (> 0).
+    Returns: the density at x, an array shaped like x.  Marchenko & Pastur 1967."""
     a, b = mp_edges(alpha)
     x = check_finite_array("x", x)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -266,7 +292,9 @@ def _sqrt_term(a: float, l: float) -> float:
 
 def mp_stieltjes(alpha: float, lam: float) -> float:
     """G(alpha, lam) = [1 - alpha - lam + sqrt((lam + (1+sqrt a)^2)(lam + (1-sqrt a)^2))]/(2 lam)
-    = lim (1/N) tr (X^T X/N + lam)^-1  (lam > 0).  Written as 2/(...) to avoid cancellation."""
+    = lim (1/N) tr (X^T X/N + lam)^-1  (lam > 0).  Written as 2/(...) to avoid cancellation.
+
+    Parameters: alpha = P/N (> 0); lam > 0.  Returns: G.  docs/teacher_student.md."""
     a, l = _alpha(alpha), _lam(lam)
     # numerator * conjugate = (1 - a - l)^2 ... -> G = 2 / (sqrt(.) - (1 - a - l))
     return 2.0 / (_sqrt_term(a, l) - (1 - a - l))
@@ -274,7 +302,9 @@ def mp_stieltjes(alpha: float, lam: float) -> float:
 
 def mp_stieltjes_dlam(alpha: float, lam: float) -> float:
     """dG/dlam = -(G^2 + G)/(2 lam G + lam + alpha - 1) (implicit differentiation of the
-    self-consistent equation lam G^2 + (lam + alpha - 1) G - 1 = 0)."""
+    self-consistent equation lam G^2 + (lam + alpha - 1) G - 1 = 0).
+
+    Parameters: alpha = P/N (> 0); lam > 0.  Returns: dG/dlam."""
     a, l = _alpha(alpha), _lam(lam)
     g = mp_stieltjes(a, l)
     return -(g * g + g) / (2 * l * g + l + a - 1)
@@ -282,8 +312,11 @@ def mp_stieltjes_dlam(alpha: float, lam: float) -> float:
 
 def gen_error_sgd(alpha: float, delta2: float = 0.25) -> float:
     """Pseudo-inverse (plain SGD from w = 0) in the limit: 1 - alpha + alpha delta2/(1 - alpha)
-    for alpha < 1, delta2/(alpha - 1) for alpha > 1 (the seed prints delta2/(1 - alpha), < 0),
-    +inf at alpha = 1 (if delta2 > 0).  Krogh & Hertz 1992; seed 001 §2.3."""
+    for alpha < 1, delta2/(alpha - 1) for alpha > 1 (the write-up §2.3 prints delta2/(1 - alpha), < 0),
+    +inf at alpha = 1 (if delta2 > 0).  Krogh & Hertz 1992; docs/teacher_student.md.
+
+    Parameters: alpha = P/N (> 0); delta2 label-noise variance (>= 0).
+    Returns: eps_gen in the thermodynamic limit (test noise excluded)."""
     a, d = _alpha(alpha), _delta2(delta2)
     if a == 1.0:
         return math.inf if d > 0 else 0.0
@@ -296,7 +329,10 @@ def gen_error_sgd_exact(N: int, P: int, delta2: float = 0.25) -> float:
     """Exact E[|X^+ y - w*|^2] at finite N, P (Gaussian X, E|w*|^2 = 1), from E tr W^-1 = d/(n-d-1)
     for a d x d Wishart W with n degrees of freedom:
     (N - P)/N + delta2 P/(N - P - 1)  (P <= N - 2);   delta2 N/(P - N - 1)  (P >= N + 2).
-    Infinite for |P - N| <= 1."""
+    Infinite for |P - N| <= 1.
+
+    Parameters: N input dimension; P training samples; delta2 label-noise variance.
+    Returns: the expected eps_gen of the pseudo-inverse."""
     N = check_int("N", N, 1)
     P = check_int("P", P, 1)
     d = _delta2(delta2)
@@ -308,33 +344,46 @@ def gen_error_sgd_exact(N: int, P: int, delta2: float = 0.25) -> float:
 
 
 def gen_error_ridge(alpha: float, lam: float, delta2: float = 0.25) -> float:
-    """Ridge (Krogh-Hertz cost per N): eps = delta2 (G + lam G') - lam^2 G', G = G(alpha, lam)."""
+    """Ridge (Krogh-Hertz cost per N): eps = delta2 (G + lam G') - lam^2 G', G = G(alpha, lam).
+
+    Parameters: alpha = P/N (> 0); lam > 0, coefficient of the per-N cost; delta2 label-noise variance.
+    Returns: eps_gen of the ridge solution in the thermodynamic limit.  docs/teacher_student.md."""
     a, l, d = _alpha(alpha), _lam(lam), _delta2(delta2)
     g, dg = mp_stieltjes(a, l), mp_stieltjes_dlam(a, l)
     return d * (g + l * dg) - l * l * dg
 
 
 def ridge_optimal_lam(delta2: float = 0.25) -> float:
-    """lam* = delta2 for every alpha (d eps/d lam vanishes only there; derive_ridge_optimum)."""
+    """lam* = delta2 for every alpha (d eps/d lam vanishes only there; derive_ridge_optimum).
+
+    Parameters: delta2 label-noise variance (> 0).  Returns: lam*."""
     d = check_float("delta2", delta2, 0.0, lo_open=True)
     return d
 
 
 def zeta_to_lam(alpha: float, zeta: float) -> float:
     """lam = alpha zeta: the per-sample coefficient of (1/P) sum (phi - y)^2 + zeta gamma^2 seen
-    in the per-N (Krogh-Hertz) normalization of G.  The seed plugs zeta into G directly."""
+    in the per-N (Krogh-Hertz) normalization of G.  The write-up (§2.3) plugs zeta into G directly.
+
+    Parameters: alpha = P/N (> 0); zeta > 0.  Returns: lam.  docs/teacher_student.md, "The convention trap"."""
     return _alpha(alpha) * check_float("zeta", zeta, 0.0, lo_open=True)
 
 
 def gen_error_wn(alpha: float, zeta: float, delta2: float = 0.25) -> float:
-    """WN + gamma decay (at its global minimum = ridge): gen_error_ridge(alpha, alpha zeta, delta2)."""
+    """WN + gamma decay (at its global minimum = ridge): gen_error_ridge(alpha, alpha zeta, delta2).
+
+    Parameters: alpha = P/N (> 0); zeta > 0, gamma-decay coefficient of the per-sample cost
+    (1/P) sum (phi - y)^2 + zeta gamma^2; delta2 label-noise variance.  Returns: eps_gen."""
     return gen_error_ridge(alpha, zeta_to_lam(alpha, zeta), delta2)
 
 
 def zeta_bn(M: int, mean_noise: bool = True) -> float:
     """Gamma-decay coefficient of a BN unit on Gaussian h with the squared loss (phi - y)^2
-    (no 1/2, so A'' = 2): zeta = 2 (rho+2)/(8M) * 2/2 + 2/(2M) = 3/(2M) with batch-mean noise,
-    1/(2M) without (THEORY.md §2).  The seed uses 1/(2M) for a student that subtracts mu_B."""
+    (no 1/2, so A'' = 2 and F_gamma = mu_d2A = 2, rho = 0): zeta = 2/(8M) * 2 + 2/(2M) = 3/(2M) with
+    batch-mean noise, 1/(2M) without (docs/gamma_decay.md, special cases).  The write-up (§2.3) uses
+    1/(2M) for a student that subtracts mu_B.
+
+    Parameters: M batch size (>= 2); mean_noise False for BN without the mean.  Returns: zeta."""
     M = check_int("M", M, 2)
     return 1.5 / M if mean_noise else 0.5 / M
 
@@ -347,7 +396,9 @@ def bn_shrinkage(M: int) -> float:
     inside every batch, so the expected BN loss gamma^2 - 2 gamma E[z y] + const is minimized
     at gamma = E[sigma_B/sigma] gamma_PN (docs/teacher_student.md; the same identity is proved in
     theory.gamma_decay.derive_squared_exact).  Gamma decay alone (dropping
-    the first-order term E[z - u] of seed 001 §1.3) would give 1/(1 + 3/(2M)) = 1 - 3/(2M) + ..."""
+    the first-order term E[z - u], as Luo et al. 2019 do) would give 1/(1 + 3/(2M)) = 1 - 3/(2M) + ...
+
+    Parameters: M batch size (>= 2).  Returns: kappa."""
     return batch_std_mean(check_int("M", M, 2), exact=True)
 
 
@@ -357,7 +408,10 @@ def gen_error_bn_limit(alpha: float, delta2: float = 0.25, M: int = 32, variant:
     (1 - kappa)^2 + delta2 kappa^2/(alpha - 1)  (alpha > 1); +inf at alpha = 1 (delta2 > 0).
     variant "exact": kappa = E[sigma_B]/sigma (bn_shrinkage); "gamma_decay": kappa = 1/(1 + 3/(2M))
     (PN + gamma decay with zeta_bn, first-order term dropped).  Excludes the part of the initial
-    weights outside the span of the data (alpha < 1), which BN never changes."""
+    weights outside the span of the data (alpha < 1), which BN never changes.
+
+    Parameters: alpha = P/N (> 0); delta2 label-noise variance; M batch size; variant "exact" or
+    "gamma_decay".  Returns: eps_gen of the converged BN student.  docs/teacher_student.md."""
     a, d = _alpha(alpha), _delta2(delta2)
     check_choice("variant", variant, ("exact", "gamma_decay"))
     sh = bn_shrinkage(M) if variant == "exact" else 1.0 / (1.0 + zeta_bn(M))
@@ -390,7 +444,12 @@ def gen_error_gd(alpha: float, tau: float, delta2: float = 0.25, init_var: float
     """Gradient flow for a time tau on (1/P) sum (v.x - y)^2 from v0 with E[v0 v0^T] = init_var I/N
     (v0 independent of the teacher): per eigenvalue s of A, f = 1 - exp(-2 s tau/alpha),
     error = (1 - f)^2 (1 + init_var) + delta2 f^2/s; the atom (alpha < 1) keeps 1 + init_var.
-    Minibatch SGD with step lr follows it with tau = lr * steps (its noise is O(lr))."""
+    Minibatch SGD with step lr follows it with tau = lr * steps (its noise is O(lr)).
+
+    Parameters: alpha = P/N (> 0); tau >= 0 gradient-flow time; delta2 label-noise variance;
+    init_var = N E[v0_i^2] of the initial weights.
+    Returns: eps_gen after time tau (thermodynamic limit).  Advani & Saxe 2017 (arXiv:1710.03667);
+    docs/teacher_student.md, "Training length"."""
     a, d = _alpha(alpha), _delta2(delta2)
     t = check_float("tau", tau, 0.0)
     c0 = check_float("init_var", init_var, 0.0)
@@ -406,7 +465,9 @@ def spectral_mean_correction(f: Callable[[np.ndarray], np.ndarray], alpha: float
     """O(1) mean of sum_i f(s_i) - N int f dMP for s_i the eigenvalues of A = X^T X/N, real
     Gaussian X: Bai & Silverstein (2004) Thm 1.1 for S = X^T X/P (y = N/P = 1/alpha), A = alpha S:
     EX_f = [f(alpha a_y) + f(alpha b_y)]/4 - (1/2 pi) int_{a_y}^{b_y} f(alpha x)/sqrt(4y - (x-1-y)^2) dx,
-    a_y, b_y = (1 -+ sqrt y)^2.  So E[(1/N) sum f] = int f dMP + EX_f/N + o(1/N)."""
+    a_y, b_y = (1 -+ sqrt y)^2.  So E[(1/N) sum f] = int f dMP + EX_f/N + o(1/N).
+
+    Parameters: f a vectorized function of the eigenvalue; alpha = P/N (> 0).  Returns: EX_f."""
     a = _alpha(alpha)
     y = 1.0 / a
     ay, by = (1 - math.sqrt(y)) ** 2, (1 + math.sqrt(y)) ** 2
@@ -418,14 +479,19 @@ def spectral_mean_correction(f: Callable[[np.ndarray], np.ndarray], alpha: float
 
 
 def ridge_finite_n_correction(alpha: float, lam: float, delta2: float, N: int) -> float:
-    """O(1/N) term of E[eps_ridge] at finite N: EX_f/N with f(s) = (lam^2 + delta2 s)/(s + lam)^2."""
+    """O(1/N) term of E[eps_ridge] at finite N: EX_f/N with f(s) = (lam^2 + delta2 s)/(s + lam)^2.
+
+    Parameters: alpha = P/N; lam > 0; delta2 label-noise variance; N input dimension.
+    Returns: the O(1/N) correction to gen_error_ridge."""
     a, l, d = _alpha(alpha), _lam(lam), _delta2(delta2)
     N = check_int("N", N, 1)
     return spectral_mean_correction(lambda x: (l * l + d * x) / (x + l) ** 2, a) / N
 
 
 def stieltjes_finite_n_correction(alpha: float, lam: float, N: int) -> float:
-    """O(1/N) term of E[(1/N) tr (A + lam)^-1]: EX_f/N with f(s) = 1/(s + lam)."""
+    """O(1/N) term of E[(1/N) tr (A + lam)^-1]: EX_f/N with f(s) = 1/(s + lam).
+
+    Parameters: alpha = P/N; lam > 0; N input dimension.  Returns: the O(1/N) correction to G."""
     a, l = _alpha(alpha), _lam(lam)
     N = check_int("N", N, 1)
     return spectral_mean_correction(lambda x: 1.0 / (x + l), a) / N

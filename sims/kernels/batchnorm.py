@@ -4,7 +4,8 @@ Layout: x is (N, C) C-contiguous, statistics per column c over the N rows (for a
 N = batch * positions in channels-last layout).  Conventions (Ioffe & Szegedy 2015, eq. 1-2):
   mu_c = mean_n x[n, c],  var_c = mean_n (x[n, c] - mu_c)^2   (ddof = 0, as in training-mode BN)
   xhat = (x - mu) * inv_std,  inv_std = 1 / sqrt(var + eps),  y = gamma * xhat + beta
-Variants (seed 001 §2.4.2): center=False -> variance-only BN (xhat = x * inv_std, var still
+Variants (the "WN + variance-only BN" and "WN + mean-only BN" of the CNN experiments in Luo et al.,
+ICLR 2019, arXiv:1809.00846; docs/cnn_library.md): center=False -> variance-only BN (xhat = x * inv_std, var still
 centred); scale=False -> mean-only BN (xhat = x - mu).  With fixed statistics (population
 normalization, inference with running statistics) use `norm_apply` / `norm_apply_backward`.
 """

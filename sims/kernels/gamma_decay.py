@@ -1,5 +1,6 @@
-"""Kernel for the BN-vs-PN loss of a GLM unit (seed 001 §1.3): every member of every batch
-contributes, so each batch of M draws gives M exchangeable samples inside their own batch."""
+"""Kernel for the BN-vs-PN loss of a GLM unit (Luo et al., ICLR 2019, arXiv:1809.00846, §2;
+docs/gamma_decay.md): every member of every batch contributes, so each batch of M draws gives M
+exchangeable samples inside their own batch."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 X is (P, N) C-contiguous, y (P,), `perm` the epoch's sample order; the epoch runs
 len(perm) // M full batches (the remainder is dropped; the next epoch's permutation differs).
-Loss per batch: (1/M) sum_i (phi_i - y_i)^2 (no 1/2, as in seed 001 §2.1) plus, for WN,
+Loss per batch: (1/M) sum_i (phi_i - y_i)^2 (no 1/2, as in the teacher-student model of Luo et al.,
+ICLR 2019, arXiv:1809.00846; docs/teacher_student.md) plus, for WN,
 zeta g^2.  Each step streams its M rows of X twice (pre-activations, then the weight update);
 the second pass hits cache, so an epoch costs about one read of X from memory.
 
@@ -10,6 +11,8 @@ Students:
   linear  phi = w.x
   wn      phi = g w.x/|w|                           (Salimans & Kingma 2016), gamma decay zeta g^2
   bn      phi = gamma (w.x - mu_B)/sigma_B, beta = 0  (the shared kernels.batchnorm, C = 1)
+The epoch functions update the weights (w, g or gamma, running statistics) and the effective-time
+accumulator `acc` in place; lr is the step size.
 """
 
 from __future__ import annotations
