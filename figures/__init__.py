@@ -1,4 +1,7 @@
-"""Figures: one module per figure, each with SCALES, compute(...) and plot(...)."""
+"""Figures: one module per figure, each with SCALES, compute(...) and plot(...).  compute builds
+the sweep records (JSON-able dicts of keyword arguments) and runs point(**record) for each
+through bnreg.sims.executor.sweep, which caches it under the figure name plus the record (the
+cnn_* figures sweep training configs through bnreg.sims.nn.train.run_configs)."""
 
 FIGURE_MODULES = (
     "simple_error",
