@@ -5,7 +5,8 @@ One import name.  The subpackages are
 
 - ``bnreg.theory``  pure math: SymPy derivations and their numeric twins (no numba, no I/O);
 - ``bnreg.sims``    everything random: Monte Carlo kernels, students, the CNN library, the checks;
-- ``bnreg.figures`` one module per figure, composing both.
+- ``bnreg.figures`` one module per figure, composing both;
+- ``bnreg.bench``   the benchmark suites of ``bnreg bench`` (may use all three).
 
 The functions below are the public API a user reaches without knowing that layout::
 
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "formulas", "evaluate", "derivations", "verify", "make_figures", "figure_names"]
 
 # A source checkout without an install: the subpackages are the sibling folders theory/, sims/,
-# figures/ (pyproject maps them to bnreg.theory etc. when installed), so let the import system
+# figures/, bench/ (pyproject maps them to bnreg.theory etc. when installed), so let the import system
 # find them there too.  In an installed wheel they live inside bnreg/ and this does nothing.
 _checkout = _Path(__file__).resolve().parent.parent
 if (_checkout / "pyproject.toml").is_file() and (_checkout / "theory" / "__init__.py").is_file():
@@ -63,19 +64,21 @@ def derivations() -> dict[str, str]:
 def verify(only: str | None = None, scale: str = "quick", threads: int | None = None) -> list[Any]:
     """Run the formula-vs-Monte-Carlo checks matching `only` (glob or substring, comma-separated;
     None = all) at `scale` (quick | default | paper) and return their `CheckResult`s (each has
-    `.passed`, the per-point table and the power against wrong variants).  See
-    docs/verification.md for the protocol."""
+    `.passed`, the per-point table and the power against wrong variants).  `threads`: Monte
+    Carlo / numba / BLAS threads (None: unchanged).  See docs/verification.md for the protocol."""
     from .sims.catalog import select_checks
     from .sims.checks import SCALES, run_check
-    from .sims.mc import set_threads
+    from .sims.executor import resolve_parallelism, thread_limits
     from .theory.params import ParameterError, check_choice
 
     check_choice("scale", scale, tuple(SCALES))
     checks = select_checks(only)
     if not checks:
         raise ParameterError(f"only={only!r} matches no check")
-    set_threads(threads)
-    return [run_check(c, scale) for c in checks]
+    if threads is not None:
+        threads = resolve_parallelism(1, threads)[1]
+    with thread_limits(threads):
+        return [run_check(c, scale) for c in checks]
 
 
 def figure_names() -> tuple[str, ...]:
@@ -89,7 +92,9 @@ def make_figures(names: list[str] | str | None = None, scale: str = "default", o
                  **options: Any) -> list[dict[str, Any]]:
     """Regenerate figures (None or "all" = every figure) at `scale` (quick | default | paper) into
     `out` (NAME.png/.pdf/.csv/.json).  `options` are those of `bnreg.figures.run.make_figure`
-    (force, seed, workers, threads, backend, address, progress).  Returns one status dict per figure."""
+    (force, seed, workers, threads, backend, address, progress): `workers` sweep processes
+    (default 1), `threads` Monte Carlo / numba / BLAS threads in each (default cores // workers).
+    Returns one status dict per figure."""
     from .figures import FIGURE_MODULES
     from .figures.run import figure_module, make_figure
 

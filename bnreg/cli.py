@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from bnreg.bench import SUITES
 from bnreg.theory.params import ParameterError
 
 SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the papers' sizes"
@@ -73,11 +74,12 @@ def cmd_derive(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from bnreg.sims.catalog import select_checks
     from bnreg.sims.checks import run_check
-    from bnreg.sims.mc import set_threads
+    from bnreg.sims.executor import resolve_parallelism, thread_limits
 
     from .verify_report import format_check, summary_line
 
-    set_threads(args.jobs)
+    # one process: --threads alone says it all (more than the cores is allowed, with a warning)
+    threads = None if args.threads is None else resolve_parallelism(1, args.threads)[1]
     checks = select_checks(args.only)
     if not checks:
         raise ParameterError(f"--only {args.only!r} matches no check; see `bnreg verify --list`")
@@ -87,10 +89,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0
     scale = _scale(args)
     results = []
-    for c in checks:
-        r = run_check(c, scale)
-        results.append(r)
-        print(format_check(r), flush=True)
+    with thread_limits(threads):
+        for c in checks:
+            r = run_check(c, scale)
+            results.append(r)
+            print(format_check(r), flush=True)
     print(summary_line(results))
     if args.json:
         with open(args.json, "w") as f:
@@ -101,6 +104,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     from bnreg.figures import FIGURE_MODULES
     from bnreg.figures.run import figure_module, make_figure
+    from bnreg.sims.executor import resolve_backend, resolve_parallelism
 
     names = args.names or ["all"]
     if names == ["list"]:
@@ -111,30 +115,22 @@ def cmd_figures(args: argparse.Namespace) -> int:
         names = list(FIGURE_MODULES)
     for n in names:
         figure_module(n)  # validate every name before any work
-    if args.jobs is not None and args.jobs < 1:
-        raise ParameterError(f"--jobs must satisfy jobs >= 1 (got {args.jobs})")
+    scale = _scale(args)
+    # validated before any work; an explicit oversubscription warns once
+    backend = resolve_backend(args.backend, 1 if args.workers is None else max(1, args.workers))
+    workers, threads = resolve_parallelism(args.workers, args.threads)
     for n in names:
-        r = make_figure(n, _scale(args), args.out, args.force, args.jobs, args.seed, args.backend, args.address)
+        r = make_figure(n, scale, args.out, force=args.force, seed=args.seed, workers=workers, threads=threads,
+                        backend=backend, address=args.address)
         extra = f" in {r['elapsed_s']:.1f} s" if "elapsed_s" in r else ""
         print(f"{n}: {r['status']}{extra} -> {', '.join(r['files'])}")
     return 0
 
 
-# Benchmark suites: module with run_benchmark(quick: bool) -> dict and format_benchmark(dict) -> str.
-BENCH_SUITES = {
-    "bn_noise": "bnreg.sims.benchmark",
-    "teacher": "bnreg.figures.bench_teacher",
-    "cnn": "bnreg.sims.nn.benchmark",
-}
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
-    import importlib
+    from bnreg.bench import suite_module
 
-    from bnreg.theory.params import check_choice
-
-    suite = check_choice("suite", args.suite, tuple(BENCH_SUITES))
-    mod = importlib.import_module(BENCH_SUITES[suite])
+    mod = suite_module(args.suite)
     res = mod.run_benchmark(quick=args.quick)
     print(mod.format_benchmark(res))
     if args.json:
@@ -199,22 +195,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scale(s)
     s.add_argument("--only", help="glob or substring of check names (comma-separated)")
     s.add_argument("--json", help="write the full results to this file")
-    s.add_argument("--jobs", type=int, default=None, help="threads for the Monte Carlo")
+    s.add_argument("--threads", type=int, default=None,
+                   help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")
     s.add_argument("--list", action="store_true", help="list the checks and exit")
     s.set_defaults(func=cmd_verify)
     s = sub.add_parser("figures", help="regenerate figures: list | NAME... | all (" + SCALE_HELP + ")")
     s.add_argument("names", nargs="*")
     _add_scale(s)
-    s.add_argument("--jobs", type=int, default=None, help="threads (and workers) to use")
+    s.add_argument("--workers", type=int, default=None,
+                   help="processes for the sweep points (default 1; more than 1 implies --backend processes)")
+    s.add_argument("--threads", type=int, default=None,
+                   help="Monte Carlo / numba / BLAS threads in each worker (default: cores // workers; "
+                   "workers x threads above the cores needs both options)")
     s.add_argument("--out", default="bnreg-figures", help="output directory (default: bnreg-figures)")
     s.add_argument("--force", action="store_true", help="recompute, ignoring outputs and cache")
     s.add_argument("--seed", type=int, default=2019)
-    s.add_argument("--backend", default="serial", choices=("serial", "processes", "dask"),
-                   help="where sweep points run (dask: --address of a scheduler, or a local cluster)")
+    s.add_argument("--backend", default=None,
+                   help="serial | processes | dask: where sweep points run (default: serial for 1 worker, "
+                   "else processes; dask: --address of a scheduler, or a local cluster of --workers processes)")
     s.add_argument("--address", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     s.set_defaults(func=cmd_figures)
     s = sub.add_parser("bench", help="benchmarks, as ratios against a baseline measured in the same run: "
-                       + " | ".join(BENCH_SUITES))
+                       + " | ".join(SUITES))
     s.add_argument("suite", nargs="?", default="bn_noise", help="which benchmark (default: bn_noise)")
     s.add_argument("--quick", action="store_true")
     s.add_argument("--json", help="write results to this file")

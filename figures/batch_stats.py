@@ -31,8 +31,7 @@ def _approx(family: str, M: int) -> tuple[float, float]:
     return T.batch_std_mean(M, fm.rho), T.batch_std_var(M, fm.rho) ** 0.5
 
 
-def point(item: tuple[str, int, int, int, int]) -> dict[str, Any]:
-    family, M, samples, bins, seed = item
+def point(*, family: str, M: int, samples: int, bins: int, seed: int) -> dict[str, Any]:
     m, s = _approx(family, M)
     r = simulate_batch_stats(family, M, max(samples // M, 256), seed=seed,
                              hist_range=(max(m - HIST_SD * s, 0.0), m + HIST_SD * s), hist_bins=bins)
@@ -45,15 +44,17 @@ def point(item: tuple[str, int, int, int, int]) -> dict[str, Any]:
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     Ms = sorted(set(spec["Ms"]) | {spec["hist_M"]})
-    items = [(f, M, spec["samples"], spec["bins"], derive_seed(seed, NAME, f, M)) for f in FAMILIES for M in Ms]
-    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    records = [{"family": f, "M": M, "samples": spec["samples"], "bins": spec["bins"],
+                "seed": derive_seed(seed, NAME, f, M)} for f in FAMILIES for M in Ms]
+    res = sweep(point, records, cache=cache, name=NAME, **sweep_kw)
     rows: dict[str, list] = {k: [] for k in ("panel", "family", "M", "rho", "x", "y", "yerr", "theory")}
 
     def add(panel, f, M, x, y, yerr, th):
         for k, v in zip(rows, (panel, f, M, family_moments(f).rho, x, y, yerr, th), strict=False):
             rows[k].append(v)
 
-    for (f, M, *_), r in zip(items, res, strict=False):
+    for rec, r in zip(records, res, strict=True):
+        f, M = rec["family"], rec["M"]
         fm = family_moments(f)
         add("M_var_sigmaB", f, M, fm.rho, M * float(r["var_sd"]), M * float(r["var_sd_se"]), (fm.rho + 2) / 4)
         add("M_var_muB", f, M, fm.rho, M * float(r["var_mu"]), M * float(r["var_mu_se"]), 1.0)

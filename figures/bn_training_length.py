@@ -39,24 +39,23 @@ SCALES: dict[str, dict[str, Any]] = {
 KINDS = ("bn", "linear", "wn")
 
 
-def point(item: tuple) -> dict[str, Any]:
-    kind, alpha, N, delta2, proto, seed = item
-    pr = Protocol(**dict(proto))
+def point(*, kind: str, alpha: float, N: int, delta2: float, protocol: dict[str, Any], seed: int) -> dict[str, Any]:
+    pr = Protocol(**protocol)
     r = train_student(kind, N, alpha, delta2, 1.0 / (2 * pr.M) if kind == "wn" else 0.0, pr, seed=seed)
     return {"epochs": r.epochs, "eps": r.eps_traj, "tau": r.tau_traj}
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
-    proto = tuple(sorted(spec["protocol"].items()))
-    items = [(k, a, spec["N"], spec["delta2"], proto, derive_seed(seed, NAME, a, s))
-             for k in KINDS for a in spec["alphas"] for s in range(spec["n_seeds"])]
-    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    records = [{"kind": k, "alpha": a, "N": spec["N"], "delta2": spec["delta2"], "protocol": dict(spec["protocol"]),
+                "seed": derive_seed(seed, NAME, a, s)}
+               for k in KINDS for a in spec["alphas"] for s in range(spec["n_seeds"])]
+    res = sweep(point, records, cache=cache, name=NAME, **sweep_kw)
     rows: dict[str, list] = {c: [] for c in ("kind", "alpha", "epoch", "tau", "eps", "se", "gd_theory",
                                              "wn_zeta_bn", "bn_limit")}
     M, d2, N = spec["protocol"]["M"], spec["delta2"], spec["N"]
     for kind in KINDS:
         for a in spec["alphas"]:
-            rs = [r for it, r in zip(items, res, strict=True) if it[0] == kind and it[1] == a]
+            rs = [r for rec, r in zip(records, res, strict=True) if rec["kind"] == kind and rec["alpha"] == a]
             eps = np.array([r["eps"] for r in rs])
             tau = np.array([r["tau"] for r in rs]).mean(0)
             se = eps.std(0, ddof=1) / math.sqrt(len(rs)) if len(rs) > 1 else np.full(eps.shape[1], math.nan)

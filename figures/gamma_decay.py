@@ -32,9 +32,9 @@ SCALES: dict[str, dict[str, Any]] = {
 }
 
 
-def point(item: tuple) -> dict[str, float]:
-    case, M, samples, family, g0, b0, goff, seed = item
-    r = simulate_glm_bn(case, M, [g0, goff * g0], g0, b0, family, max(samples // M, 256), seed)
+def point(*, case: str, M: int, samples: int, family: str, gamma0: float, beta0: float, gamma_off: float,
+          seed: int) -> dict[str, float]:
+    r = simulate_glm_bn(case, M, [gamma0, gamma_off * gamma0], gamma0, beta0, family, max(samples // M, 256), seed)
     out = {}
     for k, tag in ((0, "opt"), (1, "off")):
         for stat in ("dl", "first", "second"):
@@ -45,11 +45,13 @@ def point(item: tuple) -> dict[str, float]:
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     fam, goff = spec["family"], spec["gamma_off"]
-    items = [(c, M, spec["samples"], fam, *spec["setups"][c], goff, derive_seed(seed, NAME, c, M))
-             for c in G.CASES for M in spec["Ms"]]
-    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    records = [{"case": c, "M": M, "samples": spec["samples"], "family": fam, "gamma0": spec["setups"][c][0],
+                "beta0": spec["setups"][c][1], "gamma_off": goff, "seed": derive_seed(seed, NAME, c, M)}
+               for c in G.CASES for M in spec["Ms"]]
+    res = sweep(point, records, cache=cache, name=NAME, **sweep_kw)
     rows = []
-    for (c, M, _, _, g0, b0, _, _), r in zip(items, res, strict=True):
+    for rec, r in zip(records, res, strict=True):
+        c, M, g0, b0 = rec["case"], rec["M"], rec["gamma0"], rec["beta0"]
         for tag, gm in (("opt", g0), ("off", goff * g0)):
             rows.append((
                 c, M, "optimum" if tag == "opt" else f"{goff:g} gamma0", gm,

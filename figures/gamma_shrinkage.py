@@ -30,19 +30,21 @@ COLUMNS = ("case", "M", "ratio", "se", "zeta", "derived", "exact")
 _EXACT = ("identity", "squared", "no_bias")
 
 
-def point(item: tuple) -> dict[str, float]:
-    case, M, samples, family, g0, b0, newton, seed = item
-    r = simulate_optimal_gamma(case, M, g0, b0, family, max(samples // M, 256), seed, n_newton=newton)
+def point(*, case: str, M: int, samples: int, family: str, gamma0: float, beta0: float, newton: int,
+          seed: int) -> dict[str, float]:
+    r = simulate_optimal_gamma(case, M, gamma0, beta0, family, max(samples // M, 256), seed, n_newton=newton)
     return {"ratio": r.estimate, "se": r.se}
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     fam = spec["family"]
-    items = [(c, M, spec["samples"], fam, *spec["setups"][c], spec["newton"], derive_seed(seed, NAME, c, M))
-             for c in G.CASES for M in spec["Ms"]]
-    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    records = [{"case": c, "M": M, "samples": spec["samples"], "family": fam, "gamma0": spec["setups"][c][0],
+                "beta0": spec["setups"][c][1], "newton": spec["newton"], "seed": derive_seed(seed, NAME, c, M)}
+               for c in G.CASES for M in spec["Ms"]]
+    res = sweep(point, records, cache=cache, name=NAME, **sweep_kw)
     rows = []
-    for (c, M, _, _, g0, b0, _, _), r in zip(items, res, strict=True):
+    for rec, r in zip(records, res, strict=True):
+        c, M, g0, b0 = rec["case"], rec["M"], rec["gamma0"], rec["beta0"]
         ex = G.optimal_gamma_ratio(c, M, g0, b0, fam, "exact") if c in _EXACT else float("nan")
         rows.append((c, M, float(r["ratio"]), float(r["se"]), G.optimal_gamma_ratio(c, M, g0, b0, fam, "zeta"),
                      G.optimal_gamma_ratio(c, M, g0, b0, fam, "derived"), ex))

@@ -24,14 +24,13 @@ SCALES: dict[str, dict[str, Any]] = {
 ZERO_TOL = 1e-8  # eigenvalues below this (relative to the largest) are the atom at 0
 
 
-def point(item: tuple) -> dict[str, Any]:
-    alpha, N, n_mat, bins, seed = item
+def point(*, alpha: float, N: int, n_matrices: int, bins: int, seed: int) -> dict[str, Any]:
     P = max(1, int(round(alpha * N)))
     a, b = T.mp_edges(alpha)
     edges = np.linspace(max(a - 0.1 * (b - a), 0.0), b + 0.1 * (b - a), bins + 1)
-    counts = np.zeros((n_mat, bins))
-    atom = np.zeros(n_mat)
-    for k in range(n_mat):
+    counts = np.zeros((n_matrices, bins))
+    atom = np.zeros(n_matrices)
+    for k in range(n_matrices):
         rng = np.random.default_rng(derive_seed(seed, k))
         X = rng.standard_normal((P, N))
         s = np.linalg.eigvalsh(X.T @ X / N)
@@ -39,15 +38,17 @@ def point(item: tuple) -> dict[str, Any]:
         atom[k] = zero.mean()
         counts[k] = np.histogram(s[~zero], edges)[0] / (N * np.diff(edges))
     return {"edges": edges, "density": counts.mean(0),
-            "density_se": counts.std(0, ddof=1) / math.sqrt(n_mat) if n_mat > 1 else np.zeros(bins),
-            "atom": atom.mean(), "atom_se": atom.std(ddof=1) / math.sqrt(n_mat) if n_mat > 1 else 0.0}
+            "density_se": counts.std(0, ddof=1) / math.sqrt(n_matrices) if n_matrices > 1 else np.zeros(bins),
+            "atom": atom.mean(), "atom_se": atom.std(ddof=1) / math.sqrt(n_matrices) if n_matrices > 1 else 0.0}
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
-    items = [(a, spec["N"], spec["n_matrices"], spec["bins"], derive_seed(seed, NAME, a)) for a in spec["alphas"]]
-    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    records = [{"alpha": a, "N": spec["N"], "n_matrices": spec["n_matrices"], "bins": spec["bins"],
+                "seed": derive_seed(seed, NAME, a)} for a in spec["alphas"]]
+    res = sweep(point, records, cache=cache, name=NAME, **sweep_kw)
     rows: dict[str, list] = {c: [] for c in ("alpha", "kind", "x", "mc", "se", "theory")}
-    for (a, *_), r in zip(items, res, strict=True):
+    for rec, r in zip(records, res, strict=True):
+        a = rec["alpha"]
         e = r["edges"]
         c = 0.5 * (e[1:] + e[:-1])
         # theory: bin average of the density (exact integral of a smooth function, 64-point midpoint)

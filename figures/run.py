@@ -9,8 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bnreg.sims.executor import PointCache
-from bnreg.sims.mc import set_threads
+from bnreg.sims.executor import PointCache, resolve_backend, resolve_parallelism
 from bnreg.theory.params import ParameterError
 
 from . import FIGURE_MODULES
@@ -31,16 +30,25 @@ def make_figure(
     name: str,
     scale: str = "default",
     out: str | Path = "bnreg-figures",
+    *,
     force: bool = False,
-    jobs: int | None = None,
     seed: int = DEFAULT_SEED,
-    backend: str = "serial",
+    workers: int | None = None,
+    threads: int | None = None,
+    backend: str | None = None,
     address: str | None = None,
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Regenerate one figure unless its outputs exist for the same spec (then return at once).
-    Finished MC points are cached under OUT/.cache/NAME, so an interrupted run resumes."""
+    Finished MC points are cached under OUT/.cache/NAME, so an interrupted run resumes.
+
+    workers: sweep processes (default 1; backend None: serial for 1, local processes for more);
+    threads: MC/numba/BLAS threads in each of them (default cores // workers).  By default
+    workers x threads never exceeds the cores (`bnreg.sims.executor.resolve_parallelism`).
+    Neither changes a number."""
     mod = figure_module(name)
+    workers, threads = resolve_parallelism(workers, threads)
+    backend = resolve_backend(backend, workers)
     if scale not in mod.SCALES:
         raise ParameterError(f"scale must be one of {', '.join(mod.SCALES)} (got {scale!r})")
     spec = mod.SCALES[scale]
@@ -54,11 +62,12 @@ def make_figure(
                 return {"name": name, "status": "up to date", "files": [str(f) for f in files]}
         except (OSError, ValueError):
             pass
-    set_threads(jobs)
     t0 = time.perf_counter()
     cache = PointCache(out / ".cache" / name, enabled=not force)
-    data = mod.compute(spec, seed, cache, jobs=jobs or 1, backend=backend, address=address, progress=progress)
+    data = mod.compute(spec, seed, cache, workers=workers, threads=threads, backend=backend, address=address,
+                       progress=progress)
     fig = mod.plot(data)
     elapsed = time.perf_counter() - t0
-    written = save(fig, data, {**meta, "elapsed_s": round(elapsed, 3), "jobs": jobs, "backend": backend}, out, name)
+    run = {"elapsed_s": round(elapsed, 3), "workers": workers, "threads": threads, "backend": backend}
+    written = save(fig, data, {**meta, **run}, out, name)
     return {"name": name, "status": "written", "elapsed_s": elapsed, "files": [str(f) for f in written]}

@@ -25,16 +25,14 @@ SCALES: dict[str, dict[str, Any]] = {
 }
 
 
-def point(item: tuple[int, int, int]) -> dict[str, float]:
-    M, samples, seed = item
+def point(*, M: int, samples: int, seed: int) -> dict[str, float]:
     r = simulate_batch_stats("gaussian", M, max(samples // M, 256), seed=seed).simple_error()
     return {"mc": r.estimate, "se": r.se, "n": r.n}
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
-    items = [(M, spec["samples"], derive_seed(seed, NAME, M)) for M in spec["Ms"]]
-    res = sweep(point, items, lambda it: {"figure": NAME, "M": it[0], "samples": it[1], "seed": it[2]},
-                cache, desc=NAME, **sweep_kw)
+    records = [{"M": M, "samples": spec["samples"], "seed": derive_seed(seed, NAME, M)} for M in spec["Ms"]]
+    res = sweep(point, records, cache=cache, name=NAME, **sweep_kw)
     M = np.array(spec["Ms"])
     return {
         "M": M,

@@ -42,9 +42,9 @@ _EXTRA = ("tau_eff", "eps_gen_pn_train", "eps_pinv_same_data", "eps_ridge_same_d
           "conv_rel_change")
 
 
-def point(item: tuple) -> dict[str, Any]:
-    kind, alpha, N, delta2, proto, reference, seed = item
-    pr = Protocol(**dict(proto))
+def point(*, kind: str, alpha: float, N: int, delta2: float, protocol: dict[str, Any], reference: bool,
+          seed: int) -> dict[str, Any]:
+    pr = Protocol(**protocol)
     zeta = {"wn": 1.0 / (2 * pr.M), "wn_opt": delta2 / alpha}.get(kind, 0.0)
     r = train_student("wn" if kind == "wn_opt" else kind, N, alpha, delta2, zeta, pr, seed=seed,
                       with_reference=reference)
@@ -55,10 +55,10 @@ def point(item: tuple) -> dict[str, Any]:
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
-    proto = tuple(sorted(spec["protocol"].items()))
-    items = [(k, a, spec["N"], spec["delta2"], proto, spec["reference"], derive_seed(seed, NAME, a, s))
-             for k in KINDS for a in spec["alphas"] for s in range(spec["n_seeds"])]
-    res = sweep(point, items, lambda it: {"figure": NAME, "item": list(it)}, cache, desc=NAME, **sweep_kw)
+    records = [{"kind": k, "alpha": a, "N": spec["N"], "delta2": spec["delta2"], "protocol": dict(spec["protocol"]),
+                "reference": spec["reference"], "seed": derive_seed(seed, NAME, a, s)}
+               for k in KINDS for a in spec["alphas"] for s in range(spec["n_seeds"])]
+    res = sweep(point, records, cache=cache, name=NAME, **sweep_kw)
     rows: dict[str, list] = {c: [] for c in ("series", "alpha", "y", "yerr", "n", "converged_frac", "tau_eff",
                                              "same_data_limit")}
 
@@ -70,7 +70,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
                "bn": "eps_bn_limit_same_data"}
     for kind in KINDS:
         for a in spec["alphas"]:
-            rs = [r for it, r in zip(items, res, strict=True) if it[0] == kind and it[1] == a]
+            rs = [r for rec, r in zip(records, res, strict=True) if rec["kind"] == kind and rec["alpha"] == a]
             for series, key in ((kind, "eps_gen"), ("bn_train_stats", "eps_gen_pn_train")):
                 if series == "bn_train_stats" and kind != "bn":
                     continue

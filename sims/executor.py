@@ -1,9 +1,19 @@
 """Caching of finished points and parallel sweeps.
 
+A sweep item is a *record*: a JSON-able dict of keyword arguments.  `sweep(point, records,
+cache=..., name=NAME)` computes `point(**record)` for every record and caches each result under
+the key `{"figure": NAME, **record}` (`cache_key`), so the record is both the call and the
+cache key.
+
 Cache entries are `.npz` files read with allow_pickle=False (no pickle loading, ever) next to a
 `.json` copy of their key, so an interrupted sweep resumes from its last finished point.
-Sweeps run serially, on local processes (joblib/loky) or on a Dask cluster
+Sweeps run serially, on `workers` local processes (joblib/loky) or on a Dask cluster
 (`backend="dask"`, `address=` the scheduler), always with a progress bar.
+
+Two separate knobs: `workers` (sweep processes) and `threads` (Monte Carlo / numba / BLAS threads
+inside each process).  Each worker applies `threads` itself (`thread_limits`), and by default
+workers x threads never exceeds the cores (`resolve_parallelism`).  No number depends on either:
+Monte Carlo chunks are fixed by the problem size and reduced in a fixed order.
 """
 
 from __future__ import annotations
@@ -11,17 +21,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from bnreg.theory.params import ParameterError
+from bnreg.theory.params import ParameterError, check_choice, check_int
 
-__all__ = ["PointCache", "sweep"]
+from .mc import set_threads
+
+__all__ = ["PointCache", "sweep", "cache_key", "resolve_parallelism", "resolve_backend", "thread_limits", "BACKENDS"]
+
+BACKENDS = ("serial", "processes", "dask")
+_WARNED: set[str] = set()
 
 
 def _key_hash(key: dict) -> str:
@@ -73,29 +90,143 @@ class PointCache:
         return {k: np.asarray(v) for k, v in value.items()}
 
 
+def cache_key(name: str | None, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The cache key of a sweep record: {"figure": name, **record} (the record alone if name is
+    None).  Raises ParameterError unless the record is a dict of JSON values (numbers, strings,
+    bools, None, lists and dicts of them) without a "figure" field, so that equal keys mean equal
+    calls: numpy scalars, for one, would only be cached under their str()."""
+    if not isinstance(record, Mapping):
+        raise ParameterError(f"a sweep record is a dict of keyword arguments (got {type(record).__name__})")
+    try:
+        json.dumps(record, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise ParameterError(f"sweep record {record!r} is not JSON-able: {e}") from e
+    if name is None:
+        return dict(record)
+    if "figure" in record:
+        raise ParameterError(f"a sweep record may not have a 'figure' field (it is the cache namespace): {record!r}")
+    return {"figure": name, **record}
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+def resolve_parallelism(workers: int | None = None, threads: int | None = None,
+                        cores: int | None = None) -> tuple[int, int]:
+    """(workers, threads) with the defaults filled in: workers 1, threads cores // workers (at
+    least 1).  workers x threads > cores raises ParameterError unless both were given (None =
+    not given); then it is allowed, with a one-line warning on stderr (once per process)."""
+    cores = cores or _cores()
+    w = 1 if workers is None else check_int("workers", workers, 1)
+    t = max(1, cores // w) if threads is None else check_int("threads", threads, 1)
+    if w * t > cores:
+        msg = f"workers x threads = {w} x {t} = {w * t} exceeds the {cores} cores"
+        if workers is None or threads is None:
+            raise ParameterError(f"{msg}; give both --workers and --threads to oversubscribe on purpose")
+        if msg not in _WARNED:
+            _WARNED.add(msg)
+            print(f"bnreg: warning: {msg} (oversubscribed: expect slower, not different, results)", file=sys.stderr)
+    return w, t
+
+
+def resolve_backend(backend: str | None, workers: int) -> str:
+    """The backend a sweep runs on: `backend`, or by default serial for one worker and local
+    processes for more.  ParameterError for an unknown backend or serial with several workers."""
+    if backend is None:
+        return "serial" if workers == 1 else "processes"
+    check_choice("backend", backend, BACKENDS)
+    if backend == "serial" and workers > 1:
+        raise ParameterError(f"backend serial runs one worker (got workers={workers}); use backend processes")
+    return backend
+
+
+@contextmanager
+def thread_limits(threads: int | None) -> Iterator[None]:
+    """Run with `threads` Monte Carlo threads (sims.mc), numba threads and BLAS threads
+    (threadpoolctl); restored on exit.  None: change nothing."""
+    if threads is None:
+        yield
+        return
+    import numba
+
+    n = check_int("threads", threads, 1)
+    old_mc = set_threads(n)
+    old_nb = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            yield
+        else:
+            with threadpool_limits(limits=n, user_api="blas"):
+                yield
+    finally:
+        numba.set_num_threads(old_nb)
+        set_threads(old_mc)
+
+
+class _Point:
+    """The function a worker runs for one item: applies the thread setting inside the worker
+    process (threads are per process: the parent's setting does not travel), then calls
+    fn(**record) (record sweeps) or fn(item) (legacy sweeps with a key function).  Picklable."""
+
+    def __init__(self, fn: Callable[..., dict[str, Any]], threads: int | None, records: bool):
+        self.fn, self.threads, self.records = fn, threads, records
+
+    def __call__(self, item: Any) -> dict[str, Any]:
+        with thread_limits(self.threads):
+            return self.fn(**item) if self.records else self.fn(item)
+
+
 def sweep(
-    fn: Callable[[Any], dict[str, Any]],
+    fn: Callable[..., dict[str, Any]],
     items: Iterable[Any],
-    key: Callable[[Any], dict],
-    cache: PointCache,
-    jobs: int = 1,
-    backend: str = "serial",
+    key: Callable[[Any], dict] | None = None,
+    cache: PointCache | None = None,
+    *,
+    name: str | None = None,
+    workers: int = 1,
+    threads: int | None = None,
+    backend: str | None = None,
     address: str | None = None,
-    desc: str = "sweep",
+    desc: str | None = None,
     progress: bool | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """[fn(item) for item in items], cached per item, run on `backend`
-    (serial | processes | dask).  Results are in item order."""
+    """[fn(**record) for record in items], cached per record under `cache_key(name, record)`,
+    run on `backend`; results are in item order.
+
+    items    JSON-able dicts (records): the keyword arguments of fn and, with `name`, the cache key.
+    key      legacy form (sims/nn/train.py): a function item -> cache key; then fn(item) is called
+             with the item as is, which need not be a dict.
+    cache    a PointCache (None: no caching).
+    workers  processes for the sweep points (backend None: serial if 1, else processes);
+             with dask and no address, a local cluster of `workers` single-threaded processes.
+    threads  MC/numba/BLAS threads per process, applied inside every worker (None: unchanged in
+             the serial case, cores // workers in worker processes).
+    """
     items = list(items)
-    out: list[dict[str, np.ndarray] | None] = [cache.get(key(it)) for it in items]
+    cache = cache if cache is not None else PointCache(None)
+    workers = check_int("workers", workers, 1)
+    backend = resolve_backend(backend, workers)
+    records = key is None
+    key_of = (lambda it: cache_key(name, it)) if records else key
+    keys = [key_of(it) for it in items]  # validates every record before any work
+    if threads is None and backend != "serial":
+        threads = max(1, _cores() // workers)
+    point = _Point(fn, threads, records)
+
+    out: list[dict[str, np.ndarray] | None] = [cache.get(k) for k in keys]
     todo = [i for i, r in enumerate(out) if r is None]
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, disable=progress is False)
+    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc or name or "sweep",
+               disable=progress is False)
     try:
-        if backend == "serial" or jobs == 1 and backend != "dask":
+        if backend == "serial":
             for i in todo:
-                out[i] = cache.cached(key(items[i]), lambda i=i: fn(items[i]))
+                out[i] = cache.cached(keys[i], lambda i=i: point(items[i]))
                 bar.update(1)
-        elif backend in ("processes", "dask"):
+        else:
             from joblib import Parallel, delayed, parallel_config
 
             if backend == "dask":
@@ -103,23 +234,24 @@ def sweep(
                     from dask.distributed import Client
                 except ImportError as e:
                     raise ParameterError("backend=dask needs `pip install 'bnreg[dask]'`") from e
-                client = Client(address) if address else Client(processes=True, n_workers=jobs)
-                cfg = parallel_config(backend="dask")
+                client = (Client(address) if address else
+                          Client(processes=True, n_workers=workers, threads_per_worker=1))
+                cfg, n_jobs = parallel_config(backend="dask"), -1
             else:
-                client, cfg = None, parallel_config(backend="loky", n_jobs=jobs)
+                # inner_max_num_threads sizes the BLAS/OpenMP/numba pools of fresh loky workers;
+                # _Point then sets the same count explicitly in each worker.
+                client, n_jobs = None, workers
+                cfg = parallel_config(backend="loky", n_jobs=workers, inner_max_num_threads=threads)
             try:
                 with cfg:
-                    gen = Parallel(return_as="generator", n_jobs=jobs if backend != "dask" else -1)(
-                        delayed(fn)(items[i]) for i in todo)
+                    gen = Parallel(return_as="generator", n_jobs=n_jobs)(delayed(point)(items[i]) for i in todo)
                     for i, res in zip(todo, gen, strict=False):
-                        cache.put(key(items[i]), res)
+                        cache.put(keys[i], res)
                         out[i] = {k: np.asarray(v) for k, v in res.items()}
                         bar.update(1)
             finally:
                 if client is not None:
                     client.close()
-        else:
-            raise ParameterError(f"backend must be one of serial, processes, dask (got {backend!r})")
     finally:
         bar.close()
     return out  # type: ignore[return-value]

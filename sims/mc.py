@@ -26,10 +26,12 @@ __all__ = ["MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batch
 _THREADS: int | None = None
 
 
-def set_threads(n: int | None) -> None:
-    """Threads used by `run_chunks` (None: BNREG_THREADS or all cores)."""
+def set_threads(n: int | None) -> int | None:
+    """Threads used by `run_chunks` (None: BNREG_THREADS or all cores); returns the previous
+    setting, so that a caller can restore it."""
     global _THREADS
-    _THREADS = None if n is None else max(1, int(n))
+    old, _THREADS = _THREADS, None if n is None else max(1, int(n))
+    return old
 
 
 def get_threads() -> int:

@@ -1,9 +1,11 @@
-"""Tests of the point cache and sweeps (sims/executor.py) and of figure output (figures/_io.py)."""
+"""Tests of the point cache, sweeps and the workers/threads settings (sims/executor.py) and of
+figure output (figures/_io.py)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 
 import matplotlib
 
@@ -13,7 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bnreg.figures._io import save  # noqa: E402
-from bnreg.sims.executor import PointCache, sweep  # noqa: E402
+from bnreg.sims.executor import PointCache, cache_key, resolve_parallelism, sweep  # noqa: E402
+from bnreg.theory.params import ParameterError  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # helpers (top level so that loky workers can unpickle them)
@@ -26,6 +29,41 @@ def square_point(x: int) -> dict[str, float]:
 
 def square_key(x: int) -> dict:
     return {"test": "square", "x": x}
+
+
+def square_record_point(*, x: int, scale: float = 1.0) -> dict[str, float]:
+    """The record form: called as point(**record)."""
+    return {"x": float(x), "sq": scale * x * x}
+
+
+def thread_report_point(*, tag: int) -> dict[str, float]:
+    """Where and with how many threads a sweep point ran."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from bnreg.sims.mc import get_threads
+
+    blas = [d["num_threads"] for d in threadpool_info() if d.get("user_api") == "blas"]
+    return {"tag": float(tag), "pid": float(os.getpid()), "mc": float(get_threads()),
+            "numba": float(numba.get_num_threads()), "blas": float(max(blas) if blas else -1)}
+
+
+def mc_point(*, M: int, seed: int) -> dict[str, object]:
+    """A real threaded Monte Carlo point (many chunks, so that the thread count could matter)."""
+    from bnreg.sims.bn_noise import simulate_batch_stats
+
+    r = simulate_batch_stats("laplace", M, 4096, seed=seed, n_chunks=16)
+    est = r.var_sd()
+    return {"est": est.estimate, "se": est.se, "mean_sd": r.mean_sd().estimate}
+
+
+def _loky_available() -> None:
+    try:
+        from joblib import Parallel, delayed
+
+        Parallel(n_jobs=2, backend="loky")(delayed(abs)(-i) for i in range(2))
+    except Exception as e:  # pragma: no cover - depends on the sandbox
+        pytest.skip(f"joblib's loky backend could not start worker processes here: {e!r}")
 
 
 _UNPICKLED: list[str] = []
@@ -205,24 +243,18 @@ def test_sweep_serial_order_and_caching(tmp_path):
 
 
 def test_sweep_unknown_backend(tmp_path):
-    from bnreg.theory.params import ParameterError
-
     with pytest.raises(ParameterError, match="backend"):
-        sweep(square_point, [1, 2], square_key, PointCache(tmp_path), jobs=2, backend="threads", progress=False)
+        sweep(square_point, [1, 2], square_key, PointCache(tmp_path), workers=2, backend="threads", progress=False)
+    with pytest.raises(ParameterError, match="serial"):
+        sweep(square_point, [1, 2], square_key, PointCache(tmp_path), workers=2, backend="serial", progress=False)
 
 
 def test_sweep_processes_matches_serial(tmp_path):
-    try:
-        from joblib import Parallel, delayed
-
-        Parallel(n_jobs=2, backend="loky")(delayed(abs)(-i) for i in range(2))
-    except Exception as e:  # pragma: no cover - depends on the sandbox
-        pytest.skip(f"joblib's loky backend could not start worker processes here: {e!r}")
-
+    _loky_available()
     items = [3, 1, 4, 1, 5, 9, 2, 6]
     serial = sweep(square_point, items, square_key, PointCache(tmp_path / "serial"), progress=False)
     par_cache = PointCache(tmp_path / "par")
-    par = sweep(square_point, items, square_key, par_cache, jobs=2, backend="processes", progress=False)
+    par = sweep(square_point, items, square_key, par_cache, workers=2, progress=False)  # processes by default
     assert len(par) == len(serial) == len(items)
     for a, b in zip(serial, par, strict=True):
         assert set(a) == set(b)
@@ -231,6 +263,125 @@ def test_sweep_processes_matches_serial(tmp_path):
     # the parallel run filled the cache
     for x in items:
         assert par_cache.get(square_key(x)) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# records: the sweep item is a dict of keyword arguments and (with the figure name) the cache key
+
+
+def test_record_is_the_cache_key(tmp_path):
+    cache = PointCache(tmp_path)
+    calls: list[dict] = []
+
+    def point(**rec):
+        calls.append(rec)
+        return square_record_point(**rec)
+
+    recs = [{"x": 2}, {"x": 3, "scale": 0.5}]
+    res = sweep(point, recs, cache=cache, name="sq", progress=False)
+    assert calls == recs  # point(**record)
+    assert [float(r["sq"]) for r in res] == [4.0, 4.5]
+    # the entry's JSON sidecar is the figure name plus the record
+    sidecars = sorted(json.dumps(json.loads(p.read_text()), sort_keys=True) for p in tmp_path.glob("*.json"))
+    assert sidecars == sorted(json.dumps(k, sort_keys=True)
+                              for k in ({"figure": "sq", "x": 2}, {"figure": "sq", "x": 3, "scale": 0.5}))
+    assert cache.get(cache_key("sq", {"x": 2})) is not None
+
+    # same record (fields in any order) -> hit; a changed field, a new field or another figure -> miss
+    calls.clear()
+    res = sweep(point, [{"scale": 0.5, "x": 3}, {"x": 2}], cache=cache, name="sq", progress=False)
+    assert calls == [] and [float(r["sq"]) for r in res] == [4.5, 4.0]
+    for recs2, name in (([{"x": 3, "scale": 0.25}], "sq"), ([{"x": 2, "scale": 1.0}], "sq"), ([{"x": 2}], "other")):
+        calls.clear()
+        sweep(point, recs2, cache=cache, name=name, progress=False)
+        assert calls == recs2, (recs2, name)
+
+
+def test_record_validation(tmp_path):
+    assert cache_key("fig", {"M": 8, "seed": 1}) == {"figure": "fig", "M": 8, "seed": 1}
+    assert cache_key(None, {"M": 8}) == {"M": 8}
+    with pytest.raises(ParameterError, match="JSON"):
+        cache_key("fig", {"M": np.int64(8)})  # would be cached under str(8): refused
+    with pytest.raises(ParameterError, match="figure"):
+        cache_key("fig", {"figure": "x"})
+    with pytest.raises(ParameterError, match="dict"):
+        sweep(square_record_point, [3], cache=PointCache(tmp_path), name="sq", progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# workers x threads
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3, 4, 8, 64])
+def test_default_threads_never_exceed_cores(cores):
+    for workers in range(1, cores + 1):
+        w, t = resolve_parallelism(workers, None, cores=cores)
+        assert w == workers and t >= 1 and w * t <= cores
+    assert resolve_parallelism(None, None, cores=cores) == (1, cores)
+    for threads in range(1, cores + 1):
+        assert resolve_parallelism(None, threads, cores=cores) == (1, threads)
+    # one option alone never oversubscribes: refused, naming both options
+    with pytest.raises(ParameterError, match="--workers and --threads"):
+        resolve_parallelism(cores + 1, None, cores=cores)
+    with pytest.raises(ParameterError, match="--workers and --threads"):
+        resolve_parallelism(None, cores + 1, cores=cores)
+
+
+def test_explicit_oversubscription_warns_once(capsys):
+    assert resolve_parallelism(3, 5, cores=7) == (3, 5)
+    assert resolve_parallelism(3, 5, cores=7) == (3, 5)
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and len(err.strip().splitlines()) == 1 and "3 x 5 = 15" in err
+    with pytest.raises(ParameterError, match="workers"):
+        resolve_parallelism(0, 1, cores=4)
+    with pytest.raises(ParameterError, match="threads"):
+        resolve_parallelism(1, 0, cores=4)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_worker_processes_apply_the_thread_setting(tmp_path, threads):
+    _loky_available()
+    workers = 2
+    if threads * workers > (os.cpu_count() or 1):
+        resolve_parallelism(workers, threads)  # explicit: allowed (with a warning line)
+    recs = [{"tag": i} for i in range(6)]
+    res = sweep(thread_report_point, recs, cache=PointCache(None), name="t", workers=workers, threads=threads,
+                progress=False)
+    assert all(int(r["pid"]) != os.getpid() for r in res)  # ran in worker processes
+    for r in res:
+        assert int(r["mc"]) == threads and int(r["numba"]) == threads
+        assert int(r["blas"]) in (threads, -1)  # -1: no BLAS library loaded
+
+
+def test_default_worker_threads_share_the_cores(tmp_path):
+    _loky_available()
+    cores = os.cpu_count() or 1
+    res = sweep(thread_report_point, [{"tag": i} for i in range(4)], name="t", workers=2, progress=False)
+    assert all(int(r["mc"]) * 2 <= max(cores, 2) and int(r["numba"]) == int(r["mc"]) for r in res)
+
+
+def test_serial_threads_are_applied_and_restored():
+    from bnreg.sims.mc import get_threads
+
+    before = get_threads()
+    (r,) = sweep(thread_report_point, [{"tag": 0}], name="t", threads=1, progress=False)
+    assert int(r["pid"]) == os.getpid() and int(r["mc"]) == 1 and int(r["numba"]) == 1
+    assert get_threads() == before
+
+
+def test_results_do_not_depend_on_workers_or_threads(tmp_path):
+    """The same seed gives bit-identical results serially and on processes, on 1 or 2 threads."""
+    _loky_available()
+    recs = [{"M": M, "seed": 100 + M} for M in (4, 8, 16)]
+    runs = {}
+    for workers, threads in ((1, 1), (1, 2), (2, 1), (2, 2)):
+        runs[workers, threads] = sweep(mc_point, recs, cache=PointCache(tmp_path / f"{workers}x{threads}"),
+                                       name="mc", workers=workers, threads=threads, progress=False)
+    ref = runs[1, 1]
+    for res in runs.values():
+        for a, b in zip(ref, res, strict=True):
+            for k in a:
+                assert a[k].tobytes() == b[k].tobytes(), k
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import csv
 import importlib
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -72,6 +73,8 @@ def test_outputs_exist_and_are_documented(built, name):
     for k in ("figure", "scale", "spec", "seed", "provenance"):
         assert k in js, k
     assert js["figure"] == name and js["scale"] == "quick" and js["seed"] == 2019
+    # defaults: one worker with all the cores' threads, serially
+    assert js["workers"] == 1 and js["threads"] == (os.cpu_count() or 1) and js["backend"] == "serial"
     mod = importlib.import_module(f"bnreg.figures.{name}")
     assert js["spec"] == json.loads(json.dumps(mod.SCALES["quick"]))
     for k in ("numpy", "numba", "git_revision"):

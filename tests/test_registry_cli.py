@@ -142,6 +142,17 @@ BAD = [
     (["figures", "nosuchfigure"], ["nosuchfigure"]),
     (["verify", "--only", "nosuchcheck"], ["--only", "nosuchcheck"]),
     (["figures", "--quick", "--paper", "simple_error"], ["--quick", "--paper"]),
+    (["figures", "simple_error", "--quick", "--workers", "0"], ["workers >= 1"]),
+    (["figures", "simple_error", "--quick", "--threads", "0"], ["threads >= 1"]),
+    (["figures", "simple_error", "--quick", "--workers", "4096"], ["4096", "--workers and --threads"]),
+    (["figures", "simple_error", "--quick", "--threads", "4096"], ["4096", "--workers and --threads"]),
+    (["figures", "simple_error", "--quick", "--workers", "2", "--threads", "1", "--backend", "serial"],
+     ["serial", "workers=2"]),
+    (["figures", "simple_error", "--quick", "--backend", "threads"], ["backend", "threads"]),
+    (["figures", "simple_error", "--quick", "--jobs", "2"], ["--jobs"]),
+    (["verify", "--quick", "--only", "simple_error", "--threads", "0"], ["threads >= 1"]),
+    (["verify", "--quick", "--jobs", "2"], ["--jobs"]),
+    (["bench", "nosuchsuite"], ["suite", "bn_noise", "nosuchsuite"]),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Style and architecture: ruff-clean; the layering theory <- sims <- figures <- cli; no import
+"""Style and architecture: ruff-clean; the layering theory <- sims <- figures <- bench <- cli; no import
 cycle; one import name.  The import graph is read from the source (AST), so lazy imports inside
 functions count for the layering rules and module-level imports for the cycle check."""
 
@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Source folder -> import name (the package-dir mapping of pyproject.toml).
-PACKAGES = {"bnreg": "bnreg", "theory": "bnreg.theory", "sims": "bnreg.sims", "figures": "bnreg.figures"}
+PACKAGES = {"bnreg": "bnreg", "theory": "bnreg.theory", "sims": "bnreg.sims", "figures": "bnreg.figures",
+            "bench": "bnreg.bench"}
 
 
 def _module_name(path: Path) -> str:
@@ -66,16 +67,27 @@ def test_ruff_clean():
 
 
 @pytest.mark.parametrize("layer,forbidden", [
-    ("bnreg.theory", ("bnreg.sims", "bnreg.figures", "bnreg.cli", "numba")),
-    ("bnreg.sims", ("bnreg.figures", "bnreg.cli")),
-    ("bnreg.figures", ("bnreg.cli",)),
+    ("bnreg.theory", ("bnreg.sims", "bnreg.figures", "bnreg.bench", "bnreg.cli", "numba")),
+    ("bnreg.sims", ("bnreg.figures", "bnreg.bench", "bnreg.cli")),
+    ("bnreg.figures", ("bnreg.bench", "bnreg.cli")),
+    ("bnreg.bench", ("bnreg.cli",)),
 ])
 def test_layering(layer, forbidden):
     """theory/ knows nothing of sims/ or figures/ (and has no numba); sims/ never imports figures/;
-    nothing below the CLI imports it."""
+    only the CLI imports the benchmarks (bench/ may use everything below it); nothing below the
+    CLI imports it."""
     bad = [(m, i) for m, (every, _) in GRAPH.items() if m == layer or m.startswith(layer + ".")
            for i in every if any(i == f or i.startswith(f + ".") for f in forbidden)]
     assert not bad, bad
+
+
+def test_only_the_cli_imports_the_benchmarks():
+    """bnreg.bench sits just below the CLI: no library module (the public API in bnreg/__init__
+    included) imports it."""
+    bad = [(m, i) for m, (every, _) in GRAPH.items() if m != "bnreg.cli" and not m.startswith("bnreg.bench")
+           for i in every if i == "bnreg.bench" or i.startswith("bnreg.bench.")]
+    assert not bad, bad
+    assert any(m.startswith("bnreg.bench.") for m in GRAPH), "bench/ was not scanned"
 
 
 def test_no_import_cycle():

@@ -242,7 +242,7 @@ def test_bad_protocol_and_student():
 def test_figure_quick(tmp_path, name):
     from bnreg.figures.run import make_figure
 
-    r = make_figure(name, scale="quick", out=tmp_path, jobs=1, progress=False)
+    r = make_figure(name, scale="quick", out=tmp_path, workers=1, progress=False)
     assert r["status"] == "written"
     for ext in ("png", "pdf", "csv", "json"):
         assert (tmp_path / f"{name}.{ext}").stat().st_size > 0

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from collections.abc import Callable
 
 import numba as nb
 import numpy as np
 
-from .layers import get_num_threads, set_num_threads
-from .model import CNNConfig, build_cnn, softmax_cross_entropy
-from .optim import SGD
+from bnreg.sims.executor import thread_limits
+from bnreg.sims.nn.layers import get_num_threads, set_num_threads
+from bnreg.sims.nn.model import CNNConfig, build_cnn, softmax_cross_entropy
+from bnreg.sims.nn.optim import SGD
+
+from .timing import interleaved_rates
 
 __all__ = ["run_benchmark", "format_benchmark", "SHAPES", "TARGETS"]
 
@@ -37,27 +39,6 @@ WIDTHS = (32, 32, 64, 64)
 FC = 512
 K = 10
 EPS = 1e-5
-
-
-def _interleaved(steppers: dict[str, Callable[[], None] | None], steps: dict[str, int], repeats: int,
-                 max_blocks: dict[str, int] | None = None) -> dict:
-    """Time the implementations in alternating blocks (so drifting load on a shared machine hits
-    all alike): images/s per block; each stepper is warmed up twice first (compile time excluded)."""
-    live = {k: f for k, f in steppers.items() if f is not None}
-    for f in live.values():
-        f()
-        f()
-    rates: dict[str, list[float]] = {k: [] for k in live}
-    max_blocks = max_blocks or {}
-    for r in range(repeats):
-        for k, f in live.items():
-            if r >= max_blocks.get(k, repeats):
-                continue
-            t = time.perf_counter()
-            for _ in range(steps[k]):
-                f()
-            rates[k].append(BATCH * steps[k] / (time.perf_counter() - t))
-    return rates
 
 
 def _data(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -202,19 +183,11 @@ def torch_step(shape: tuple[int, int, int]) -> Callable[[], None] | None:
 
 
 def _limit_threads(n: int):
-    """Context limiting BLAS (threadpoolctl), numba and torch to n threads."""
+    """Context limiting BLAS, numba (sims.executor.thread_limits), the sims.nn pool and torch to n threads."""
     from contextlib import ExitStack
 
     stack = ExitStack()
-    try:
-        from threadpoolctl import threadpool_limits
-
-        stack.enter_context(threadpool_limits(n))
-    except ImportError:  # pragma: no cover
-        pass
-    old_nb = nb.get_num_threads()
-    nb.set_num_threads(min(n, nb.config.NUMBA_NUM_THREADS))
-    stack.callback(nb.set_num_threads, old_nb)
+    stack.enter_context(thread_limits(n))
     old_sims = get_num_threads()
     set_num_threads(n)
     stack.callback(set_num_threads, old_sims)
@@ -265,7 +238,8 @@ def _bench_shape(name: str, quick: bool, repeats: int) -> dict:
     # blocks of about 0.2 s (quick: 0.1 s) of sims work; numpy gets a quarter of the steps
     n = max(1, int({"1d_40": 3000, "8x8x1": 1500, "32x32x3": 80}[name] * (0.1 if quick else 0.2) / BATCH))
     steppers = {"sims": sims_step(shape), "numpy": numpy_step(shape), "torch": torch_step(shape)}
-    rates = _interleaved(steppers, {"sims": n, "numpy": max(1, n // 4), "torch": n}, repeats, {"numpy": 3})
+    rates = interleaved_rates(steppers, {"sims": n, "numpy": max(1, n // 4), "torch": n}, repeats,
+                              units_per_call=BATCH, max_blocks={"numpy": 3})
     row: dict = {"shape": list(shape), "steps_per_block": n}
     for k in ("sims", "numpy", "torch"):
         row[k] = float(np.median(rates[k])) if k in rates else None

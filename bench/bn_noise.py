@@ -1,4 +1,4 @@
-"""Throughput benchmark for the batch-normalization Monte Carlo kernel.
+"""Throughput benchmark for the batch-normalization Monte Carlo kernel (`bnreg bench bn_noise`).
 
 Three workloads, timed in one run (best of `repeats`, compile time excluded), in normalized samples/s:
   numpy    the seed's snippet  a = randn(M, N); b = (a - a.mean(0))/a.std(0); mean((b - a)^2)   -> M N / t
@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import platform
-import time
-from collections.abc import Callable
 
 import numba as nb
 import numpy as np
 
+from bnreg.sims.bn_noise import simulate_batch_stats
+from bnreg.sims.mc import run_chunks
 from bnreg.theory.params import ParameterError, check_int
 
-from .bn_noise import simulate_batch_stats
-from .mc import run_chunks
+from .timing import best_time, calibrate
 
 __all__ = ["format_benchmark", "run_benchmark"]
 
@@ -60,26 +59,6 @@ def _ceiling_run(n_variates: int, t: int) -> None:
     run_chunks(lambda i, rng: np.array([normal_sum_kernel(rng, per)]), N_CHUNKS, 2, t)
 
 
-def best_time(fn: Callable[[], None], repeats: int) -> float:
-    """min over repeats of the wall time of fn() (seconds)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def _calibrate(fn: Callable[[int], None], n0: int, target: float) -> int:
-    """n with fn(n) taking about `target` seconds, scaled from a pilot of >= 0.05 s (or target/4)."""
-    n = n0
-    while True:
-        t = best_time(lambda n=n: fn(n), 1)
-        if t >= min(0.05, target / 4):
-            return max(n0, int(n * target / t))
-        n *= 4
-
-
 def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int = 32) -> dict:
     """Measure numpy, kernel and ceiling throughput (samples/s) and their ratios; see module docstring."""
     M = check_int("M", M, 2)
@@ -92,8 +71,8 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int
     _kernel_run(M, 2 * N_CHUNKS, t_lo)  # warm-up: numba compile / cache load
     _ceiling_run(N_CHUNKS, t_lo)
 
-    N = _calibrate(lambda n: _numpy_run(M, n), 1024, target_s)
-    n_batches = _calibrate(lambda n: _kernel_run(M, n, t_lo), 2 * N_CHUNKS, target_s)
+    N = calibrate(lambda n: _numpy_run(M, n), 1024, target_s)
+    n_batches = calibrate(lambda n: _kernel_run(M, n, t_lo), 2 * N_CHUNKS, target_s)
     n_batches = -(-n_batches // N_CHUNKS) * N_CHUNKS  # what the kernel actually runs
     n_samples = n_batches * M
 
