@@ -24,8 +24,9 @@ import numba as nb
 import numpy as np
 
 from bnreg.sims.executor import thread_limits
+from bnreg.sims.nn.config import CNNConfig
 from bnreg.sims.nn.layers import get_num_threads, set_num_threads
-from bnreg.sims.nn.model import CNNConfig, build_cnn, softmax_cross_entropy
+from bnreg.sims.nn.model import build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.optim import SGD
 
 from .timing import interleaved_rates

@@ -23,14 +23,20 @@ else:  # pragma: no cover
 from bnreg.theory.params import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "bnreg", "theory", "sims", "figures")
+
+
+def _sources() -> list[str]:
+    """pyproject.toml, README.md and every top-level folder the package-dir mapping names."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    folders = {d.split("/")[0] for d in meta["tool"]["setuptools"]["package-dir"].values()}
+    return ["pyproject.toml", "README.md", *sorted(folders)]
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """Build the wheel from a copy of the sources (so no build/ or egg-info lands in the checkout)."""
     src = tmp_path_factory.mktemp("src")
-    for name in SOURCES:
+    for name in _sources():
         p = ROOT / name
         if p.is_dir():
             shutil.copytree(p, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
@@ -52,7 +58,7 @@ def test_wheel_has_a_single_top_level_package(wheel):
         (info,) = [t for t in top if t.endswith(".dist-info")]
         assert top == {"bnreg", info}, top
         assert z.read(f"{info}/top_level.txt").decode().split() == ["bnreg"]
-        for sub in ("theory", "sims", "sims/kernels", "sims/nn", "figures"):
+        for sub in ("theory", "sims", "sims/kernels", "sims/nn", "figures", "bench"):
             assert f"bnreg/{sub}/__init__.py" in names, sub
         entry = z.read(f"{info}/entry_points.txt").decode()
         assert "bnreg = bnreg.cli:main" in entry
@@ -70,7 +76,8 @@ def test_installed_wheel_imports_only_bnreg(wheel, tmp_path):
         "import importlib.util, json, bnreg\n"
         "v = bnreg.evaluate('simple_error', M=32, exact=True)\n"
         "print(json.dumps({'file': bnreg.__file__, 'value': v, 'version': bnreg.__version__,\n"
-        "  'others': [m for m in ('theory', 'sims', 'figures') if importlib.util.find_spec(m) is not None]}))\n")
+        "  'others': [m for m in ('theory', 'sims', 'figures', 'bench')\n"
+        "             if importlib.util.find_spec(m) is not None]}))\n")
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
