@@ -59,20 +59,18 @@ def theory(r: dict[str, Any]) -> float:
     return VS.variance_shift_ratio(r["keep"], r["c"], 1.0, r["d"], r["corr"], r["cos2"], r["noise"])
 
 
-def point(rec: dict[str, Any]) -> dict[str, float]:
-    kw = {"beta": rec["beta"]} if rec["noise"] == "uout" else {"keep": rec["keep"]}
-    res = simulate_variance_shift(rec["noise"], c=rec["c"], v=1.0, d=rec["d"], corr=rec["corr"], cos2=rec["cos2"],
-                                  n_samples=max(rec["draws"] // (rec["d"] + 1), 4096), seed=rec["seed"],
-                                  **kw).ratio
+def point(*, panel: str, noise: str, keep: float, beta: float, c: float, d: int, corr: float, cos2: float,
+          draws: int, seed: int) -> dict[str, float]:
+    kw = {"beta": beta} if noise == "uout" else {"keep": keep}
+    res = simulate_variance_shift(noise, c=c, v=1.0, d=d, corr=corr, cos2=cos2,
+                                  n_samples=max(draws // (d + 1), 4096), seed=seed, **kw).ratio
     return {"mc": res.estimate, "se": res.se}
 
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     recs = _records(spec)
-    items = [{**r, "draws": spec["draws"],
-              "seed": derive_seed(seed, NAME, *(r[k] for k in ("panel", "noise", "keep", "beta", "c", "d", "corr",
-                                                                 "cos2")))} for r in recs]
-    res = sweep(point, items, lambda it: {"figure": NAME, **it}, cache, desc=NAME, **sweep_kw)
+    items = [{**r, "draws": spec["draws"], "seed": derive_seed(seed, NAME, *r.values())} for r in recs]
+    res = sweep(point, items, cache=cache, name=NAME, **sweep_kw)
     rows = [tuple(r[k] for k in COLUMNS[:8]) + (float(x["mc"]), float(x["se"]), theory(r))
             for r, x in zip(recs, res, strict=True)]
     return columns_from_rows(COLUMNS, rows)

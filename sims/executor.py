@@ -170,7 +170,7 @@ def thread_limits(threads: int | None) -> Iterator[None]:
 class _Point:
     """The function a worker runs for one item: applies the thread setting inside the worker
     process (threads are per process: the parent's setting does not travel), then calls
-    fn(**record) (record sweeps) or fn(item) (legacy sweeps with a key function).  Picklable."""
+    fn(**record) (record sweeps) or fn(item) (object sweeps with a key function).  Picklable."""
 
     def __init__(self, fn: Callable[..., dict[str, Any]], threads: int | None, records: bool):
         self.fn, self.threads, self.records = fn, threads, records
@@ -198,8 +198,9 @@ def sweep(
     run on `backend`; results are in item order.
 
     items    JSON-able dicts (records): the keyword arguments of fn and, with `name`, the cache key.
-    key      legacy form (sims/nn/train.py): a function item -> cache key; then fn(item) is called
-             with the item as is, which need not be a dict.
+    key      object form (sims/nn/sweep.py, whose items are validated CNNConfig objects, so that a
+             run is validated once): a function item -> cache key; then fn(item) is called with
+             the item as is, which need not be a dict.
     cache    a PointCache (None: no caching).
     workers  processes for the sweep points (backend None: serial if 1, else processes);
              with dask and no address, a local cluster of `workers` single-threaded processes.
