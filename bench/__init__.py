@@ -3,7 +3,7 @@
 helper module (`timing`).  Every result is a ratio against a baseline timed in the same run, so
 that it means something on a shared machine.
 
-  bn_noise  the batch-statistics Monte Carlo kernel vs the seed's numpy snippet and the raw
+  bn_noise  the batch-statistics Monte Carlo kernel vs the write-up's numpy snippet (docs/bn_noise.md) and the raw
             normal-variate generation speed (docs/performance.md)
   teacher   teacher-student SGD epochs vs the memory-bandwidth floor; figure wall times
   cnn       CNN training steps vs a plain-numpy step and torch.nn (if installed)

@@ -1,7 +1,7 @@
 """Throughput benchmark for the batch-normalization Monte Carlo kernel (`bnreg bench bn_noise`).
 
 Three workloads, timed in one run (best of `repeats`, compile time excluded), in normalized samples/s:
-  numpy    the seed's snippet  a = randn(M, N); b = (a - a.mean(0))/a.std(0); mean((b - a)^2)   -> M N / t
+  numpy    the write-up's snippet  a = randn(M, N); b = (a - a.mean(0))/a.std(0); mean((b - a)^2)   -> M N / t
   kernel   `simulate_batch_stats("gaussian", M, n_batches)` on t threads                        -> M n_batches / t
   ceiling  an njit loop summing rng.standard_normal() through `run_chunks` (same chunks, same variate count):
            the raw normal-variate generation speed.

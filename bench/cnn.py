@@ -1,4 +1,5 @@
-"""Training-throughput benchmark of the seed's CNN (`bnreg bench cnn`; issue 5, "Performance").
+"""Training-throughput benchmark of the CNN of Luo et al. 2019 (arXiv:1809.00846; docs/cnn.md):
+`bnreg bench cnn` (docs/performance.md).
 
 Workload: one SGD step = forward (training mode) + softmax cross-entropy + backward + momentum SGD
 update of conv(3,32)-conv(3,32)-conv(3,64)-conv(3,64)-pool(2,2)-fc(512)-fc(10) with BN after every

@@ -4,7 +4,7 @@ Tolerance = z * SE + allowance, z from a two-sided false-alarm rate of 1e-3 per 
 (Bonferroni over its points, Student t with 63 df); allowance 0 for exact formulas, 2 x the
 derived next term for asymptotic ones.  Seeds are fixed, so the outcome is deterministic; the
 false-alarm rate says how unlucky a seed would have to be.  Power: every check's wrong variants
-(a missing factor, kurtosis ignored, the seed's formula, independence of a sample and its batch)
+(a missing factor, kurtosis ignored, the write-up's formula, independence of a sample and its batch)
 must be rejected by the same test at the same sample size.
 """
 

@@ -88,7 +88,7 @@ def test_logistic_and_relu_quadrature_vs_gauss_hermite():
     st = G.glm_stats("relu", 1.0, 0.5)
     from scipy.stats import norm
     assert st["mu_d2A"] == pytest.approx(norm.cdf(0.5), rel=1e-10)
-    # seed's sigmoid approximation of the active fraction differs when beta != 0
+    # the write-up's sigmoid approximation of the active fraction differs when beta != 0
     sig = G.glm_stats("relu", 1.0, 0.5, approx="sigmoid")["mu_d2A"]
     assert sig == pytest.approx(float(np.sum(w / (1 + np.exp(-(x + 0.5))))), rel=1e-9)
     assert abs(sig - st["mu_d2A"]) > 0.05

@@ -5,6 +5,7 @@ functions count for the layering rules and module-level imports for the cycle ch
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,14 @@ def test_theory_imports_nothing_random_at_run_time():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
 
+
+
+def test_no_reference_outside_the_repository():
+    """The project is self-contained: code and docs cite papers (title, arXiv id) and docs/ pages,
+    never the write-ups or briefs it was built from."""
+    bad = []
+    for p in [*_sources(), *(ROOT / "docs").rglob("*.md"), ROOT / "README.md"]:
+        for k, line in enumerate(p.read_text().splitlines(), 1):
+            if re.search(r"THEORY\.md|\.\./shared|shared/seeds|seed 00[0-9]|\bseed['’]s\b", line):
+                bad.append(f"{p.relative_to(ROOT)}:{k}")
+    assert not bad, f"{len(bad)} references, e.g. {bad[:5]}"

@@ -62,11 +62,11 @@ def test_ridge_error_and_optimum():
         assert grid[np.argmin([T.gen_error_ridge(a, x, 0.25) for x in grid])] == pytest.approx(0.25, abs=0.011)
 
 
-def test_sgd_limits_from_ridge_and_the_seed_sign_error():
+def test_sgd_limits_from_ridge_and_the_writeup_sign_error():
     d = T.derive_sgd_limits()
     assert sp.simplify(d["alpha<1"] - (1 - alpha + alpha * delta2 / (1 - alpha))) == 0
     assert sp.simplify(d["alpha>1"] - delta2 / (alpha - 1)) == 0
-    assert T.gen_error_sgd(3.0, 0.25) == 0.125 > 0 > 0.25 / (1 - 3.0)  # the seed's value is negative
+    assert T.gen_error_sgd(3.0, 0.25) == 0.125 > 0 > 0.25 / (1 - 3.0)  # the write-up's value is negative
     assert T.gen_error_sgd(1.0, 0.25) == math.inf
 
 

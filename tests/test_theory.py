@@ -103,7 +103,7 @@ def test_simple_error_series_and_seed_value():
     assert sp.expand(d["gaussian_series"] - (sp.Rational(3, 2) / M + sp.Rational(7, 16) / M**2)) == 0
     gauss = d["series"].subs({g: 0, rho: 0, m6: 15})
     assert sp.expand(gauss - d["gaussian_series"]) == 0
-    # The seed's number: 3/(2M) = 0.046875 at M = 32 is the asymptote; the exact value is larger.
+    # The write-up's number: 3/(2M) = 0.046875 at M = 32 is the asymptote; the exact value is larger.
     assert B.simple_error(32) == pytest.approx(0.046875, abs=0)
     assert B.simple_error(32, exact=True) > 0.046875
 
@@ -133,7 +133,7 @@ def test_seed_formula_is_reproduced_and_differs_from_the_derivation():
     seed = B.derive_bn_deviation_ms_seed()
     assert sp.simplify(seed - seed_printed) == 0
     dev = B.derive_bn_deviation_ms(2)
-    # Order 1/M: the seed misses the skewness term g u (a sample is part of its own batch).
+    # Order 1/M: the write-up misses the skewness term g u (a sample is part of its own batch).
     assert sp.expand(sp.limit(sp.expand((dev - seed) * M), M, sp.oo) - gam**2 * g * u) == 0
     # Order 1/M^2 for Gaussian input at u = 0: derived 3, seed 3/2.
     c2 = sp.limit(sp.expand((dev - sp.limit(dev * M, M, sp.oo) / M) * M**2), M, sp.oo)
