@@ -13,7 +13,7 @@ import numpy as np
 from bnreg.sims.bn_noise import simulate_batch_stats
 from bnreg.sims.executor import PointCache, sweep
 from bnreg.sims.rng import derive_seed
-from bnreg.theory import bn_noise as T
+from bnreg.theory import bn_noise as B
 from bnreg.theory.distributions import FAMILIES, family_moments
 
 NAME = "batch_stats"
@@ -28,7 +28,7 @@ SCALES: dict[str, dict[str, Any]] = {
 
 def _approx(family: str, M: int) -> tuple[float, float]:
     fm = family_moments(family)
-    return T.batch_std_mean(M, fm.rho), T.batch_std_var(M, fm.rho) ** 0.5
+    return B.batch_std_mean(M, fm.rho), B.batch_std_var(M, fm.rho) ** 0.5
 
 
 def point(*, family: str, M: int, samples: int, bins: int, seed: int) -> dict[str, Any]:

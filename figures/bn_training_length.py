@@ -22,7 +22,7 @@ import numpy as np
 from bnreg.sims.executor import PointCache, sweep
 from bnreg.sims.rng import derive_seed
 from bnreg.sims.teacher_student import Protocol, n_samples, train_student
-from bnreg.theory import teacher_student as T
+from bnreg.theory import teacher_student as TS
 
 NAME = "bn_training_length"
 TITLE = "BN student error vs training length near alpha = 1 (vs SGD and WN + gamma decay)"
@@ -60,10 +60,10 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
             tau = np.array([r["tau"] for r in rs]).mean(0)
             se = eps.std(0, ddof=1) / math.sqrt(len(rs)) if len(rs) > 1 else np.full(eps.shape[1], math.nan)
             P = n_samples(N, a)
-            lim = T.gen_error_bn_limit(P / N, d2, M) if P != N else math.inf
+            lim = TS.gen_error_bn_limit(P / N, d2, M) if P != N else math.inf
             for e, t, m, s in zip(rs[0]["epochs"], tau, eps.mean(0), se, strict=True):
-                gd = T.gen_error_gd(a, float(t), d2, 0.0 if kind == "linear" else 1.0) if kind != "wn" else math.nan
-                wn = T.gen_error_wn(a, 1 / (2 * M), d2)
+                gd = TS.gen_error_gd(a, float(t), d2, 0.0 if kind == "linear" else 1.0) if kind != "wn" else math.nan
+                wn = TS.gen_error_wn(a, 1 / (2 * M), d2)
                 for c, v in zip(rows, (kind, a, int(e), float(t), float(m), float(s), gd, wn, lim), strict=True):
                     rows[c].append(v)
     return {k: np.array(v) for k, v in rows.items()}

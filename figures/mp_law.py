@@ -12,7 +12,7 @@ import numpy as np
 
 from bnreg.sims.executor import PointCache, sweep
 from bnreg.sims.rng import derive_seed
-from bnreg.theory import teacher_student as T
+from bnreg.theory import teacher_student as TS
 
 NAME = "mp_law"
 TITLE = "Marchenko-Pastur law of X^T X/N vs sampled eigenvalues"
@@ -26,7 +26,7 @@ ZERO_TOL = 1e-8  # eigenvalues below this (relative to the largest) are the atom
 
 def point(*, alpha: float, N: int, n_matrices: int, bins: int, seed: int) -> dict[str, Any]:
     P = max(1, int(round(alpha * N)))
-    a, b = T.mp_edges(alpha)
+    a, b = TS.mp_edges(alpha)
     edges = np.linspace(max(a - 0.1 * (b - a), 0.0), b + 0.1 * (b - a), bins + 1)
     counts = np.zeros((n_matrices, bins))
     atom = np.zeros(n_matrices)
@@ -52,12 +52,12 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
         e = r["edges"]
         c = 0.5 * (e[1:] + e[:-1])
         # theory: bin average of the density (exact integral of a smooth function, 64-point midpoint)
-        th = [float(np.mean(T.mp_density(np.linspace(lo, hi, 66)[1:-1], a))) for lo, hi in zip(e[:-1], e[1:],
+        th = [float(np.mean(TS.mp_density(np.linspace(lo, hi, 66)[1:-1], a))) for lo, hi in zip(e[:-1], e[1:],
                                                                                                strict=True)]
         for x, y, s, t in zip(c, r["density"], r["density_se"], th, strict=True):
             for col, v in zip(rows, (a, "density", x, y, s, t), strict=True):
                 rows[col].append(v)
-        for col, v in zip(rows, (a, "atom", 0.0, float(r["atom"]), float(r["atom_se"]), T.mp_atom(a)), strict=True):
+        for col, v in zip(rows, (a, "atom", 0.0, float(r["atom"]), float(r["atom_se"]), TS.mp_atom(a)), strict=True):
             rows[col].append(v)
     return {k: np.array(v) for k, v in rows.items()}
 
@@ -71,7 +71,7 @@ def plot(d: dict[str, Any]) -> plt.Figure:
         w = float(np.diff(x).mean()) if len(x) > 1 else 0.1
         ax.bar(x, d["mc"][sel], width=w, color="C0", alpha=0.45, label="sampled eigenvalues")
         xs = np.linspace(x.min(), x.max(), 400)
-        ax.plot(xs, T.mp_density(xs, a), "C3-", lw=1.3, label="MP density")
+        ax.plot(xs, TS.mp_density(xs, a), "C3-", lw=1.3, label="MP density")
         at = (d["alpha"] == a) & (d["kind"] == "atom")
         ax.set_title(f"α = {a:g}: atom at 0 {d['mc'][at][0]:.4f} (MP {d['theory'][at][0]:.4f})", fontsize=9)
         ax.set_xlabel("eigenvalue s of XᵀX/N")

@@ -13,7 +13,7 @@ import numpy as np
 from bnreg.sims.bn_noise import simulate_batch_stats
 from bnreg.sims.executor import PointCache, sweep
 from bnreg.sims.rng import derive_seed
-from bnreg.theory import bn_noise as T
+from bnreg.theory import bn_noise as B
 
 NAME = "simple_error"
 TITLE = "The simple example of Luo et al.: error of batch vs population normalization"
@@ -39,18 +39,18 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
         "mc": np.array([float(r["mc"]) for r in res]),
         "se": np.array([float(r["se"]) for r in res]),
         "n": np.array([int(r["n"]) for r in res]),
-        "exact": np.array([T.simple_error(m, exact=True) for m in M]),
-        "asymptotic": np.array([T.simple_error(m) for m in M]),
-        "order2": np.array([T.simple_error(m, order=2) for m in M]),
+        "exact": np.array([B.simple_error(m, exact=True) for m in M]),
+        "asymptotic": np.array([B.simple_error(m) for m in M]),
+        "order2": np.array([B.simple_error(m, order=2) for m in M]),
     }
 
 
 def plot(d: dict[str, Any]) -> plt.Figure:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     Mg = np.unique(np.round(np.geomspace(2, d["M"].max(), 300)).astype(int))
-    exact = np.array([T.simple_error(m, exact=True) for m in Mg])
+    exact = np.array([B.simple_error(m, exact=True) for m in Mg])
     ax.plot(Mg, Mg * exact, "k-", label="exact: 2 - 2 E[σ_B]")
-    ax.plot(Mg, Mg * np.array([T.simple_error(m, order=2) for m in Mg]), "C1--", label="3/(2M) + 7/(16M²)")
+    ax.plot(Mg, Mg * np.array([B.simple_error(m, order=2) for m in Mg]), "C1--", label="3/(2M) + 7/(16M²)")
     ax.axhline(1.5, color="C3", ls=":", label="asymptote 3/(2M) (Luo et al.)")
     ax.errorbar(d["M"], d["M"] * d["mc"], yerr=d["M"] * d["se"], fmt="o", color="C0", ms=4, capsize=2,
                 label="Monte Carlo ± 1 SE")
@@ -60,7 +60,7 @@ def plot(d: dict[str, Any]) -> plt.Figure:
     ax.set_title("x ~ N(0,1), b = (x − μ_B)/σ_B")
     ax.legend(fontsize=8)
     ax2.plot(Mg, (1.5 / Mg - exact) / exact * 100, "C3:", label="asymptote vs exact")
-    ax2.plot(Mg, (np.array([T.simple_error(m, order=2) for m in Mg]) - exact) / exact * 100, "C1--",
+    ax2.plot(Mg, (np.array([B.simple_error(m, order=2) for m in Mg]) - exact) / exact * 100, "C1--",
              label="two-term vs exact")
     ax2.errorbar(d["M"], (d["mc"] - d["exact"]) / d["exact"] * 100, yerr=d["se"] / d["exact"] * 100, fmt="o",
                  color="C0", ms=4, capsize=2, label="MC vs exact")

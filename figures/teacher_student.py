@@ -21,7 +21,7 @@ import numpy as np
 from bnreg.sims.executor import PointCache, sweep
 from bnreg.sims.rng import derive_seed
 from bnreg.sims.teacher_student import Protocol, train_student
-from bnreg.theory import teacher_student as T
+from bnreg.theory import teacher_student as TS
 
 NAME = "teacher_student"
 TITLE = "Teacher-student generalization error vs alpha: SGD, WN + gamma decay and BN students"
@@ -82,11 +82,11 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
     zeta = 1.0 / (2 * M)
     for a in np.round(np.linspace(0.02, 3.0, 150), 4):
         a = float(a)
-        add("theory_sgd", a, T.gen_error_sgd(a, d2) if abs(a - 1) > 1e-9 else math.inf)
-        add("theory_wn_opt", a, T.gen_error_ridge(a, T.ridge_optimal_lam(d2), d2))
-        add("theory_wn_zeta_bn", a, T.gen_error_wn(a, zeta, d2))
-        add("theory_seed_lam_eq_zeta", a, T.gen_error_ridge(a, zeta, d2))
-        add("theory_bn_limit", a, T.gen_error_bn_limit(a, d2, M) if abs(a - 1) > 1e-9 else math.inf)
+        add("theory_sgd", a, TS.gen_error_sgd(a, d2) if abs(a - 1) > 1e-9 else math.inf)
+        add("theory_wn_opt", a, TS.gen_error_ridge(a, TS.ridge_optimal_lam(d2), d2))
+        add("theory_wn_zeta_bn", a, TS.gen_error_wn(a, zeta, d2))
+        add("theory_seed_lam_eq_zeta", a, TS.gen_error_ridge(a, zeta, d2))
+        add("theory_bn_limit", a, TS.gen_error_bn_limit(a, d2, M) if abs(a - 1) > 1e-9 else math.inf)
     out = {k: np.array(v) for k, v in rows.items()}
     out["epochs"] = np.full(len(out["alpha"]), spec["protocol"]["epochs"])
     out["N"] = np.full(len(out["alpha"]), spec["N"])

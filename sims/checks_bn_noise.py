@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from bnreg.theory import bn_noise as T
+from bnreg.theory import bn_noise as B
 from bnreg.theory.distributions import family_moments
 
 from .bn_noise import simulate_batch_stats, simulate_bn_deviation
@@ -85,110 +85,110 @@ _add(Check(
     "simple_error.exact", "simple_error",
     "E[(b-a)^2] = 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) exactly (Gaussian input, every M)",
     _grid(["gaussian"], M_ALL), _bs("simple_error"),
-    lambda p: T.simple_error(p["M"], exact=True),
+    lambda p: B.simple_error(p["M"], exact=True),
     {"1/M (missing 3/2)": lambda p: 1 / p["M"], "3/(2M) taken as exact": lambda p: 1.5 / p["M"]},
-    shown={"asymptotic 3/(2M)": lambda p: T.simple_error(p["M"]),
-           "order 2": lambda p: T.simple_error(p["M"], order=2)}))
+    shown={"asymptotic 3/(2M)": lambda p: B.simple_error(p["M"]),
+           "order 2": lambda p: B.simple_error(p["M"], order=2)}))
 
 _add(Check(
     "simple_error.asymptotic", "simple_error",
     "E[(b-a)^2] ~ 3/(2M) (Gaussian input; the write-up's simple example, §1.1)",
     _grid(["gaussian"], M_ALL), _bs("simple_error"),
-    lambda p: T.simple_error(p["M"]),
+    lambda p: B.simple_error(p["M"]),
     {"1/M (missing 3/2)": lambda p: 1 / p["M"]},
-    allowance=next_term_allowance(lambda p: T.simple_error(p["M"]), lambda p: T.simple_error(p["M"], order=2)),
+    allowance=next_term_allowance(lambda p: B.simple_error(p["M"]), lambda p: B.simple_error(p["M"], order=2)),
     allowance_doc=NEXT_TERM_DOC, min_M=8,
-    shown={"exact": lambda p: T.simple_error(p["M"], exact=True)}))
+    shown={"exact": lambda p: B.simple_error(p["M"], exact=True)}))
 
 _add(Check(
     "simple_error.kurtosis", "simple_error",
     "E[(b-a)^2] ~ (rho+6)/(4M) for non-Gaussian input (3/(2M) only when rho = 0)",
     _grid(NON_GAUSS, (16, 64, 256, 1024)), _bs("simple_error"),
-    lambda p: T.simple_error(p["M"], rho=_fm(p).rho),
+    lambda p: B.simple_error(p["M"], rho=_fm(p).rho),
     {"kurtosis ignored: 3/(2M)": lambda p: 1.5 / p["M"]},
-    allowance=next_term_allowance(lambda p: T.simple_error(p["M"], rho=_fm(p).rho),
-                         lambda p: T.simple_error(p["M"], order=2, **_mom(p))),
+    allowance=next_term_allowance(lambda p: B.simple_error(p["M"], rho=_fm(p).rho),
+                         lambda p: B.simple_error(p["M"], order=2, **_mom(p))),
     allowance_doc=NEXT_TERM_DOC, min_M=8,
-    shown={"order 2": lambda p: T.simple_error(p["M"], order=2, **_mom(p))}))
+    shown={"order 2": lambda p: B.simple_error(p["M"], order=2, **_mom(p))}))
 
 _add(Check(
     "batch_mean_var", "batch_mean_var", "Var(mu_B) = sigma^2/M exactly (any input)",
     _grid(FAMS, (2, 4, 16, 64), sigma=2.0), _bs("var_mu"),
-    lambda p: T.batch_mean_var(p["M"], p["sigma"]),
+    lambda p: B.batch_mean_var(p["M"], p["sigma"]),
     {"sigma^2/(M-1)": lambda p: p["sigma"] ** 2 / (p["M"] - 1)}))
 
 _add(Check(
     "batch_std_mean.gaussian_exact", "batch_std_mean",
     "E[sigma_B] = sigma sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) exactly (Gaussian input)",
     _grid(["gaussian"], M_ALL, sigma=2.0), _bs("mean_sd"),
-    lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"], exact=True),
+    lambda p: B.batch_std_mean(p["M"], sigma=p["sigma"], exact=True),
     {"unbiased: sigma": lambda p: p["sigma"]},
-    shown={"order 1": lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"])}))
+    shown={"order 1": lambda p: B.batch_std_mean(p["M"], sigma=p["sigma"])}))
 
 _add(Check(
     "batch_std_mean.bias", "batch_std_mean",
     "E[sigma_B] = sigma (1 - (rho+6)/(8M)) + O(M^-2): the O(1/M) bias of sigma_B",
     _grid(FAMS, M_ASYM, sigma=2.0), _bs("mean_sd"),
-    lambda p: T.batch_std_mean(p["M"], _fm(p).rho, p["sigma"]),
+    lambda p: B.batch_std_mean(p["M"], _fm(p).rho, p["sigma"]),
     {"unbiased: sigma": lambda p: p["sigma"],
      "kurtosis ignored: sigma (1 - 3/(4M))": lambda p: p["sigma"] * (1 - 0.75 / p["M"])},
-    allowance=next_term_allowance(lambda p: T.batch_std_mean(p["M"], _fm(p).rho, p["sigma"]),
-                         lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"], order=2, **_mom(p))),
+    allowance=next_term_allowance(lambda p: B.batch_std_mean(p["M"], _fm(p).rho, p["sigma"]),
+                         lambda p: B.batch_std_mean(p["M"], sigma=p["sigma"], order=2, **_mom(p))),
     allowance_doc=NEXT_TERM_DOC, min_M=8,
-    shown={"order 2": lambda p: T.batch_std_mean(p["M"], sigma=p["sigma"], order=2, **_mom(p))}))
+    shown={"order 2": lambda p: B.batch_std_mean(p["M"], sigma=p["sigma"], order=2, **_mom(p))}))
 
 _add(Check(
     "batch_std_var.gaussian_exact", "batch_std_var",
     "Var(sigma_B) = sigma^2 (M-1)/M - E[sigma_B]^2 exactly (Gaussian input)",
     _grid(["gaussian"], M_ALL, sigma=2.0), _bs("var_sd"),
-    lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], exact=True),
+    lambda p: B.batch_std_var(p["M"], sigma=p["sigma"], exact=True),
     {"write-up: (rho+2)/(4M) without sigma^2": lambda p: 2 / (4 * p["M"])},
-    shown={"order 1": lambda p: T.batch_std_var(p["M"], sigma=p["sigma"])}))
+    shown={"order 1": lambda p: B.batch_std_var(p["M"], sigma=p["sigma"])}))
 
 _add(Check(
     "batch_std_var.kurtosis", "batch_std_var",
     "Var(sigma_B) = sigma^2 (rho+2)/(4M) + O(M^-2) (write-up §1.3, with the sigma^2 it omits)",
     _grid(FAMS, M_ASYM, sigma=2.0), _bs("var_sd"),
-    lambda p: T.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
+    lambda p: B.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
     {"write-up: (rho+2)/(4M) without sigma^2": lambda p: (_fm(p).rho + 2) / (4 * p["M"]),
      "kurtosis ignored: sigma^2/(2M)": lambda p: p["sigma"] ** 2 / (2 * p["M"])},
-    allowance=next_term_allowance(lambda p: T.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
-                         lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], order=2, **_mom(p))),
+    allowance=next_term_allowance(lambda p: B.batch_std_var(p["M"], _fm(p).rho, p["sigma"]),
+                         lambda p: B.batch_std_var(p["M"], sigma=p["sigma"], order=2, **_mom(p))),
     allowance_doc=NEXT_TERM_DOC, min_M=8,
-    shown={"order 2": lambda p: T.batch_std_var(p["M"], sigma=p["sigma"], order=2, **_mom(p))}))
+    shown={"order 2": lambda p: B.batch_std_var(p["M"], sigma=p["sigma"], order=2, **_mom(p))}))
 
 _add(Check(
     "sample_mean_corr", "sample_mean_corr",
     "Corr(h_i, mu_B) = 1/sqrt(M) exactly: a sample is part of its own batch mean",
     _grid(FAMS, (2, 8, 32, 128)), _bs("corr_sample_mean"),
-    lambda p: T.sample_mean_corr(p["M"]),
+    lambda p: B.sample_mean_corr(p["M"]),
     {"independent noise (Luo et al.'s model): 0": lambda p: 0.0}))
 
 
 def _corr2(p: Params) -> float:
     fm = _fm(p)
-    return T.sample_std_corr(p["M"], fm.rho, fm.skew, order=2, m5=fm.m[5], m6=fm.m[6])
+    return B.sample_std_corr(p["M"], fm.rho, fm.skew, order=2, m5=fm.m[5], m6=fm.m[6])
 
 
 _add(Check(
     "sample_std_corr", "sample_std_corr",
     "Corr(h_i, sigma_B) = g/sqrt(M (rho+2)) + O(M^-3/2): nonzero for skewed inputs",
     _grid(FAMS, (16, 64, 256, 1024)), _bs("corr_sample_sd"),
-    lambda p: T.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew),
+    lambda p: B.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew),
     {"independent noise (Luo et al.'s model): 0": lambda p: 0.0},
-    allowance=next_term_allowance(lambda p: T.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew), _corr2),
+    allowance=next_term_allowance(lambda p: B.sample_std_corr(p["M"], _fm(p).rho, _fm(p).skew), _corr2),
     allowance_doc=NEXT_TERM_DOC, min_M=8,
     shown={"order 2": _corr2}))
 
 
 def _dev1(p: Params) -> float:
     fm = _fm(p)
-    return T.bn_deviation_ms(p["M"], fm.rho, p["u"], skew=fm.skew)
+    return B.bn_deviation_ms(p["M"], fm.rho, p["u"], skew=fm.skew)
 
 
 def _dev2(p: Params) -> float:
     fm = _fm(p)
-    return T.bn_deviation_ms(p["M"], fm.rho, p["u"], skew=fm.skew, order=2, m5=fm.m[5], m6=fm.m[6])
+    return B.bn_deviation_ms(p["M"], fm.rho, p["u"], skew=fm.skew, order=2, m5=fm.m[5], m6=fm.m[6])
 
 
 def _dev_points(scale: str) -> list[Params]:
@@ -199,12 +199,12 @@ _add(Check(
     "bn_deviation_ms", "bn_deviation_ms",
     "E[(hhat-hbar)^2 | u] = gamma^2 (1 + g u + (rho+2) u^2/4)/M + O(M^-2), sample inside its batch",
     _dev_points, _deviation, _dev1,
-    {"Luo et al.'s formula (write-up §1.3)": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"],
+    {"Luo et al.'s formula (write-up §1.3)": lambda p: B.bn_deviation_ms(p["M"], _fm(p).rho, p["u"],
                                                                          variant="luo2019"),
-     "kurtosis ignored": lambda p: T.bn_deviation_ms(p["M"], 0.0, p["u"], skew=_fm(p).skew),
+     "kurtosis ignored": lambda p: B.bn_deviation_ms(p["M"], 0.0, p["u"], skew=_fm(p).skew),
      "u^2 term missing: 1/M": lambda p: 1.0 / p["M"]},
     # Judged from M = 128: at M = 32 the expansion has not converged for skewed inputs
     # (exponential/ReLU, |u| >= 2 off by 15-50%); those rows are shown, not hidden.
     allowance=next_term_allowance(_dev1, _dev2), allowance_doc=NEXT_TERM_DOC, min_M=128,
     shown={"order 2": _dev2,
-           "Luo et al.": lambda p: T.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="luo2019")}))
+           "Luo et al.": lambda p: B.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="luo2019")}))

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bnreg.theory import teacher_student as T
+from bnreg.theory import teacher_student as TS
 
 from .checks import Check, Params
 from .mc import MCResult, mc_from_values
@@ -59,15 +59,15 @@ def _closed(kind: str, alpha: float, lam: float, n: int, seed: int) -> MCResult:
 
 
 def _lam(p: Params) -> float:
-    return T.zeta_to_lam(p["alpha"], 1.0 / (2 * p["M"]))
+    return TS.zeta_to_lam(p["alpha"], 1.0 / (2 * p["M"]))
 
 
 def _bs_stieltjes(p: Params) -> float:
-    return 2.0 * abs(T.stieltjes_finite_n_correction(p["alpha"], _lam(p), N_CF))
+    return 2.0 * abs(TS.stieltjes_finite_n_correction(p["alpha"], _lam(p), N_CF))
 
 
 def _bs_ridge(p: Params) -> float:
-    return 2.0 * abs(T.ridge_finite_n_correction(p["alpha"], _lam(p), DELTA2, N_CF))
+    return 2.0 * abs(TS.ridge_finite_n_correction(p["alpha"], _lam(p), DELTA2, N_CF))
 
 
 _BS_DOC = ("2 x |O(1/N) term| of the linear spectral statistic at N = 128 (Bai & Silverstein 2004, "
@@ -99,12 +99,12 @@ _add(Check(
     "(1/N) tr (X^T X/N + lam)^-1 -> G(alpha, lam) (Marchenko-Pastur), lam = alpha/(2M)",
     lambda scale: [dict(alpha=a, M=M) for a in (0.5, 1.0, 2.0, 3.0) for M in (4, 32)],
     lambda p, S, seed: _stieltjes(p["alpha"], _lam(p), _n_x(S), seed),
-    lambda p: T.mp_stieltjes(p["alpha"], _lam(p)),
+    lambda p: TS.mp_stieltjes(p["alpha"], _lam(p)),
     {"write-up's typesetting: (1 - alpha)^2 for (1 - sqrt alpha)^2": _seed_g,
-     "alpha <-> 1/alpha (X X^T/N instead of X^T X/N)": lambda p: T.mp_stieltjes(1 / p["alpha"], _lam(p))},
+     "alpha <-> 1/alpha (X X^T/N instead of X^T X/N)": lambda p: TS.mp_stieltjes(1 / p["alpha"], _lam(p))},
     allowance=_bs_stieltjes, allowance_doc=_BS_DOC,
-    shown={"with 1/N term": lambda p: T.mp_stieltjes(p["alpha"], _lam(p))
-           + T.stieltjes_finite_n_correction(p["alpha"], _lam(p), N_CF)}))
+    shown={"with 1/N term": lambda p: TS.mp_stieltjes(p["alpha"], _lam(p))
+           + TS.stieltjes_finite_n_correction(p["alpha"], _lam(p), N_CF)}))
 
 # --------------------------------------------------------------------- pseudo-inverse
 _add(Check(
@@ -112,12 +112,12 @@ _add(Check(
     "|X^+ y - w*|^2 = (N-P)/N + delta2 P/(N-P-1) (P < N), delta2 N/(P-N-1) (P > N), exactly; N = 128",
     lambda scale: [dict(alpha=a, M=32) for a in (0.25, 0.5, 0.75, 1.5, 2.0, 3.0)],
     lambda p, S, seed: _closed("pinv", p["alpha"], 0.0, _n_x(S), seed),
-    lambda p: T.gen_error_sgd_exact(N_CF, round(p["alpha"] * N_CF), DELTA2),
-    {"write-up: delta2/(1 - alpha) for alpha > 1": lambda p: (T.gen_error_sgd(p["alpha"], DELTA2) if p["alpha"] < 1
+    lambda p: TS.gen_error_sgd_exact(N_CF, round(p["alpha"] * N_CF), DELTA2),
+    {"write-up: delta2/(1 - alpha) for alpha > 1": lambda p: (TS.gen_error_sgd(p["alpha"], DELTA2) if p["alpha"] < 1
                                                          else DELTA2 / (1 - p["alpha"])),
      "noise term without alpha: delta2/(1 - alpha) for alpha < 1": lambda p: (
-         1 - p["alpha"] + DELTA2 / (1 - p["alpha"]) if p["alpha"] < 1 else T.gen_error_sgd(p["alpha"], DELTA2))},
-    shown={"asymptotic": lambda p: T.gen_error_sgd(p["alpha"], DELTA2)}))
+         1 - p["alpha"] + DELTA2 / (1 - p["alpha"]) if p["alpha"] < 1 else TS.gen_error_sgd(p["alpha"], DELTA2))},
+    shown={"asymptotic": lambda p: TS.gen_error_sgd(p["alpha"], DELTA2)}))
 
 # --------------------------------------------------------------------- ridge / zeta mapping
 _add(Check(
@@ -125,12 +125,12 @@ _add(Check(
     "closed-form ridge of (1/P) sum (v.x - y)^2 + zeta |v|^2, zeta = 1/(2M): eps = eps_ridge(lam = alpha zeta)",
     lambda scale: [dict(alpha=a, M=M) for a in (0.5, 1.0, 2.0, 3.0) for M in (4, 32)],
     lambda p, S, seed: _closed("ridge", p["alpha"], _lam(p), _n_x(S), seed),
-    lambda p: T.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
-    {"write-up: lam = zeta (no alpha)": lambda p: T.gen_error_ridge(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
-     "noise term dropped": lambda p: T.gen_error_ridge(p["alpha"], _lam(p), 0.0)},
+    lambda p: TS.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
+    {"write-up: lam = zeta (no alpha)": lambda p: TS.gen_error_ridge(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
+     "noise term dropped": lambda p: TS.gen_error_ridge(p["alpha"], _lam(p), 0.0)},
     allowance=_bs_ridge, allowance_doc=_BS_DOC,
-    shown={"with 1/N term": lambda p: T.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2)
-           + T.ridge_finite_n_correction(p["alpha"], _lam(p), DELTA2, N_CF)}))
+    shown={"with 1/N term": lambda p: TS.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2)
+           + TS.ridge_finite_n_correction(p["alpha"], _lam(p), DELTA2, N_CF)}))
 
 
 # --------------------------------------------------------------------- trained students
@@ -150,7 +150,7 @@ def _paired(kind: str, alpha: float, M: int, n: int, seed: int) -> MCResult:
 
 def _gd_gap(p: Params) -> float:
     tau = TRAIN_PROTOCOL.lr0 * p["alpha"] * (1 - TRAIN_PROTOCOL.decay_frac) * TRAIN_PROTOCOL.epochs
-    return 2 * abs(T.gen_error_gd(p["alpha"], tau, DELTA2) - T.gen_error_sgd(p["alpha"], DELTA2))
+    return 2 * abs(TS.gen_error_gd(p["alpha"], tau, DELTA2) - TS.gen_error_sgd(p["alpha"], DELTA2))
 
 
 def _train_points(scale: str) -> list[Params]:
@@ -165,14 +165,14 @@ _add(Check(
     lambda p, S, seed: _paired("linear", p["alpha"], p["M"], _n_seeds(S), seed % 2**31),
     lambda p: 0.0,
     {"write-up's sign: delta2/(1 - alpha) - delta2/(alpha - 1)":
-     lambda p: DELTA2 / (1 - p["alpha"]) - T.gen_error_sgd(p["alpha"], DELTA2),
-     "converges to ridge at lam = delta2 instead": lambda p: T.gen_error_ridge(p["alpha"], DELTA2, DELTA2)
-     - T.gen_error_sgd(p["alpha"], DELTA2)},
+     lambda p: DELTA2 / (1 - p["alpha"]) - TS.gen_error_sgd(p["alpha"], DELTA2),
+     "converges to ridge at lam = delta2 instead": lambda p: TS.gen_error_ridge(p["alpha"], DELTA2, DELTA2)
+     - TS.gen_error_sgd(p["alpha"], DELTA2)},
     allowance=_gd_gap,
     allowance_doc="2 x remaining gradient-flow gap gen_error_gd(tau) - limit, tau = lr0 alpha x constant-lr epochs"))
 
 def _bn_allow(p: Params) -> float:
-    k = T.bn_shrinkage(p["M"])
+    k = TS.bn_shrinkage(p["M"])
     return 2 * (1 - k) ** 2 * (1 + DELTA2 / (p["alpha"] - 1))
 
 
@@ -183,12 +183,12 @@ _add(Check(
     _train_points,
     lambda p, S, seed: _paired("bn", p["alpha"], p["M"], _n_seeds(S), seed % 2**31),
     lambda p: 0.0,
-    {"Luo et al.: BN = WN + gamma decay at zeta = 1/(2M)": lambda p: T.gen_error_wn(p["alpha"], 1 / (2 * p["M"]),
+    {"Luo et al.: BN = WN + gamma decay at zeta = 1/(2M)": lambda p: TS.gen_error_wn(p["alpha"], 1 / (2 * p["M"]),
                                                                                     DELTA2)
-     - T.gen_error_bn_limit(p["alpha"], DELTA2, p["M"]),
+     - TS.gen_error_bn_limit(p["alpha"], DELTA2, p["M"]),
      "gamma decay only: shrink 1/(1 + 3/(2M))":
-     lambda p: T.gen_error_bn_limit(p["alpha"], DELTA2, p["M"], "gamma_decay")
-     - T.gen_error_bn_limit(p["alpha"], DELTA2, p["M"])},
+     lambda p: TS.gen_error_bn_limit(p["alpha"], DELTA2, p["M"], "gamma_decay")
+     - TS.gen_error_bn_limit(p["alpha"], DELTA2, p["M"])},
     allowance=_bn_allow,
     allowance_doc="2 (1 - kappa)^2 (1 + delta2/(alpha - 1)): the O(M^-2) terms the shrinkage derivation drops "
                   "(u-dependence of E[z|u]), bounded by kappa's squared O(1/M) part times E|v_c|^2"))

@@ -145,3 +145,18 @@ def test_no_reference_outside_the_repository():
             if re.search(r"THEORY\.md|\.\./shared|shared/seeds|seed 00[0-9]|\bseed['’]s\b", line):
                 bad.append(f"{p.relative_to(ROOT)}:{k}")
     assert not bad, f"{len(bad)} references, e.g. {bad[:5]}"
+
+
+# The one alias of each theory module (figures, checks and tests read alike).
+THEORY_ALIASES = {"bn_noise": "B", "gamma_decay": "G", "teacher_student": "TS", "variance_shift": "VS"}
+
+
+def test_each_theory_module_has_one_alias():
+    bad = []
+    for p in [*_sources(), *(ROOT / "tests").glob("*.py")]:
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module in ("bnreg.theory", None) or node.level):
+                for a in node.names:
+                    if a.name in THEORY_ALIASES and a.asname != THEORY_ALIASES[a.name]:
+                        bad.append(f"{p.relative_to(ROOT)}: {a.name} as {a.asname}")
+    assert not bad, bad

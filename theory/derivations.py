@@ -9,12 +9,15 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from . import bn_noise, gamma_decay, teacher_student, variance_shift
+from . import bn_noise as B
+from . import gamma_decay as G
+from . import teacher_student as TS
+from . import variance_shift as VS
 from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
 
-TOPICS = (bn_noise, gamma_decay, teacher_student, variance_shift)
+TOPICS = (B, G, TS, VS)
 
 DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {}
 for _topic in TOPICS:

@@ -1,13 +1,13 @@
-"""Registered formulas of the BN-noise topic (theory/bn_noise.py): batch statistics as noise.
+"""Registered formulas of the BN-noise topic (theory/B.py): batch statistics as noise.
 
 References are printed by `bnreg formulas`: Luo, Wang, Shao, Peng, "Towards Understanding
 Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); "write-up" is the authors'
-introductory write-up of that paper (in Chinese, docs/index.md#references); docs/bn_noise.md explains all.
+introductory write-up of that paper (in Chinese, docs/index.md#references); docs/B.md explains all.
 """
 
 from __future__ import annotations
 
-from . import bn_noise
+from . import bn_noise as B
 from .distributions import FAMILIES
 from .registry import Formula, Param
 
@@ -24,41 +24,41 @@ _SKEW = Param("skew", "float", 0.0, doc="skewness g = E[u^3]")
 _M6 = Param("m6", "float", None, lo=0.0, doc="E[u^6] (order 2, non-Gaussian; 15 if Gaussian)")
 _FAMILY = Param("family", "choice", None, choices=FAMILIES, doc="fill rho/skew/m5/m6 from an input family")
 
-_REF_SEED = "Luo et al., ICLR 2019 (arXiv:1809.00846) §2 and their Chinese write-up §1.3; docs/bn_noise.md"
+_REF_SEED = "Luo et al., ICLR 2019 (arXiv:1809.00846) §2 and their Chinese write-up §1.3; docs/B.md"
 
 FORMULAS.append(Formula(
-    "simple_error", bn_noise.simple_error, (_M, _EXACT, _RHO, _ORDER, _SKEW, _M6, _FAMILY),
+    "simple_error", B.simple_error, (_M, _EXACT, _RHO, _ORDER, _SKEW, _M6, _FAMILY),
     "E[(b-a)^2] = 2 - 2 E[sigma_B] ~ (rho+6)/(4M) [3/(2M) Gaussian]; "
     "exact Gaussian: 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2); order 2 Gaussian: 3/(2M) + 7/(16M^2)",
-    "the Chinese write-up of Luo et al., ICLR 2019 (arXiv:1809.00846), §1.1; docs/bn_noise.md",
+    "the Chinese write-up of Luo et al., ICLR 2019 (arXiv:1809.00846), §1.1; docs/B.md",
     "the write-up's simple example: error of batch vs population normalization"))
 FORMULAS.append(Formula(
-    "batch_mean_var", bn_noise.batch_mean_var, (_M, _SIGMA),
-    "Var(mu_B) = sigma^2/M (exact)", "Teye et al., ICML 2018 (arXiv:1802.06455); docs/bn_noise.md",
+    "batch_mean_var", B.batch_mean_var, (_M, _SIGMA),
+    "Var(mu_B) = sigma^2/M (exact)", "Teye et al., ICML 2018 (arXiv:1802.06455); docs/B.md",
     "variance of the batch mean"))
 FORMULAS.append(Formula(
-    "batch_std_mean", bn_noise.batch_std_mean, (_M, _RHO, _SIGMA, _ORDER, _EXACT, _SKEW, _M6, _FAMILY),
+    "batch_std_mean", B.batch_std_mean, (_M, _RHO, _SIGMA, _ORDER, _EXACT, _SKEW, _M6, _FAMILY),
     "E[sigma_B] = sigma [1 - (rho+6)/(8M) + b2/M^2], b2 = -3g^2/8 + m6/16 - 15rho^2/128 - 19rho/32 - 37/32",
-    "docs/bn_noise.md (the O(1/M) bias of sigma_B, derived here)",
+    "docs/B.md (the O(1/M) bias of sigma_B, derived here)",
     "mean of the batch std (ddof=0), with its O(1/M) bias"))
 FORMULAS.append(Formula(
-    "batch_std_var", bn_noise.batch_std_var, (_M, _RHO, _SIGMA, _ORDER, _EXACT, _SKEW, _M6, _FAMILY),
+    "batch_std_var", B.batch_std_var, (_M, _RHO, _SIGMA, _ORDER, _EXACT, _SKEW, _M6, _FAMILY),
     "Var(sigma_B) = sigma^2 (rho+2)/(4M) - sigma^2 (a^2 + 2 b2)/M^2, a = (rho+6)/8 "
     "(the write-up omits sigma^2)",
     _REF_SEED, "variance of the batch std"))
 FORMULAS.append(Formula(
-    "sample_mean_corr", bn_noise.sample_mean_corr, (_M,),
-    "Corr(h_i, mu_B) = 1/sqrt(M) (exact)", "docs/bn_noise.md (derived here)",
+    "sample_mean_corr", B.sample_mean_corr, (_M,),
+    "Corr(h_i, mu_B) = 1/sqrt(M) (exact)", "docs/B.md (derived here)",
     "correlation of a sample with its own batch mean"))
 FORMULAS.append(Formula(
-    "sample_std_corr", bn_noise.sample_std_corr,
+    "sample_std_corr", B.sample_std_corr,
     (_M, Param("rho", "float", 0.0, lo=-2.0, lo_open=True, doc="excess kurtosis"), _SKEW, _ORDER,
      Param("m5", "float", None, doc="E[u^5]"), _M6, _FAMILY),
     "Corr(h_i, sigma_B) = g/sqrt(M (rho+2)) + O(M^-3/2) (order 2 adds the M^-3/2 term)",
-    "docs/bn_noise.md (derived here)",
+    "docs/B.md (derived here)",
     "correlation of a sample with its own batch std (nonzero only for skewed inputs)"))
 FORMULAS.append(Formula(
-    "bn_deviation_ms", bn_noise.bn_deviation_ms,
+    "bn_deviation_ms", B.bn_deviation_ms,
     (_M, _RHO, Param("u", "float", 0.0, doc="standardized pre-activation (h - mu_P)/sigma_P"),
      Param("gamma", "float", 1.0, doc="BN scale"), _SKEW, _ORDER, Param("m5", "float", None, doc="E[u^5]"),
      _M6, Param("variant", "choice", "derived", choices=("derived", "luo2019"), doc="derived or write-up's formula"),

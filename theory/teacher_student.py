@@ -41,8 +41,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from . import bn_noise
-from .bn_noise import batch_std_mean
+from . import bn_noise as B
 from .params import check_choice, check_finite_array, check_float, check_int
 
 __all__ = [
@@ -204,8 +203,8 @@ def derive_bn_limit() -> dict[str, sp.Expr]:
     zs = [(x - ub) / sb for x in us]
     Mi = sp.Symbol("M", positive=True)
     kappa = sp.sqrt(2 / Mi) * sp.gamma(Mi / 2) / sp.gamma((Mi - 1) / 2)
-    Bs = bn_noise.SYMBOLS
-    kappa_series = bn_noise.derive_batch_std_series(1)["mean"].subs({Bs["rho"]: 0, Bs["sigma"]: 1, Bs["g"]: 0})
+    Bs = B.SYMBOLS
+    kappa_series = B.derive_batch_std_series(1)["mean"].subs({Bs["rho"]: 0, Bs["sigma"]: 1, Bs["g"]: 0})
     return {"v_star": vstar, "alpha<1": sp.simplify(lt1), "alpha>1": sp.simplify(gt1),
             "mean z^2 - 1 (batch of 3)": sp.simplify(sum(z**2 for z in zs) / 3 - 1),
             "mean z u - s_B (batch of 3)": sp.simplify(sum(z * x for z, x in zip(zs, us, strict=True)) / 3 - sb),
@@ -399,7 +398,7 @@ def bn_shrinkage(M: int) -> float:
     the first-order term E[z - u], as Luo et al. 2019 do) would give 1/(1 + 3/(2M)) = 1 - 3/(2M) + ...
 
     Parameters: M batch size (>= 2).  Returns: kappa."""
-    return batch_std_mean(check_int("M", M, 2), exact=True)
+    return B.batch_std_mean(check_int("M", M, 2), exact=True)
 
 
 def gen_error_bn_limit(alpha: float, delta2: float = 0.25, M: int = 32, variant: str = "exact") -> float:
