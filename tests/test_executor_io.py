@@ -249,6 +249,7 @@ def test_sweep_unknown_backend(tmp_path):
         sweep(square_point, [1, 2], square_key, PointCache(tmp_path), workers=2, backend="serial", progress=False)
 
 
+@pytest.mark.slow
 def test_sweep_processes_matches_serial(tmp_path):
     _loky_available()
     items = [3, 1, 4, 1, 5, 9, 2, 6]
@@ -338,6 +339,7 @@ def test_explicit_oversubscription_warns_once(capsys):
         resolve_parallelism(1, 0, cores=4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 2])
 def test_worker_processes_apply_the_thread_setting(tmp_path, threads):
     _loky_available()
@@ -353,6 +355,7 @@ def test_worker_processes_apply_the_thread_setting(tmp_path, threads):
         assert int(r["blas"]) in (threads, -1)  # -1: no BLAS library loaded
 
 
+@pytest.mark.slow
 def test_default_worker_threads_share_the_cores(tmp_path):
     _loky_available()
     cores = os.cpu_count() or 1
@@ -369,6 +372,7 @@ def test_serial_threads_are_applied_and_restored():
     assert get_threads() == before
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_workers_or_threads(tmp_path):
     """The same seed gives bit-identical results serially and on processes, on 1 or 2 threads."""
     _loky_available()

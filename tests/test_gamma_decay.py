@@ -29,6 +29,7 @@ def test_deviation_coeffs_equal_derivation(center):
         assert sp.expand(d[k] - twin) == 0, k
 
 
+@pytest.mark.slow
 def test_second_moment_agrees_with_bn_noise_derivation():
     # Two code paths (generic D^k here, (hhat-hbar)^2 in bn_noise) give the same E[D^2|u].
     d2 = G.derive_deviation_moments(2, True)[2]

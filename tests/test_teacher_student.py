@@ -120,6 +120,7 @@ def test_gd_learning_curve_limits():
 
 
 # -------------------------------------------------------------------- MP vs samples
+@pytest.mark.slow
 def test_mp_density_matches_sampled_eigenvalues():
     """Empirical spectral CDF of X^T X/N (N = 400, 4 matrices) vs the MP CDF.  Eigenvalues are
     rigid (fluctuations O(log N / N) in the bulk, O(N^-2/3) at the edges), so sup|F_N - F| < 0.02
