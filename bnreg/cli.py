@@ -108,8 +108,9 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
     names = args.names or ["all"]
     if names == ["list"]:
+        width = max(map(len, FIGURE_MODULES))
         for n in FIGURE_MODULES:
-            print(f"{n:16s} {figure_module(n).TITLE}")
+            print(f"{n:{width}s}  {figure_module(n).TITLE}")
         return 0
     if "all" in names:
         names = list(FIGURE_MODULES)
