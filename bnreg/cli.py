@@ -244,6 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bnreg: interrupted (finished points are cached; re-run to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bnreg ... | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover
