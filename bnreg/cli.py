@@ -9,7 +9,11 @@ import sys
 from collections.abc import Sequence
 
 from bnreg.bench import SUITES
+from bnreg.sims.files import check_output_file, check_writable, write_json
 from bnreg.theory.params import ParameterError
+
+# What an interrupt leaves behind, set by each command before its long work (told truthfully).
+_INTERRUPT = ["bnreg: interrupted"]
 
 SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the papers' sizes"
 
@@ -88,6 +92,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{c.name:32s} {c.claim}")
         return 0
     scale = _scale(args)
+    if args.json:
+        check_output_file(args.json, "--json")  # before any work
+    _INTERRUPT[0] = "bnreg: interrupted (verify keeps no partial results; re-run it)"
     results = []
     with thread_limits(threads):
         for c in checks:
@@ -96,8 +103,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(format_check(r), flush=True)
     print(summary_line(results))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"scale": scale, "checks": [r.to_dict() for r in results]}, f, indent=1, default=str)
+        write_json(args.json, {"scale": scale, "checks": [r.to_dict() for r in results]})
     return 0 if all(r.passed for r in results) else 1
 
 
@@ -120,6 +126,9 @@ def cmd_figures(args: argparse.Namespace) -> int:
     # validated before any work; an explicit oversubscription warns once
     backend = resolve_backend(args.backend, 1 if args.workers is None else max(1, args.workers))
     workers, threads = resolve_parallelism(args.workers, args.threads)
+    check_writable(args.out, "--out")
+    _INTERRUPT[0] = ("bnreg: interrupted (finished points are cached under --out; re-run the same command to "
+                     "resume" + (", without --force" if args.force else "") + ")")
     for n in names:
         r = make_figure(n, scale, args.out, force=args.force, seed=args.seed, workers=workers, threads=threads,
                         backend=backend, address=args.address)
@@ -132,11 +141,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from bnreg.bench import suite_module
 
     mod = suite_module(args.suite)
+    if args.json:
+        check_output_file(args.json, "--json")  # before any work
+    _INTERRUPT[0] = "bnreg: interrupted (benchmarks keep no partial results)"
     res = mod.run_benchmark(quick=args.quick)
     print(mod.format_benchmark(res))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1, default=str)
+        write_json(args.json, res)
     return 0
 
 
@@ -158,6 +169,13 @@ def cmd_cnn(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ParameterError(f"--threads must satisfy threads >= 1 (got {args.threads})")
     cfg = config_from_strings(kv)
+    if args.out:
+        check_output_file(args.out, "--out")  # before any work
+    if args.checkpoint_dir:
+        check_writable(args.checkpoint_dir, "--checkpoint-dir")
+    _INTERRUPT[0] = ("bnreg: interrupted (the last checkpoint in --checkpoint-dir is kept; re-run the same "
+                     "command to resume)" if args.checkpoint_dir else
+                     "bnreg: interrupted (nothing was saved: give --checkpoint-dir DIR to make a run resumable)")
     r = train(cfg, progress=not args.no_progress, checkpoint_dir=args.checkpoint_dir, threads=args.threads)
     f = r["final"]
     print(f"config: {' '.join(f'{k}={v}' for k, v in r['config'].items())}")
@@ -171,8 +189,7 @@ def cmd_cnn(args: argparse.Namespace) -> int:
         if f["gamma2"]:
             print("gamma^2: " + " ".join(f"{k}={v:.4f}" for k, v in f["gamma2"].items()))
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(r, fh, indent=1)
+        write_json(args.out, r)
     return 1 if r["diverged"] else 0
 
 
@@ -242,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bnreg: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bnreg: interrupted (finished points are cached; re-run to resume)", file=sys.stderr)
+        print(_INTERRUPT[0], file=sys.stderr)
         return 130
     except BrokenPipeError:  # `bnreg ... | head`: the reader left; say nothing more
         import os

@@ -3,12 +3,16 @@ NAME.json (parameters, seed, versions, git revision)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
+import io
 import json
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["save", "provenance", "outputs_for"]
+from bnreg.sims.files import check_writable, write_atomic  # noqa: E402
+
+__all__ = ["save", "up_to_date", "check_writable", "provenance", "outputs_for"]
 
 
 def git_revision() -> str:
@@ -56,29 +62,81 @@ def outputs_for(out_dir: Path, name: str) -> list[Path]:
     return [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv", "json")]
 
 
+@contextlib.contextmanager
+def _locked(out: Path, name: str) -> Iterator[None]:
+    """An exclusive lock on OUT/.NAME.lock while a figure's files are written or checked, so two
+    runs into one directory never interleave their files (POSIX flock; elsewhere no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(out / f".{name}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def save(fig: plt.Figure, table: dict[str, Any], meta: dict[str, Any], out_dir: str | Path, name: str) -> list[Path]:
-    """Write the figure, its data table (equal-length columns) and the JSON sidecar.
+    """Write the figure, its data table (equal-length columns) and the JSON sidecar, as one
+    consistent set: everything is rendered in memory first, then, under the directory's lock for
+    this figure, each file goes to a temporary name and is renamed into place, the JSON last; the
+    JSON records the SHA-256 of the other three (`up_to_date` checks them).  A failure while
+    writing (full disk, read-only directory) is a ParameterError and leaves no temporary files.
 
     Parameters: fig; table {column: values}; meta (figure, title, scale, spec, seed, ...) for the
     JSON; out_dir; name the file stem.  Returns: the paths of the four files written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out_dir)
     png, pdf, csv_path, js = outputs_for(out, name)
-    fig.savefig(png, dpi=150, bbox_inches="tight")
-    fig.savefig(pdf, bbox_inches="tight")
-    plt.close(fig)
     cols = {k: np.atleast_1d(np.asarray(v)) for k, v in table.items()}
     n = {len(v) for v in cols.values()}
     if len(n) != 1:
         raise ValueError(f"table columns of {name} differ in length: { {k: len(v) for k, v in cols.items()} }")
-    with open(csv_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(cols)
-        for row in zip(*cols.values(), strict=False):
-            w.writerow([_fmt(x) for x in row])
-    meta = {**meta, "provenance": provenance(), "csv_columns": list(cols)}
-    js.write_text(json.dumps(meta, indent=1, default=_json_default))
+    blobs: dict[Path, bytes] = {}
+    for path, kw in ((png, {"dpi": 150}), (pdf, {})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:], bbox_inches="tight", **kw)
+        blobs[path] = buf.getvalue()
+    plt.close(fig)
+    text = io.StringIO(newline="")
+    w = csv.writer(text)
+    w.writerow(cols)
+    for row in zip(*cols.values(), strict=False):
+        w.writerow([_fmt(x) for x in row])
+    blobs[csv_path] = text.getvalue().encode()
+    meta = {**meta, "provenance": provenance(), "csv_columns": list(cols),
+            "sha256": {p.name: _sha256(b) for p, b in blobs.items()}}
+    blobs[js] = json.dumps(meta, indent=1, default=_json_default).encode()
+    with _locked(out, name):
+        for path, data in blobs.items():  # dict order: png, pdf, csv, then the JSON
+            write_atomic(path, data)
     return [png, pdf, csv_path, js]
+
+
+def up_to_date(out_dir: str | Path, name: str, meta: dict[str, Any]) -> bool:
+    """True if OUT holds NAME's four files from a run with the same `meta` (figure, scale, spec,
+    seed, ...) and each file's SHA-256 matches the one its JSON recorded (a truncated or replaced
+    file, or a set mixed from two runs, is not up to date)."""
+    out = Path(out_dir)
+    files = outputs_for(out, name)
+    if not all(f.is_file() for f in files):
+        return False
+    try:
+        with _locked(out, name):
+            old = json.loads(files[-1].read_text())
+            if any(json.dumps(old.get(k), default=_json_default) != json.dumps(v, default=_json_default)
+                   for k, v in meta.items()):
+                return False
+            sums = old.get("sha256", {})
+            return all(sums.get(f.name) == _sha256(f.read_bytes()) for f in files[:-1])
+    except (OSError, ValueError):
+        return False
 
 
 def _fmt(x: Any) -> str:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import importlib
-import json
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from bnreg.sims.executor import PointCache, resolve_backend, resolve_parallelism
+from bnreg.sims.files import check_writable
 from bnreg.theory.params import ParameterError
 
 from . import FIGURE_MODULES
-from ._io import outputs_for, save
+from ._io import outputs_for, save, up_to_date
 
 __all__ = ["figure_module", "make_figure", "DEFAULT_SEED"]
 
@@ -52,16 +52,11 @@ def make_figure(
     if scale not in mod.SCALES:
         raise ParameterError(f"scale must be one of {', '.join(mod.SCALES)} (got {scale!r})")
     spec = mod.SCALES[scale]
-    out = Path(out)
+    out = check_writable(out)  # before any work
     files = outputs_for(out, name)
     meta = {"figure": name, "title": mod.TITLE, "scale": scale, "spec": spec, "seed": seed}
-    if not force and all(f.exists() for f in files):
-        try:
-            old = json.loads(files[-1].read_text())
-            if all(json.dumps(old.get(k), default=str) == json.dumps(v, default=str) for k, v in meta.items()):
-                return {"name": name, "status": "up to date", "files": [str(f) for f in files]}
-        except (OSError, ValueError):
-            pass
+    if not force and up_to_date(out, name, meta):
+        return {"name": name, "status": "up to date", "files": [str(f) for f in files]}
     t0 = time.perf_counter()
     cache = PointCache(out / ".cache" / name, enabled=not force)
     data = mod.compute(spec, seed, cache, workers=workers, threads=threads, backend=backend, address=address,

@@ -18,6 +18,8 @@ Monte Carlo chunks are fixed by the problem size and reduced in a fixed order.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -33,9 +35,11 @@ from tqdm.auto import tqdm
 
 from bnreg.theory.params import ParameterError, check_choice, check_int
 
+from .files import write_atomic
 from .mc import set_threads
 
-__all__ = ["PointCache", "sweep", "cache_key", "resolve_parallelism", "resolve_backend", "thread_limits", "BACKENDS"]
+__all__ = ["PointCache", "code_version", "sweep", "cache_key", "resolve_parallelism", "resolve_backend",
+           "thread_limits", "BACKENDS"]
 
 BACKENDS = ("serial", "processes", "dask")
 _WARNED: set[str] = set()
@@ -45,8 +49,44 @@ def _key_hash(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+@functools.cache
+def code_version() -> str:
+    """A hash of the source of bnreg.theory, bnreg.sims and bnreg.figures: a cache entry made by
+    other code is stale (a miss), so a fixed bug never survives in a cache."""
+    import bnreg.figures
+    import bnreg.sims
+    import bnreg.theory
+
+    h = hashlib.sha256()
+    for pkg in (bnreg.theory, bnreg.sims, bnreg.figures):
+        for root in pkg.__path__:
+            base = Path(root)
+            for f in sorted(base.rglob("*.py")):
+                h.update(f"{pkg.__name__}/{f.relative_to(base).as_posix()}".encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _digest(arrays: Mapping[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+_META = "__bnreg_entry__"
+
+
 class PointCache:
-    """Maps a JSON-able key to a dict of numpy arrays / floats stored on disk."""
+    """Maps a JSON-able key to a dict of numpy arrays / floats stored on disk.
+
+    Each entry is one `.npz` (read with allow_pickle=False: no pickle, ever) that also stores its
+    own key, the code version that made it and a digest of its arrays; `get` returns it only if all
+    three match, so a damaged, foreign (another point's), truncated, edited or stale entry is a
+    miss and is recomputed.  Entries are written to a temporary file and renamed into place, so an
+    interruption or a full disk never leaves a half entry or temporary debris."""
 
     def __init__(self, root: str | os.PathLike | None, enabled: bool = True):
         self.root = Path(root) if root is not None else None
@@ -56,6 +96,10 @@ class PointCache:
         assert self.root is not None
         return self.root / f"{_key_hash(key)}.npz"
 
+    @staticmethod
+    def _canonical(key: dict) -> str:
+        return json.dumps(key, sort_keys=True, default=str)
+
     def get(self, key: dict) -> dict[str, np.ndarray] | None:
         if not self.enabled:
             return None
@@ -64,22 +108,39 @@ class PointCache:
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads(str(arrays.pop(_META)))
+            if (meta.get("key") != self._canonical(key) or meta.get("code") != code_version()
+                    or meta.get("digest") != _digest(arrays)):
+                return None
+            return arrays
         except Exception:  # noqa: BLE001 - any unreadable entry (torn write, corruption) is a miss
             return None
 
     def put(self, key: dict, value: dict[str, Any]) -> None:
         if self.root is None:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self._path(key)
         arrays = {k: np.asarray(v) for k, v in value.items()}
-        # Write-then-rename so an interruption never leaves a half-written entry.
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp.npz")
-        os.close(fd)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-        path.with_suffix(".json").write_text(json.dumps(key, sort_keys=True, default=str, indent=1))
+        if _META in arrays:
+            raise ValueError(f"{_META} is a reserved result name")
+        meta = {"key": self._canonical(key), "code": code_version(), "digest": _digest(arrays)}
+        path = self._path(key)
+        tmp = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".npz")
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays, **{_META: np.array(json.dumps(meta))})
+            os.replace(tmp, path)
+            tmp = None
+            # A readable copy of the key next to the entry, for people (never read back).
+            write_atomic(path.with_suffix(".json"), json.dumps(key, sort_keys=True, default=str, indent=1))
+        except OSError as e:
+            raise ParameterError(f"cannot write the cache entry {path}: {e.strerror or e}") from None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     def cached(self, key: dict, fn: Callable[[], dict[str, Any]]) -> dict[str, np.ndarray]:
         hit = self.get(key)
