@@ -325,3 +325,32 @@ def test_real_model_reproducible_and_metrics(digits):
     assert a["curves"] == b["curves"]
     assert list(a["gamma2"]) == ["conv2"]  # only the normalized layer has a gamma
     assert a["wall_time_s"] > 0 and a["diverged"] is False
+
+
+def test_time_checkpoints_between_evaluations_resume_exactly(tmp_path, digits, monkeypatch):
+    """With checkpoint_every_s = 0 a checkpoint follows every step, also between evaluations: an
+    interrupt at step 11 (evaluations every 8 steps) resumes from step 10, not 8, and the curves,
+    including the mean batch loss of the interrupted interval, are bit-identical."""
+    cfg = dataclasses.replace(SMALL, norm="bn", dropout="bernoulli", p_drop=0.25, eval_every=8)
+    full = T.train(cfg, progress=False, data=digits, threads=1)
+    from bnreg.sims.nn.model import Model
+
+    real_forward = Model.forward
+    calls = {"n": 0}
+
+    def forward(self, x, training):
+        if training:
+            calls["n"] += 1
+            if calls["n"] == 11:
+                raise KeyboardInterrupt
+        return real_forward(self, x, training)
+
+    monkeypatch.setattr(Model, "forward", forward)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(cfg, progress=False, data=digits, checkpoint_dir=tmp_path, threads=1, checkpoint_every_s=0)
+    monkeypatch.setattr(Model, "forward", real_forward)
+    r = T.train(cfg, progress=False, data=digits, checkpoint_dir=tmp_path, threads=1, checkpoint_every_s=0)
+    assert r["resumed_from"] == 10
+    assert r["curves"] == full["curves"] and r["gamma2"] == full["gamma2"]
+    with pytest.raises(ParameterError, match="checkpoint_every_s"):
+        T.train(cfg, progress=False, data=digits, checkpoint_every_s=-1)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bnreg.theory.params import ParameterError
+from bnreg.theory.params import ParameterError, check_float
 
 from ..rng import derive_seed
 from .checkpoint import capture_state, checkpoint_path, load_checkpoint, restore_state, save_checkpoint
@@ -114,14 +114,20 @@ def limit_threads(n: int | None) -> Iterator[None]:
         numba.set_num_threads(old)
 
 
+# History key of the batch losses since the last evaluation, in a checkpoint taken between two.
+_PENDING = "pending_batch_losses"
+
+
 def train(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLike | None = None,
-          data: Dataset | None = None, threads: int | None = None) -> dict[str, Any]:
+          data: Dataset | None = None, threads: int | None = None,
+          checkpoint_every_s: float = 60.0) -> dict[str, Any]:
     """Train one configuration (module docstring; docs/cnn.md, "Protocol").
 
     Parameters: `cfg` the run (validated here, once: ParameterError names a bad field before any
     work); `progress` show a progress bar; `checkpoint_dir` write checkpoints there and resume from
-    one of the same config; `data` a preloaded Dataset (else loaded from cfg); `threads` numba/BLAS
-    thread cap (None: unchanged).
+    one of the same config (at every evaluation, and at least every `checkpoint_every_s` seconds
+    of training in between, so a long epoch loses at most that much work); `data` a preloaded
+    Dataset (else loaded from cfg); `threads` numba/BLAS thread cap (None: unchanged).
 
     Returns JSON-able metrics: "config" (the validated config with the data's in_shape/n_classes),
     "config_key", "n_train", "n_val", "in_shape", "steps", "steps_per_epoch", "data_mean",
@@ -132,12 +138,13 @@ def train(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLi
     if not isinstance(cfg, CNNConfig):
         raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
     cfg = cfg.validated()
+    checkpoint_every_s = check_float("checkpoint_every_s", checkpoint_every_s, 0.0)
     with limit_threads(threads):
-        return _train(cfg, progress, checkpoint_dir, data)
+        return _train(cfg, progress, checkpoint_dir, data, checkpoint_every_s)
 
 
 def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | None,
-           data: Dataset | None) -> dict[str, Any]:
+           data: Dataset | None, checkpoint_every_s: float = 60.0) -> dict[str, Any]:
     t_start = time.perf_counter()
     if data is None:
         data = load_dataset(cfg.dataset, cfg.n_train, cfg.n_val, cfg.split_seed, cfg.data_dir)
@@ -159,13 +166,15 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
     hist["gamma2"] = {}
     start, ckpt = 0, None
     ckpt_path = checkpoint_path(checkpoint_dir, run_cfg) if checkpoint_dir is not None else None
+    batch_losses: list[float] = []
     if ckpt_path is not None:
         ckpt = load_checkpoint(ckpt_path, run_cfg)
         if ckpt is not None:
             start, state, hist, _ = ckpt
             restore_state({"model": model, "opt": opt}, state)
+            # a checkpoint between evaluations carries the batch losses of the open interval
+            batch_losses = hist.pop(_PENDING, [])
     diverged, div_step, message = False, None, ""
-    batch_losses: list[float] = []
     bar = tqdm(total=total, initial=start, desc=f"cnn {cfg.norm}", disable=not progress, leave=False,
                file=sys.stderr)
 
@@ -198,6 +207,7 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
                     model.refresh_population(data.x_train)
                 record(0)
             perm, perm_epoch = None, -1
+            last_save = time.monotonic()
             for step in range(start, total):
                 epoch = step // spe
                 if epoch != perm_epoch:
@@ -232,6 +242,11 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
                     if ckpt_path is not None:
                         save_checkpoint(ckpt_path, run_cfg, step + 1, capture_state({"model": model, "opt": opt}),
                                         hist, last)
+                        last_save = time.monotonic()
+                elif ckpt_path is not None and time.monotonic() - last_save >= checkpoint_every_s:
+                    save_checkpoint(ckpt_path, run_cfg, step + 1, capture_state({"model": model, "opt": opt}),
+                                    {**hist, _PENDING: list(batch_losses)}, False)
+                    last_save = time.monotonic()
     finally:
         bar.close()
     if diverged:
