@@ -44,7 +44,7 @@ FIX_LABELS = {"before": "baseline: dropout before every BN", "last": "dropout af
               "none": "no dropout"}
 _COMMON = {"dataset": "mnist1d", "lr": 0.02, "momentum": 0.9, "batch": 64}
 SCALES: dict[str, dict[str, Any]] = {
-    "quick": {**_COMMON, "n_train": 512, "n_val": 512, "epochs": 2, "seeds": 2, "keeps": (0.5, 0.9),
+    "quick": {**_COMMON, "n_train": 512, "n_val": 512, "epochs": 4, "seeds": 2, "keeps": (0.5, 0.9),
               "nets": {"mlp": {"widths": (), "fc": (32, 32, 32)}, "cnn": {"widths": (4, 4, 8, 8), "fc": 16}}},
     "default": {**_COMMON, "n_train": 2048, "n_val": 2000, "epochs": 20, "seeds": 5, "keeps": (0.5, 0.7, 0.9),
                 "nets": {"mlp": {"widths": (), "fc": (128,) * 5}, "cnn": {"widths": (16, 16, 32, 32), "fc": 128}}},

@@ -23,6 +23,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from bnreg.sims.executor import PointCache, sweep
@@ -159,16 +160,19 @@ def plot(t: dict[str, Any]) -> plt.Figure:
                 x = t["layer"][sel] + 0.07 * (TRAINED_VARIANTS.index(v) - 1)
                 se = np.nan_to_num(t["var_ratio_se"][sel].astype(float))
                 ax.errorbar(x, t["var_ratio"][sel].astype(float), yerr=se, fmt=m, ls=ls, color=f"C{i}", ms=5,
-                            mfc=mfc, capsize=2, label=f"{VARIANT_LABELS[v]}, keep {keep:g}")
+                            mfc=mfc, capsize=2)
                 if v == "before":
-                    ax.plot(t["layer"][sel], t["mf_var_ratio"][sel], color=f"C{i}", ls="--", lw=1,
-                            label=f"mean field (random weights), keep {keep:g}")
+                    ax.plot(t["layer"][sel], t["mf_var_ratio"][sel], color=f"C{i}", ls="--", lw=1)
+        handles = [Line2D([], [], color=f"C{i}", lw=2, label=f"keep {k:g}") for i, k in enumerate(keeps)]
+        handles += [Line2D([], [], color="k", marker=style[v][0], ls=style[v][1] or "none", mfc=style[v][2],
+                           label=VARIANT_LABELS[v]) for v in TRAINED_VARIANTS]
+        handles.append(Line2D([], [], color="k", ls="--", lw=1, label="mean field (random weights; same s2)"))
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set(xlabel="BN layer", ylabel="real inference variance / running variance",
                title=f"trained {FIXES.NET_LABELS.get(net, net)} (MNIST-1D, training set; mean ± SE over seeds)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(handles=handles, fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
