@@ -28,4 +28,5 @@ FIGURE_MODULES = (
     "bn_training_length",
     "variance_shift_ratio",
     "variance_shift_layers",
+    "variance_shift_fixes",
 )

@@ -192,7 +192,7 @@ def test_model_norms(norm, training):
 
 
 @pytest.mark.parametrize("dropout", ["bernoulli", "gaussian", "uout"])
-@pytest.mark.parametrize("place", ["before", "after"])
+@pytest.mark.parametrize("place", ["before", "after", "last"])
 def test_model_dropout(dropout, place):
     cfg = CNNConfig(**SMALL, norm="bn", dropout=dropout, p_drop=0.25, dropout_place=place)
     errs = model_errors(cfg, True)
@@ -206,6 +206,15 @@ def test_model_pn_gamma_decay_and_partial_norm():
     assert max(errs.values()) < TOL, errs
     errs = model_errors(CNNConfig(in_shape=(1, 8, 2), n_classes=3, widths=(3, 2), fc=4, dtype="float64",
                                   norm="bn"), True)
+    assert max(errs.values()) < TOL, errs
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_model_mlp(training):
+    """widths=() and several hidden fc layers (the MLP), BN with dropout before every BN."""
+    cfg = CNNConfig(in_shape=(2, 3, 2), n_classes=3, widths=(), fc=(5, 4, 3), dtype="float64", norm="bn",
+                    dropout="bernoulli", p_drop=0.25, dropout_place="before", norm_layers=(True, False, True))
+    errs = model_errors(cfg, training)
     assert max(errs.values()) < TOL, errs
 
 

@@ -25,7 +25,7 @@ SMALL = dict(in_shape=(6, 6, 2), n_classes=4, widths=(3, 4, 4, 5), fc=7)
     ("dropout_place", "middle", "dropout_place must be one of"),
     ("dropout_schedule", "cosine", "dropout_schedule must be one of"),
     ("kernel", 2, "kernel must be an odd integer"),
-    ("widths", (), "widths must be a non-empty tuple"),
+    ("widths", "x", "widths must be a tuple of positive integers"),
     ("widths", (3, 0), "widths[1]"),
     ("n_classes", 1, "n_classes"),
     ("in_shape", (6, 6), "in_shape must be (H, W, C)"),

@@ -135,7 +135,8 @@ BASE = CNNConfig(dataset="digits", n_train=640, n_val=300, batch=64, lr=0.05, ep
     ({"momentum": 1.0}, "momentum"),
     ({"epochs": 0}, "epochs"),
     ({"norm_layers": (True, False)}, "norm_layers must be None or a tuple of len(widths) + 1 = 5"),
-    ({"widths": ()}, "widths"),
+    ({"widths": (4, 0)}, "widths[1]"),
+    ({"fc": (8, 0)}, "fc[1]"),
     ({"dataset": "cifar10"}, "data_dir"),
     ({"bn_momentum": 0.0}, "bn_momentum"),
 ])

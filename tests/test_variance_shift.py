@@ -179,7 +179,7 @@ def test_random_stack_first_layer_is_exact_and_depth_compounds():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["variance_shift_ratio", "variance_shift_layers"])
+@pytest.mark.parametrize("name", ["variance_shift_ratio"])  # variance_shift_layers/_fixes: test_variance_shift_nets
 def test_figures_quick(tmp_path, name):
     import csv
 

@@ -44,11 +44,15 @@ class CNNConfig:
     """One CNN run (see the module docstring, docs/cnn.md and docs/cnn_library.md).
 
     Model: ``in_shape`` (H, W, C), channels-last, 1-D signals H = 1 (None: from the dataset);
-    ``n_classes`` (None: from the dataset); ``widths`` conv channels (max-pool after the last conv);
-    ``fc`` width of the hidden fc layer; ``kernel`` odd, 'same' padding; ``norm`` one of `NORMS`;
-    ``norm_layers`` one bool per hidden layer (convs + fc; None: all normalized); ``dropout`` one of
-    `DROPOUTS` with drop rate ``p_drop`` in [0, 1), placed ``dropout_place`` (before/after the
-    norm) on schedule ``dropout_schedule`` switching at progress ``dropout_switch``;
+    ``n_classes`` (None: from the dataset); ``widths`` conv channels (max-pool after the last conv;
+    ``()``: no conv layer and no pool, an MLP on the flattened input); ``fc`` the width of the hidden
+    fc layer, or a tuple of widths for several hidden fc layers (normalized: an int for one layer, a
+    tuple of >= 2 ints otherwise; `fc_widths` is always the tuple); ``kernel`` odd, 'same' padding;
+    ``norm`` one of `NORMS`; ``norm_layers`` one bool per hidden layer (convs + fc layers; None: all
+    normalized); ``dropout`` one of
+    `DROPOUTS` with drop rate ``p_drop`` in [0, 1), placed ``dropout_place`` (one of `PLACES`:
+    before/after the norm of every hidden layer, or "last": once, after the last hidden layer) on
+    schedule ``dropout_schedule`` switching at progress ``dropout_switch``;
     ``bn_momentum`` in (0, 1]: running = (1 - m) running + m batch (the PyTorch convention of
     `sims.kernels.batchnorm.update_running`; m = 0 would freeze the running statistics at their
     initial 0 and 1, m = 1 keeps only the latest batch); ``gamma_decay`` the PN gamma-decay
@@ -66,7 +70,7 @@ class CNNConfig:
     in_shape: tuple[int, int, int] | None = None
     n_classes: int | None = None
     widths: tuple[int, ...] = (32, 32, 64, 64)
-    fc: int = 512
+    fc: int | tuple[int, ...] = 512
     kernel: int = 3
     norm: str = "none"
     norm_layers: tuple[bool, ...] | None = None
@@ -110,7 +114,14 @@ class CNNConfig:
         d = dataclasses.asdict(self)
         for k in ("in_shape", "widths", "norm_layers"):
             d[k] = None if d[k] is None else list(d[k])
+        if isinstance(d["fc"], tuple):
+            d["fc"] = list(d["fc"])
         return d
+
+    @property
+    def fc_widths(self) -> tuple[int, ...]:
+        """The widths of the hidden fc layers as a tuple (``fc`` may hold a single int)."""
+        return tuple(self.fc) if isinstance(self.fc, (tuple, list)) else (self.fc,)
 
     def key(self) -> str:
         """A stable 16-hex-digit hash of the fields (checkpoint names)."""
@@ -130,11 +141,19 @@ class CNNConfig:
         widths = self.widths
         if isinstance(widths, (int, np.integer)):
             widths = (widths,)
-        if not isinstance(widths, (tuple, list)) or len(widths) < 1:
-            raise ParameterError(f"widths must be a non-empty tuple of positive integers, one per conv layer "
-                                 f"(got {widths!r})")
+        if not isinstance(widths, (tuple, list)):
+            raise ParameterError(f"widths must be a tuple of positive integers, one per conv layer (empty: "
+                                 f"an MLP; got {widths!r})")
         c["widths"] = tuple(check_int(f"widths[{i}]", w, 1) for i, w in enumerate(widths))
-        c["fc"] = check_int("fc", self.fc, 1)
+        fc = self.fc
+        if isinstance(fc, (tuple, list)):
+            if len(fc) < 1:
+                raise ParameterError(f"fc must be a positive integer or a non-empty tuple of them, one per "
+                                     f"hidden fc layer (got {fc!r})")
+            fcs = tuple(check_int(f"fc[{i}]", w, 1) for i, w in enumerate(fc))
+            c["fc"] = fcs[0] if len(fcs) == 1 else fcs   # one layer: an int (the same run as fc=width)
+        else:
+            c["fc"] = check_int("fc", fc, 1)
         c["kernel"] = check_int("kernel", self.kernel, 1)
         if c["kernel"] % 2 == 0:
             raise ParameterError(f"kernel must be an odd integer >= 1 for 'same' padding (got {c['kernel']})")
@@ -142,11 +161,12 @@ class CNNConfig:
         if self.norm_layers is None:
             c["norm_layers"] = None
         else:
-            n = len(c["widths"]) + 1
+            n_fc = len(c["fc"]) if isinstance(c["fc"], tuple) else 1
+            n = len(c["widths"]) + n_fc
             nl = self.norm_layers
             if not isinstance(nl, (tuple, list)) or len(nl) != n:
-                raise ParameterError(f"norm_layers must be None or a tuple of len(widths) + 1 = {n} booleans "
-                                     f"(one per conv layer and the fc layer; got {nl!r})")
+                raise ParameterError(f"norm_layers must be None or a tuple of len(widths) + {n_fc} = {n} booleans "
+                                     f"(one per conv layer and hidden fc layer; got {nl!r})")
             c["norm_layers"] = tuple(check_bool(f"norm_layers[{i}]", v) for i, v in enumerate(nl))
         c["dropout"] = check_choice("dropout", self.dropout, DROPOUTS)
         c["p_drop"] = check_float("p_drop", self.p_drop, 0.0, 1.0, hi_open=True)
@@ -209,14 +229,17 @@ def _check_in_shape(shape: Any) -> tuple[int, int, int]:
 def config_from_strings(kv: Mapping[str, str]) -> CNNConfig:
     """Parse `key=value` strings (the items of `bnreg cnn`) into a validated CNNConfig.
 
-    Tuples are comma-separated (``widths=8,8,16,16``, ``norm_layers=1,0,0,0,0``, ``in_shape=1,40,1``);
-    ``none`` (or empty) sets an optional field to None (``norm_layers=all`` too).  Raises
+    Tuples are comma-separated (``widths=8,8,16,16``, ``fc=128,128``, ``norm_layers=1,0,0,0,0``,
+    ``in_shape=1,40,1``); ``none`` (or empty) sets an optional field to None (``norm_layers=all``
+    too) and ``widths`` to () (an MLP).  Raises
     ParameterError on an unknown key or a bad value (naming the field)."""
     out: dict[str, Any] = {}
     for k, v in kv.items():
         if k in _OPTIONAL and v.strip().lower() in _NONE_TEXT + (("all",) if k == "norm_layers" else ()):
             out[k] = None
-        elif k in ("widths", "in_shape", "norm_layers"):
+        elif k == "widths" and v.strip().lower() in _NONE_TEXT:
+            out[k] = ()
+        elif k in ("widths", "fc", "in_shape", "norm_layers"):
             out[k] = tuple(p.strip() for p in v.split(","))  # validated() converts and range-checks
         else:
             out[k] = v

@@ -20,8 +20,10 @@ arXiv:2303.01500), with training progress f in [0, 1] set by `set_progress`:
   late      p(f) = 0 for f < switch, else p
 
 The choices of the model's ``dropout``, ``dropout_place`` and ``dropout_schedule``
-(sims.nn.config.CNNConfig) are `DROPOUTS`, `PLACES` (before/after the normalization; placed by
-sims.nn.model) and `SCHEDULES`.
+(sims.nn.config.CNNConfig) are `DROPOUTS`, `PLACES` (before/after the normalization of every hidden
+layer, or "last": one dropout after the last hidden layer, the only place no normalization follows;
+placed by sims.nn.model) and `SCHEDULES`.  ``enabled = False`` makes a layer the identity in training
+mode too (`Model.dropout_off`, used to re-estimate BN statistics without dropout).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ __all__ = ["DROPOUTS", "SCHEDULES", "PLACES", "Dropout", "scheduled_rate"]
 
 DROPOUTS = ("none", "bernoulli", "gaussian", "uout")
 SCHEDULES = ("constant", "early", "late")
-PLACES = ("before", "after")
+PLACES = ("before", "after", "last")
 
 
 def scheduled_rate(p: float, schedule: str, progress: float, switch: float) -> float:
@@ -58,6 +60,7 @@ class Dropout(Layer):
             raise ValueError(f"dropout must be one of {', '.join(DROPOUTS)} (got {kind!r})")
         self.kind, self.p, self.rng, self.schedule, self.switch = kind, float(p), rng, schedule, switch
         self.progress = 0.0
+        self.enabled = True   # False: identity in training mode too (Model.dropout_off)
         self.params = []
         self._mask: np.ndarray | None = None
 
@@ -82,7 +85,7 @@ class Dropout(Layer):
         return m.astype(dtype, copy=False)
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        if not training or self.kind == "none" or self.rate == 0.0:
+        if not training or not self.enabled or self.kind == "none" or self.rate == 0.0:
             self._mask = None
             return x
         self._mask = self.mask(x.shape, x.dtype)

@@ -7,14 +7,19 @@ Architecture (channels-last input (B, H, W, C); 1-D signals have H = 1 and kerne
     [conv(k, widths[l]) -> block] x 4 -> maxpool(2, 2) (1-D: (1, 2)) -> flatten -> fc(fc) -> block -> fc(K)
     block = [dropout if place=before] -> norm (if normalized) -> ReLU -> [dropout if place=after]
 
+  ``widths=()`` drops the convs and the pool (an MLP: flatten -> [fc -> block] x n -> fc(K)); a tuple
+  ``fc`` gives several hidden fc layers fc1, fc2, ...; ``dropout_place="last"`` puts one dropout
+  after the ReLU of the last hidden layer only (no normalization follows it).
+
 * A normalized layer has no bias (beta of the norm plays it); an unnormalized one (norm="none" or
   norm_layers[l] False) has a bias.  For norm in {wn, wn_mean_bn, wn_var_bn} the weights of the
   normalized layers are weight-normalized, w = v/||v|| per output unit, with the WN gain g being
   the norm's gamma.  gamma = 1 and beta = 0 at initialization.
-* Dropout (sims.nn.dropout) sits in every hidden block (4 convs + fc) when dropout != "none",
+* Dropout (sims.nn.dropout) sits in every hidden block (convs + fc layers) when dropout != "none",
   directly before the normalization ("before", the variance-shift setting of Li, Chen, Hu, Yang,
-  CVPR 2019, arXiv:1801.05134) or after the ReLU that follows it ("after"); never on the output
-  layer.
+  CVPR 2019, arXiv:1801.05134) or after the ReLU that follows it ("after"), or only after the
+  last hidden block's ReLU ("last", the paper's "dropout after all BN layers"); never on the
+  output layer.
 * PN: population statistics mu_P, var_P (ddof = 0, over all training examples and positions, with
   dropout off) are set by `refresh_population`, layer by layer (layer l's statistics are computed
   with layers < l already refreshed).  The explicit gamma decay of layer l is zeta_l sum_c gamma_c^2
@@ -35,6 +40,9 @@ Architecture (channels-last input (B, H, W, C); 1-D signals have H = 1 and kerne
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -63,10 +71,11 @@ def build_cnn(cfg: CNNConfig) -> Model:
     return Model(cfg)
 
 
-def hidden_layer_names(n_conv: int) -> tuple[str, ...]:
-    """Names of the hidden (normalizable) layers of a network with `n_conv` conv layers:
-    ("conv1", ..., "conv{n_conv}", "fc1"); the keys of `Model.gamma2` and the per-layer metrics."""
-    return (*(f"conv{i + 1}" for i in range(n_conv)), "fc1")
+def hidden_layer_names(n_conv: int, n_fc: int = 1) -> tuple[str, ...]:
+    """Names of the hidden (normalizable) layers of a network with `n_conv` conv layers and `n_fc`
+    hidden fc layers: ("conv1", ..., "conv{n_conv}", "fc1", ..., "fc{n_fc}"); the keys of
+    `Model.gamma2` and the per-layer metrics."""
+    return (*(f"conv{i + 1}" for i in range(n_conv)), *(f"fc{i + 1}" for i in range(n_fc)))
 
 
 class Model:
@@ -84,7 +93,7 @@ class Model:
         one_d = h == 1
         kernel = (1, cfg.kernel) if one_d else (cfg.kernel, cfg.kernel)
         pool = (1, 2) if one_d else (2, 2)
-        names = hidden_layer_names(len(cfg.widths))
+        names = hidden_layer_names(len(cfg.widths), len(cfg.fc_widths))
         flags = cfg.norm_layers if cfg.norm_layers is not None else (True,) * len(names)
         use_drop = cfg.dropout != "none"
         drop_seeds = drop_ss.spawn(len(names))
@@ -101,8 +110,9 @@ class Model:
         def block(name: str, lin: Layer, width: int, normed: bool, i: int) -> None:
             self.layers.append(lin)
             self.affines.append(lin)  # type: ignore[arg-type]
+            here = use_drop and (cfg.dropout_place != "last" or i == len(names) - 1)
             drop = (Dropout(cfg.dropout, cfg.p_drop, np.random.default_rng(drop_seeds[i]),
-                            cfg.dropout_schedule, cfg.dropout_switch) if use_drop else None)
+                            cfg.dropout_schedule, cfg.dropout_switch) if here else None)
             if drop is not None:
                 self.dropouts.append(drop)
             if drop is not None and cfg.dropout_place == "before":
@@ -112,23 +122,28 @@ class Model:
                 self.norms.append(nrm)
                 self.layers.append(nrm)
             self.layers.append(ReLU(inplace=True))
-            if drop is not None and cfg.dropout_place == "after":
+            if drop is not None and cfg.dropout_place in ("after", "last"):
                 self.layers.append(drop)
 
+        wn = cfg.norm.startswith("wn")
         c_in = c
         for i, width in enumerate(cfg.widths):
             normed = cfg.norm != "none" and bool(flags[i])
-            conv = Conv2D(names[i], c_in, width, kernel, rng, dtype, bias=not normed,
-                          weight_norm=normed and cfg.norm.startswith("wn"))
+            conv = Conv2D(names[i], c_in, width, kernel, rng, dtype, bias=not normed, weight_norm=normed and wn)
             block(names[i], conv, width, normed, i)
             c_in = width
-        self.layers.append(MaxPool(pool))
+        if cfg.widths:
+            self.layers.append(MaxPool(pool))
+            h, w = h // pool[0], w // pool[1]
         self.layers.append(Flatten())
-        d = (h // pool[0]) * (w // pool[1]) * c_in
-        normed = cfg.norm != "none" and bool(flags[-1])
-        fc = Dense(names[-1], d, cfg.fc, rng, dtype, bias=not normed, weight_norm=normed and cfg.norm.startswith("wn"))
-        block(names[-1], fc, cfg.fc, normed, len(names) - 1)
-        out = Dense("out", cfg.fc, cfg.n_classes, rng, dtype, bias=True, gain=1.0)
+        d = h * w * c_in
+        for j, width in enumerate(cfg.fc_widths):
+            i = len(cfg.widths) + j
+            normed = cfg.norm != "none" and bool(flags[i])
+            fc = Dense(names[i], d, width, rng, dtype, bias=not normed, weight_norm=normed and wn)
+            block(names[i], fc, width, normed, i)
+            d = width
+        out = Dense("out", d, cfg.n_classes, rng, dtype, bias=True, gain=1.0)
         self.layers.append(out)
         self.affines.append(out)
         self.affines[0].need_dx = False
@@ -148,21 +163,40 @@ class Model:
             raise ParameterError("x must be finite (found NaN or inf)")
         return x
 
-    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+    def forward(self, x: np.ndarray, training: bool,
+                hook: Callable[[Layer, np.ndarray], None] | None = None) -> np.ndarray:
         """(B, H, W, C) -> logits (B, K).  training=True: batch statistics (BN family), dropout on.
         Inference (training=False) runs in chunks of `eval_batch` (default 256) examples to bound
-        memory; `backward` after a chunked inference pass is not supported."""
+        memory; `backward` after a chunked inference pass is not supported.  `hook(layer, x)`, if
+        given, is called with the input of every layer (in `self.layers`) just before the layer
+        runs, chunk by chunk; it must read x at once and not modify it (later layers may work in
+        place).  The hook changes no number of the forward pass."""
         x = self._check_input(x)
         if training:
             self.batch_size = x.shape[0]
             self._set_zeta()
         elif x.shape[0] > self.eval_batch:  # bound memory: inference is per example, chunk it
-            return np.concatenate([self.forward(x[s:s + self.eval_batch], False)
+            return np.concatenate([self.forward(x[s:s + self.eval_batch], False, hook)
                                    for s in range(0, x.shape[0], self.eval_batch)])
         with single_threaded_blas():
             for layer in self.layers:
+                if hook is not None:
+                    hook(layer, x)
                 x = layer.forward(x, training)
         return x
+
+    @contextlib.contextmanager
+    def dropout_off(self) -> Iterator[None]:
+        """Context manager: every dropout layer is the identity, in training mode too (e.g. to
+        re-estimate BN statistics with batch statistics but no dropout); restored on exit."""
+        old = [d.enabled for d in self.dropouts]
+        for d in self.dropouts:
+            d.enabled = False
+        try:
+            yield
+        finally:
+            for d, e in zip(self.dropouts, old, strict=True):
+                d.enabled = e
 
     def backward(self, dlogits: np.ndarray) -> None:
         """Backpropagate dL/dlogits of the latest forward; fills every Parameter.grad

@@ -6,12 +6,16 @@ defaults.  `run_configs` validates every record before any work (the one validat
 run) and caches each finished run under the key ``{"figure": figure, "v": CACHE_VERSION,
 **record}`` with the record normalized (every field, validated), so records that describe the
 same run train once.  `mean_se` aggregates over seeds.
+
+The point function is `run_point` (curves) by default; `run_shift_point` (a run plus the
+variance-shift diagnostics of the trained model, sims.nn.diagnostics) is selected with
+``point=run_shift_point``, which adds ``"point": "shift"`` to the cache key.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,9 +23,11 @@ import numpy as np
 from bnreg.sims.executor import PointCache, sweep
 
 from .config import CNNConfig
-from .train import train
+from .data import load_dataset
+from .diagnostics import bn_shift_per_layer, reestimate_bn_statistics, train_vs_inference
+from .train import evaluate, limit_threads, train, train_model
 
-__all__ = ["CACHE_VERSION", "run_point", "run_configs", "run_groups", "mean_se"]
+__all__ = ["CACHE_VERSION", "run_point", "run_shift_point", "run_configs", "run_groups", "mean_se"]
 
 CACHE_VERSION = 4  # 4: one CNNConfig (records hold every config field); 3: PN evaluated on a refreshed copy
 
@@ -46,32 +52,82 @@ def run_point(cfg: CNNConfig) -> dict[str, Any]:
     return out
 
 
-def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure: str, **sweep_kw: Any) -> list[dict]:
+def run_shift_point(cfg: CNNConfig) -> dict[str, Any]:
+    """Train `cfg` (a BN network; 1 thread, no progress bar) and diagnose the trained model
+    (sims.nn.diagnostics; docs/variance_shift.md, "Trained networks").  Returns arrays:
+    "diverged", "wall_time_s"; inference-mode "train_acc" and "test_acc" (the validation split,
+    never used for any choice); per BN layer on the training set "layers", "var_ratio",
+    "mean_shift2", "real_var", "running_var" (`bn_shift_per_layer`); training mode vs inference mode
+    on the training set "train_mode_acc", "flips_to_wrong", "flips_to_right" (`train_vs_inference`,
+    batches of cfg.batch, seed cfg.seed); after `reestimate_bn_statistics` on the training set
+    (batches of cfg.batch, dropout off) "reest_train_acc", "reest_test_acc", "reest_var_ratio" per
+    layer and "reest_flips_to_wrong", "reest_flips_to_right" (training mode is unchanged by the
+    re-estimation: the same seed gives the same training-mode predictions).  A diverged run has NaN
+    metrics (NaN, flip counts too)."""
+    data = load_dataset(cfg.dataset, cfg.n_train, cfg.n_val, cfg.split_seed, cfg.data_dir)
+    r, model = train_model(cfg, progress=False, data=data, threads=1)
+    out: dict[str, Any] = {"diverged": r["diverged"], "wall_time_s": r["wall_time_s"]}
+    names = [n.name for n in model.norms if n.kind == "bn"]
+    out["layers"] = np.array(names, dtype=str)
+    nan = np.full(len(names), np.nan)
+    if r["diverged"]:
+        return {**out, "train_acc": np.nan, "test_acc": np.nan, "var_ratio": nan, "mean_shift2": nan,
+                "real_var": nan, "running_var": nan, "train_mode_acc": np.nan, "flips_to_wrong": np.nan,
+                "flips_to_right": np.nan, "reest_train_acc": np.nan, "reest_test_acc": np.nan, "reest_var_ratio": nan,
+                "reest_flips_to_wrong": np.nan, "reest_flips_to_right": np.nan}
+    xt, yt = data.x_train, data.y_train
+    with limit_threads(1):
+        sh = bn_shift_per_layer(model, xt)
+        tv = train_vs_inference(model, xt, yt, cfg.batch, seed=cfg.seed)
+        reestimate_bn_statistics(model, xt, cfg.batch, seed=cfg.seed)
+        re = bn_shift_per_layer(model, xt)
+        tv_re = train_vs_inference(model, xt, yt, cfg.batch, seed=cfg.seed)
+        reest_train = evaluate(model, xt, yt)[1]
+        reest_test = evaluate(model, data.x_val, data.y_val)[1]
+    return {**out, "train_acc": r["final"]["train_acc"], "test_acc": r["final"]["val_acc"],
+            **{k: sh[k] for k in ("var_ratio", "mean_shift2", "real_var", "running_var")},
+            "train_mode_acc": tv["train_mode_acc"], "flips_to_wrong": tv["flips_to_wrong"],
+            "flips_to_right": tv["flips_to_right"], "reest_train_acc": reest_train, "reest_test_acc": reest_test,
+            "reest_var_ratio": re["var_ratio"], "reest_flips_to_wrong": tv_re["flips_to_wrong"],
+            "reest_flips_to_right": tv_re["flips_to_right"]}
+
+
+def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure: str,
+                point: Callable[[CNNConfig], dict[str, Any]] | None = None, **sweep_kw: Any) -> list[dict]:
     """Train every record through `sims.executor.sweep` (serially, on processes or on Dask).
 
     Parameters: `records` dicts of CNNConfig fields (module docstring), all validated before any
     run starts (ParameterError names the bad field); `cache` where finished runs are kept (an
     interrupted sweep resumes); `figure` the name in every cache key (and the progress bar);
-    `sweep_kw` passed to `sweep` (jobs, backend, address, progress).  Returns one dict of arrays
-    per record, in order (see `run_point`); a run listed twice trains once."""
+    `point` the function of one run, `run_point` (None, the default) or `run_shift_point`
+    (module-level, so that processes can run it); `sweep_kw` passed to `sweep` (jobs, backend, address, progress).
+    Returns one dict of arrays per record, in order (see the point function); a run listed twice
+    trains once."""
     cfgs = [CNNConfig.from_dict(r).validated() for r in records]
     keys = [json.dumps(c.to_dict(), sort_keys=True) for c in cfgs]
     unique = list(dict.fromkeys(keys))  # a run listed twice (shared reference runs) trains once
     first = {k: cfgs[keys.index(k)] for k in unique}
-    res = sweep(run_point, [first[k] for k in unique], lambda c: {"figure": figure, "v": CACHE_VERSION, **c.to_dict()},
-                cache, desc=figure, **sweep_kw)
+    extra = {} if point is None else {"point": _POINT_NAMES.get(point, getattr(point, "__name__", "point"))}
+    res = sweep(run_point if point is None else point, [first[k] for k in unique],
+                lambda c: {"figure": figure, "v": CACHE_VERSION, **extra, **c.to_dict()}, cache, desc=figure,
+                **sweep_kw)
     by_key = dict(zip(unique, res, strict=True))
     return [by_key[k] for k in keys]
 
 
 def run_groups(groups: Mapping[Hashable, Sequence[Mapping[str, Any]]], cache: PointCache, figure: str,
+               point: Callable[[CNNConfig], dict[str, Any]] | None = None,
                **sweep_kw: Any) -> dict[Hashable, list[dict]]:
-    """`run_configs` over the records of every group (e.g. label -> one record per seed) in one
-    sweep.  Returns the results grouped the same way: label -> list of result dicts, in record order."""
+    """`run_configs` (with its `point`) over the records of every group (e.g. label -> one record per
+    seed) in one sweep.  Returns the results grouped the same way: label -> list of result dicts, in
+    record order."""
     labels = list(groups)
     flat = [rec for g in labels for rec in groups[g]]
-    res = iter(run_configs(flat, cache, figure, **sweep_kw))
+    res = iter(run_configs(flat, cache, figure, point, **sweep_kw))
     return {g: [next(res) for _ in groups[g]] for g in labels}
+
+
+_POINT_NAMES = {run_shift_point: "shift"}
 
 
 def mean_se(values: Any) -> tuple[float, float, int]:

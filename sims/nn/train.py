@@ -49,7 +49,7 @@ from .data import Dataset, load_dataset
 from .model import build_cnn, softmax_cross_entropy
 from .optim import SGD, scheduled_lr
 
-__all__ = ["train", "evaluate", "limit_threads"]
+__all__ = ["train", "train_model", "evaluate", "limit_threads"]
 
 _EVAL_CHUNK = 256
 
@@ -135,6 +135,14 @@ def train(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLi
     accuracy in inference mode, regularizer), "gamma2" (curve per normalized layer), "final"
     (train/val loss and accuracy, gap = val_loss - train_loss, gamma2; {} if diverged),
     "diverged", "diverged_step", "message", "wall_time_s", "resumed_from"."""
+    return train_model(cfg, progress, checkpoint_dir, data, threads, checkpoint_every_s)[0]
+
+
+def train_model(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLike | None = None,
+                data: Dataset | None = None, threads: int | None = None,
+                checkpoint_every_s: float = 60.0) -> tuple[dict[str, Any], Any]:
+    """`train`, also returning the trained model: (metrics, model), the model as it is at the end of
+    training (or at divergence), for diagnostics on the trained weights (sims.nn.diagnostics)."""
     if not isinstance(cfg, CNNConfig):
         raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
     cfg = cfg.validated()
@@ -144,7 +152,7 @@ def train(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLi
 
 
 def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | None,
-           data: Dataset | None, checkpoint_every_s: float = 60.0) -> dict[str, Any]:
+           data: Dataset | None, checkpoint_every_s: float = 60.0) -> tuple[dict[str, Any], Any]:
     t_start = time.perf_counter()
     if data is None:
         data = load_dataset(cfg.dataset, cfg.n_train, cfg.n_val, cfg.split_seed, cfg.data_dir)
@@ -266,4 +274,4 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
         "curves": {k: v for k, v in hist.items() if k != "gamma2"}, "gamma2": hist["gamma2"],
         "final": final, "diverged": diverged, "diverged_step": div_step, "message": message,
         "wall_time_s": time.perf_counter() - t_start, "resumed_from": start,
-    }
+    }, model

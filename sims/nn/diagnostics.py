@@ -1,0 +1,166 @@
+"""Diagnostics of the variance shift in a trained network (Li, Chen, Hu, Yang, "Understanding the
+Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019,
+arXiv:1801.05134; docs/variance_shift.md, "Trained networks").
+
+* `bn_shift_per_layer(model, x)`: per BN layer, the real statistics of the layer's input over `x`
+  in inference mode (every upstream BN with its running statistics, no dropout) against the running
+  statistics learned in training (the paper's Fig. 1).
+* `reestimate_bn_statistics(model, x, batch)`: the "recompute BN statistics" fix: one pass over `x`
+  in training mode (batch statistics) with dropout off; every BN layer's running mean/variance
+  becomes the population mean/variance (exact averages over the pass, not an EMA) of its input.
+* `train_vs_inference(model, x, y, batch)`: the same weights in training mode (batch statistics,
+  dropout on, fixed seed) and in inference mode on one data set: both accuracies and the samples
+  that flip from correct to wrong (the paper's Figs. 5, 6).
+
+The layer inputs are read with `Model.forward`'s hook, which changes no number of the pass.
+Statistics are per channel over examples and positions (the BN convention), accumulated in float64
+around the running mean (no cancellation), variances with ddof = 0.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+
+from bnreg.theory.params import ParameterError, check_int
+
+from ..rng import derive_seed
+from .model import Model
+from .norm import Norm
+
+__all__ = ["bn_layers", "bn_shift_per_layer", "reestimate_bn_statistics", "train_vs_inference"]
+
+
+def bn_layers(model: Model) -> list[Norm]:
+    """The BN layers (kind "bn": batch statistics in training, running statistics at inference) of
+    `model`, in order.  Raises ParameterError if there is none."""
+    norms = [n for n in model.norms if n.kind == "bn"]
+    if not norms:
+        raise ParameterError("the model must have at least one BN layer (norm='bn')")
+    return norms
+
+
+def _check_x(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[0] < 2:
+        raise ParameterError(f"x must have shape (N, H, W, C) with N >= 2 (got {x.shape})")
+    return x
+
+
+class _Moments:
+    """Per-channel count, sum and sum of squares of each watched layer's input, around `center`."""
+
+    def __init__(self, norms: list[Norm], centers: list[np.ndarray] | None = None) -> None:
+        self.index = {id(n): k for k, n in enumerate(norms)}
+        self.center: list[np.ndarray | None] = list(centers) if centers is not None else [None] * len(norms)
+        self.n = [0] * len(norms)
+        self.s1 = [np.zeros(n.channels) for n in norms]
+        self.s2 = [np.zeros(n.channels) for n in norms]
+
+    def __call__(self, layer: Any, x: np.ndarray) -> None:
+        k = self.index.get(id(layer))
+        if k is None:
+            return
+        z = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        if self.center[k] is None:  # first batch: centre at its mean (stable sums)
+            self.center[k] = z.mean(axis=0)
+        z -= self.center[k]
+        self.n[k] += z.shape[0]
+        self.s1[k] += z.sum(axis=0)
+        self.s2[k] += np.einsum("ij,ij->j", z, z)
+
+    def mean_var(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, variance with ddof = 0) per channel of watched layer k."""
+        d = self.s1[k] / self.n[k]
+        return self.center[k] + d, np.maximum(self.s2[k] / self.n[k] - d * d, 0.0)
+
+
+def bn_shift_per_layer(model: Model, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The variance shift of every BN layer of `model` over the data `x` (N, H, W, C), N >= 2.
+
+    One inference-mode pass (running statistics, no dropout) records each BN layer's input z.  Per
+    layer, with per-channel real mean m_c and variance v_c (ddof 0, over examples and positions) and
+    running statistics r_c, s_c (s_c + eps is what BN divides by at inference, eps = 1e-5):
+
+        var_ratio   = mean_c  v_c / (s_c + eps)            1 = no shift; < 1: inference variance smaller
+        mean_shift2 = mean_c (m_c - r_c)^2 / (s_c + eps)
+        real_var    = mean_c v_c,   running_var = mean_c s_c
+
+    Returns a dict of arrays over the BN layers in order: "layer" (names), "var_ratio",
+    "mean_shift2", "real_var", "running_var".  The model is not changed."""
+    norms = bn_layers(model)
+    x = _check_x(x)
+    acc = _Moments(norms, [n.running_mean.copy() for n in norms])
+    model.forward(x, training=False, hook=acc)
+    out: dict[str, list] = {k: [] for k in ("layer", "var_ratio", "mean_shift2", "real_var", "running_var")}
+    for k, n in enumerate(norms):
+        m, v = acc.mean_var(k)
+        den = n.running_var + n.eps
+        out["layer"].append(n.name)
+        out["var_ratio"].append(float(np.mean(v / den)))
+        out["mean_shift2"].append(float(np.mean((m - n.running_mean) ** 2 / den)))
+        out["real_var"].append(float(np.mean(v)))
+        out["running_var"].append(float(np.mean(n.running_var)))
+    return {k: np.array(v, dtype=str if k == "layer" else float) for k, v in out.items()}
+
+
+def _batches(n: int, batch: int, seed: int | None) -> list[np.ndarray]:
+    """Indices 0..n-1 (a `seed` permutation; None: in order) in ceil(n / batch) nearly equal parts,
+    so every batch has between batch/2 and batch examples (no tiny last batch)."""
+    idx = np.arange(n) if seed is None else np.random.default_rng(derive_seed(seed, "batches")).permutation(n)
+    return np.array_split(idx, math.ceil(n / batch))
+
+
+def reestimate_bn_statistics(model: Model, x: np.ndarray, batch: int, seed: int | None = 0) -> None:
+    """Re-estimate every BN layer's running statistics on `x` (N, H, W, C) with dropout off.
+
+    One pass over `x` in training mode (BN with batch statistics, as in training) with every dropout
+    layer the identity, in ceil(N / batch) batches of nearly equal size (a `seed` permutation of x;
+    None: in order).  Each BN layer's running mean and variance are then set to the population mean
+    and variance (ddof 0) of its input over the whole pass: exact averages, not an EMA.  The layer-1
+    statistics are then exactly those of the inference-mode input; deeper layers saw upstream
+    layers normalized with batch statistics, so their inference-mode ratio is 1 up to the batch
+    noise, O(1/batch) (exactly 1 for batch >= N).  Model state other than the running statistics is
+    unchanged (the dropout generators are not advanced)."""
+    norms = bn_layers(model)
+    x = _check_x(x)
+    batch = check_int("batch", batch, 2)
+    acc = _Moments(norms)
+    saved_m = model.batch_size
+    with model.dropout_off():
+        for idx in _batches(x.shape[0], batch, seed):
+            model.forward(x[idx], training=True, hook=acc)
+    model.batch_size = saved_m
+    for k, n in enumerate(norms):
+        m, v = acc.mean_var(k)
+        n.running_mean[...] = m
+        n.running_var[...] = v
+
+
+def train_vs_inference(model: Model, x: np.ndarray, y: np.ndarray, batch: int, seed: int = 0) -> dict[str, Any]:
+    """The same weights in training mode and in inference mode on `x` (N, H, W, C) with labels `y`.
+
+    Training mode: BN with batch statistics and dropout on, over ceil(N / batch) batches of nearly
+    equal size (a `seed` permutation of x) with dropout generators seeded from `seed`; it runs on a
+    copy, so the model's running statistics and generators are untouched.  Inference mode: running
+    statistics, no dropout.  Returns {"train_mode_acc", "inference_acc", "flips_to_wrong" (correct in
+    training mode, wrong at inference), "flips_to_right" (the reverse), "n"}."""
+    x = _check_x(x)
+    y = np.asarray(y)
+    if y.shape != (x.shape[0],):
+        raise ParameterError(f"y must have shape ({x.shape[0]},) (got {y.shape})")
+    batch = check_int("batch", batch, 2)
+    tm = copy.deepcopy(model)
+    for k, d in enumerate(tm.dropouts):
+        d.rng = np.random.default_rng(derive_seed(seed, "dropout", k))
+    pred_train = np.empty(x.shape[0], dtype=np.int64)
+    for idx in _batches(x.shape[0], batch, seed):
+        pred_train[idx] = np.argmax(tm.forward(x[idx], training=True), axis=1)
+    pred_inf = np.argmax(model.forward(x, training=False), axis=1)
+    ok_t, ok_i = pred_train == y, pred_inf == y
+    return {"train_mode_acc": float(ok_t.mean()), "inference_acc": float(ok_i.mean()),
+            "flips_to_wrong": int(np.sum(ok_t & ~ok_i)), "flips_to_right": int(np.sum(~ok_t & ok_i)),
+            "n": int(x.shape[0])}
