@@ -60,10 +60,11 @@ def _label(noise: str, keep: float, beta: float) -> str:
     return f"Uout beta = {beta:g}" if noise == "uout" else f"dropout keep = {keep:g}"
 
 
-def point(rec: dict[str, Any]) -> dict[str, Any]:
-    kw = {"beta": rec["beta"], "keep": None} if rec["noise"] == "uout" else {"keep": rec["keep"]}
-    r = simulate_stack_shift(rec["depth"], rec["width"], rec["noise"], M=rec["M"], n_train=rec["n_train"],
-                             n_test=rec["n_test"], n_nets=rec["n_nets"], seed=rec["seed"], **kw)
+def point(*, noise: str, keep: float, beta: float, width: int, depth: int, n_nets: int, n_train: int, n_test: int,
+          M: int, seed: int) -> dict[str, Any]:
+    kw = {"beta": beta, "keep": None} if noise == "uout" else {"keep": keep}
+    r = simulate_stack_shift(depth, width, noise, M=M, n_train=n_train, n_test=n_test, n_nets=n_nets, seed=seed,
+                             **kw)
     return {"var_ratio": [x.estimate for x in r.var_ratio], "var_ratio_se": [x.se for x in r.var_ratio],
             "mean_shift2": [x.estimate for x in r.mean_shift2], "mean_shift2_se": [x.se for x in r.mean_shift2]}
 
@@ -72,7 +73,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
     recs = [dict(noise=n, keep=k, beta=b, width=w) for n, k, b in SETTINGS for w in spec["widths"]]
     items = [{**r, **{k: spec[k] for k in ("depth", "n_nets", "n_train", "n_test", "M")},
               "seed": derive_seed(seed, NAME, r["noise"], r["keep"], r["beta"], r["width"])} for r in recs]
-    res = sweep(point, items, lambda it: {"figure": NAME, **it}, cache, desc=NAME, **sweep_kw)
+    res = sweep(point, items, cache=cache, name=NAME, **sweep_kw)
     rows = []
     for r, x in zip(recs, res, strict=True):
         kw = {"beta": r["beta"], "keep": None} if r["noise"] == "uout" else {"keep": r["keep"]}

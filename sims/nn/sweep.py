@@ -100,7 +100,8 @@ def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure:
     run starts (ParameterError names the bad field); `cache` where finished runs are kept (an
     interrupted sweep resumes); `figure` the name in every cache key (and the progress bar);
     `point` the function of one run, `run_point` (None, the default) or `run_shift_point`
-    (module-level, so that processes can run it); `sweep_kw` passed to `sweep` (jobs, backend, address, progress).
+    (module-level, so that processes can run it); `sweep_kw` passed to `sweep` (workers, threads,
+    backend, address, progress).
     Returns one dict of arrays per record, in order (see the point function); a run listed twice
     trains once."""
     cfgs = [CNNConfig.from_dict(r).validated() for r in records]
