@@ -11,7 +11,7 @@ import numpy as np
 
 from bnreg.theory.params import ParameterError, check_finite_array, check_float, check_int
 
-from .families import Family, get_family
+from .families import Family, get_family, kernel_for
 from .kernels.bn_noise import N_ACC, N_Q, Q_ERR, Q_MU, Q_SD, Q_X1, batch_stats_kernel, member_deviation_kernel
 from .mc import MCResult, jackknife, run_chunks, split_batches
 
@@ -120,7 +120,7 @@ def simulate_batch_stats(
     def chunk(i, rng):
         acc = np.zeros(N_ACC + 1 + hist_bins)
         h = np.zeros(hist_bins)
-        batch_stats_kernel(rng, fam.draw, fam.mean, fam.std, mu, sigma, M, per, lo, hi, h, acc[:N_ACC])
+        kernel_for(batch_stats_kernel, fam)(rng, fam.code, fam.mean, fam.std, mu, sigma, M, per, lo, hi, h, acc[:N_ACC])
         acc[N_ACC] = per
         acc[N_ACC + 1:] = h
         return acc
@@ -165,7 +165,7 @@ def simulate_bn_deviation(
 
     def chunk(i, rng):
         acc = np.zeros((len(u_grid), 2))
-        member_deviation_kernel(rng, fam.draw, fam.mean, fam.std, M, per, u_grid, acc)
+        kernel_for(member_deviation_kernel, fam)(rng, fam.code, fam.mean, fam.std, M, per, u_grid, acc)
         return acc
 
     sums = run_chunks(chunk, n_chunks, seed, n_threads, progress, desc=f"deviation {fam.name} M={M}")

@@ -241,6 +241,40 @@ class _Point:
             return self.fn(**item) if self.records else self.fn(item)
 
 
+@contextmanager
+def _interrupt_guard() -> Iterator[Callable[[], bool]]:
+    """Remember a Ctrl-C that arrives while a process pool runs: the pool turns it into its own
+    errors (seen: ReferenceError from joblib), which `sweep` then reports as the interrupt it was."""
+    import signal
+    import threading
+
+    flag = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: flag[0]
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        flag[0] = True
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: flag[0]
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _stop_workers(backend: str) -> None:
+    """Terminate the local worker processes at once (their semaphores are released by the
+    executor's shutdown, so none leak)."""
+    if backend != "processes":
+        return
+    with contextlib.suppress(Exception):
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+
+
 def sweep(
     fn: Callable[..., dict[str, Any]],
     items: Iterable[Any],
@@ -305,12 +339,18 @@ def sweep(
                 client, n_jobs = None, workers
                 cfg = parallel_config(backend="loky", n_jobs=workers, inner_max_num_threads=threads)
             try:
-                with cfg:
+                with cfg, _interrupt_guard() as interrupted:
                     gen = Parallel(return_as="generator", n_jobs=n_jobs)(delayed(point)(items[i]) for i in todo)
-                    for i, res in zip(todo, gen, strict=False):
-                        cache.put(keys[i], res)
-                        out[i] = {k: np.asarray(v) for k, v in res.items()}
-                        bar.update(1)
+                    try:
+                        for i, res in zip(todo, gen, strict=False):
+                            cache.put(keys[i], res)
+                            out[i] = {k: np.asarray(v) for k, v in res.items()}
+                            bar.update(1)
+                    except BaseException:
+                        if interrupted():
+                            _stop_workers(backend)
+                            raise KeyboardInterrupt from None  # not the pool's secondary error
+                        raise
             finally:
                 if client is not None:
                     client.close()

@@ -17,7 +17,7 @@ import numpy as np
 from bnreg.theory.gamma_decay import GLMS
 from bnreg.theory.params import ParameterError, check_choice, check_finite_array, check_float, check_int
 
-from .families import get_family
+from .families import get_family, kernel_for
 from .kernels.gamma_decay import (
     IDENTITY,
     LOGISTIC,
@@ -112,7 +112,8 @@ def simulate_glm_bn(case: str, M: int, gammas, gamma0: float = 1.0, beta0: float
 
     def chunk(i, rng):
         acc = np.zeros((len(g), N_STAT))
-        glm_bn_kernel(rng, fam.draw, fam.mean, fam.std, M, per, center, _KIND[case], g, beta0, gamma0, beta0, acc)
+        kernel = kernel_for(glm_bn_kernel, fam)
+        kernel(rng, fam.code, fam.mean, fam.std, M, per, center, _KIND[case], g, beta0, gamma0, beta0, acc)
         return acc
 
     sums = run_chunks(chunk, n_chunks, seed, n_threads, progress, desc=f"{case} {fam.name} M={M}")

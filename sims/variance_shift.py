@@ -13,7 +13,7 @@ import numpy as np
 from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
 from bnreg.theory.variance_shift import NOISES, correlation_factor, noise_variance
 
-from .families import Family, get_family
+from .families import Family, get_family, kernel_for
 from .kernels.variance_shift import BERNOULLI, GAUSSIAN, N_ACC, UOUT, shift_kernel
 from .mc import MCResult, jackknife, mc_from_values, run_chunks, split_batches
 from .rng import derive_seed
@@ -73,7 +73,7 @@ def simulate_variance_shift(noise: str = "bernoulli", keep: float | None = None,
 
     def chunk(i: int, rng: np.random.Generator) -> np.ndarray:
         acc = np.zeros(N_ACC)
-        shift_kernel(rng, fam.draw, fam.mean, 1.0 / fam.std, per, w, c, math.sqrt(v), math.sqrt(corr),
+        kernel_for(shift_kernel, fam)(rng, fam.code, fam.mean, 1.0 / fam.std, per, w, c, math.sqrt(v), math.sqrt(corr),
                      math.sqrt(1.0 - corr), _CODES[noise], k, b, acc)
         return acc
 

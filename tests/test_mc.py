@@ -79,3 +79,30 @@ def test_relu_all_equal_batches_do_not_produce_nan():
     # M = 2 ReLU batches are all-zero with probability 1/4: BN returns 0 there, never NaN.
     r = simulate_batch_stats("relu", 2, 4096, seed=0)
     assert np.isfinite(r.simple_error().estimate)
+
+
+@pytest.mark.slow
+def test_kernels_are_compiled_once_across_processes(tmp_path):
+    """The Monte Carlo kernels hit numba's disk cache in a new process: a second run adds no
+    compiled entry.  (A sampler passed as a function argument made every process recompile and
+    grow the cache index; built-in families are now drawn by code, custom ones in memory.)"""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numba as nb\n"
+            "from bnreg.sims.bn_noise import simulate_batch_stats\n"
+            "from bnreg.sims.families import custom_family\n"
+            "from bnreg.sims.gamma_decay import simulate_glm_bn\n"
+            "@nb.njit\n"
+            "def d(rng): return rng.standard_normal()\n"
+            "for f in ('gaussian', 'relu', custom_family('mine', d, 0.0, 1.0)):\n"
+            "    simulate_batch_stats(f, 4, 512, seed=1, n_chunks=4)\n"
+            "    simulate_glm_bn('logistic', 4, [1.0], 1.0, 0.0, f, 512, 1, n_chunks=4)\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    counts = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        counts.append(sum(1 for _ in tmp_path.rglob("*.nbc")))
+    assert counts[0] > 0 and counts[1] == counts[0], counts

@@ -1,10 +1,12 @@
 """Kernels for batch statistics.  Each batch lives in a length-M buffer (no large temporaries):
-draw, normalize, accumulate.  `draw` is a numba sampler `draw(rng) -> float`."""
+draw, normalize, accumulate.  `draw` is a numba sampler `draw_builtin(rng, code) -> float`."""
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
+
+from ..families import draw_builtin
 
 # Per-batch quantities q, accumulated as sums S[k] = sum q_k and C[k, l] = sum q_k q_l:
 Q_MU, Q_SD, Q_ERR, Q_X1 = 0, 1, 2, 3
@@ -13,7 +15,7 @@ N_ACC = N_Q + N_Q * N_Q
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def batch_stats_kernel(rng, draw, raw_mean, raw_std, mu, sigma, M, n_batches, hist_lo, hist_hi, hist, out):
+def batch_stats_kernel(rng, code, raw_mean, raw_std, mu, sigma, M, n_batches, hist_lo, hist_hi, hist, out):
     """For n_batches batches of M draws x = mu + sigma (raw - raw_mean)/raw_std accumulate
     q = (mu_B, sigma_B, mean_i (b_i - a_i)^2, x_1) into `out` (length N_ACC), where
     a = (x - mu)/sigma and b = (x - mu_B)/sigma_B; histogram sigma_B into `hist` if non-empty."""
@@ -26,7 +28,7 @@ def batch_stats_kernel(rng, draw, raw_mean, raw_std, mu, sigma, M, n_batches, hi
     for _ in range(n_batches):
         s = 0.0
         for i in range(M):
-            x = mu + (draw(rng) - raw_mean) * c
+            x = mu + (draw_builtin(rng, code) - raw_mean) * c
             buf[i] = x
             s += x
         m = s / M
@@ -56,19 +58,21 @@ def batch_stats_kernel(rng, draw, raw_mean, raw_std, mu, sigma, M, n_batches, hi
                 hist[b] += 1
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
-def draw_standardized(rng, draw, raw_mean, inv_std, buf):  # pragma: no cover - njit
-    """Fill buf with standardized draws (draw(rng) - raw_mean) * inv_std; return their sum."""
+# Not disk-cached: it is inlined into its callers (which are), and a cache index of its own would
+# record every sampler type it was ever compiled for (see sims.families.kernel_for).
+@nb.njit(nogil=True, fastmath=True, inline="always")
+def draw_standardized(rng, code, raw_mean, inv_std, buf):  # pragma: no cover - njit
+    """Fill buf with standardized draws (draw_builtin(rng, code) - raw_mean) * inv_std; return their sum."""
     s = 0.0
     for i in range(buf.shape[0]):
-        z = (draw(rng) - raw_mean) * inv_std
+        z = (draw_builtin(rng, code) - raw_mean) * inv_std
         buf[i] = z
         s += z
     return s
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def member_deviation_kernel(rng, draw, raw_mean, raw_std, M, n_batches, u_grid, out):
+def member_deviation_kernel(rng, code, raw_mean, raw_std, M, n_batches, u_grid, out):
     """For each u in u_grid, a sample with standardized value u sits in a batch with M-1 fresh
     standardized draws (the same draws for every u: common random numbers).  Accumulates
     out[k, 0] += D, out[k, 1] += D^2 with D = ((u - mu_B)/sigma_B - u)^2."""
@@ -77,7 +81,7 @@ def member_deviation_kernel(rng, draw, raw_mean, raw_std, M, n_batches, u_grid, 
     inv_std = 1.0 / raw_std
     K = u_grid.shape[0]
     for _ in range(n_batches):
-        zbar = draw_standardized(rng, draw, raw_mean, inv_std, buf) / n
+        zbar = draw_standardized(rng, code, raw_mean, inv_std, buf) / n
         ss = 0.0
         for i in range(n):
             d = buf[i] - zbar

@@ -37,7 +37,7 @@ def glm_a(kind, eta, k):  # pragma: no cover - njit
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
-def glm_bn_kernel(rng, draw, raw_mean, raw_std, M, n_batches, center, kind, gammas, beta, gamma0, beta0,
+def glm_bn_kernel(rng, code, raw_mean, raw_std, M, n_batches, center, kind, gammas, beta, gamma0, beta0,
                   out):  # pragma: no cover - njit
     """Batches of M standardized draws u; xhat = (u - m)/s (center) or u/r (r = batch RMS).
     With y_eff = A'(gamma0 u + beta0) = E[y|u] (the loss is linear in y), for each gamma in `gammas`
@@ -49,7 +49,7 @@ def glm_bn_kernel(rng, draw, raw_mean, raw_std, M, n_batches, center, kind, gamm
     inv_std = 1.0 / raw_std
     K = gammas.shape[0]
     for _ in range(n_batches):
-        s1 = draw_standardized(rng, draw, raw_mean, inv_std, buf)
+        s1 = draw_standardized(rng, code, raw_mean, inv_std, buf)
         m = s1 / M if center else 0.0
         v = 0.0
         for i in range(M):

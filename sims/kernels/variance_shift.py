@@ -6,13 +6,15 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from ..families import draw_builtin
+
 BERNOULLI, GAUSSIAN, UOUT = 0, 1, 2
 # Accumulated sums: test z, test z^2, train z, train z^2 (z centred at its known mean c sum w).
 N_ACC = 4
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def shift_kernel(rng, draw, raw_mean, inv_std, n, w, c, sd, load_shared, load_own, noise, keep, beta,
+def shift_kernel(rng, code, raw_mean, inv_std, n, w, c, sd, load_shared, load_own, noise, keep, beta,
                  out):  # pragma: no cover - njit
     """For n samples: x_i = c + sd (load_shared F + load_own E_i) with F, E_i standardized draws
     (pairwise correlation load_shared^2), z_test = sum w_i x_i, z_train = sum w_i m_i x_i with
@@ -26,11 +28,11 @@ def shift_kernel(rng, draw, raw_mean, inv_std, n, w, c, sd, load_shared, load_ow
         s1 += w[i]
     centre = c * s1
     for _ in range(n):
-        F = (draw(rng) - raw_mean) * inv_std
+        F = (draw_builtin(rng, code) - raw_mean) * inv_std
         zt = 0.0
         zy = 0.0
         for i in range(d):
-            E = (draw(rng) - raw_mean) * inv_std
+            E = (draw_builtin(rng, code) - raw_mean) * inv_std
             x = c + sd * (load_shared * F + load_own * E)
             if noise == BERNOULLI:
                 m = inv_keep if rng.random() < keep else 0.0
