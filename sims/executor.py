@@ -237,8 +237,25 @@ class _Point:
         self.fn, self.threads, self.records = fn, threads, records
 
     def __call__(self, item: Any) -> dict[str, Any]:
+        if self.threads is not None:  # in a worker process: Ctrl-C is the parent's to handle
+            _ignore_sigint_in_worker()
         with thread_limits(self.threads):
             return self.fn(**item) if self.records else self.fn(item)
+
+
+def _ignore_sigint_in_worker() -> None:
+    """In a worker process: leave Ctrl-C to the parent, and give tqdm a thread lock so that it
+    creates no multiprocessing semaphore (a worker stopped by the parent's shutdown would leave it
+    behind: "leaked semaphore objects")."""
+    import multiprocessing
+    import signal
+
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from tqdm import std
+
+        if not hasattr(std.TqdmDefaultWriteLock, "mp_lock"):
+            std.TqdmDefaultWriteLock.mp_lock = None  # tqdm then uses its thread lock only
 
 
 @contextmanager
@@ -272,7 +289,10 @@ def _stop_workers(backend: str) -> None:
     with contextlib.suppress(Exception):
         from joblib.externals.loky import get_reusable_executor
 
-        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+        get_reusable_executor().shutdown(wait=True)
+    import gc
+
+    gc.collect()  # finalize the pool's queues now, which unlinks their semaphores
 
 
 def sweep(
@@ -348,6 +368,8 @@ def sweep(
                             bar.update(1)
                     except BaseException:
                         if interrupted():
+                            with contextlib.suppress(BaseException):
+                                gen.close()  # abort the remaining jobs
                             _stop_workers(backend)
                             raise KeyboardInterrupt from None  # not the pool's secondary error
                         raise
