@@ -249,8 +249,9 @@ def _ignore_sigint_in_worker() -> None:
     behind: "leaked semaphore objects")."""
     import multiprocessing
     import signal
+    import threading
 
-    if multiprocessing.parent_process() is not None:
+    if multiprocessing.parent_process() is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         from tqdm import std
 
