@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import time
 from pathlib import Path
@@ -58,7 +59,9 @@ def make_figure(
     if not force and up_to_date(out, name, meta):
         return {"name": name, "status": "up to date", "files": [str(f) for f in files]}
     t0 = time.perf_counter()
-    cache = PointCache(out / ".cache" / name, enabled=not force)
+    # the figure module's own source joins the cache version (sims/theory are in code_version)
+    salt = hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:12]
+    cache = PointCache(out / ".cache" / name, enabled=not force, salt=salt)
     data = mod.compute(spec, seed, cache, workers=workers, threads=threads, backend=backend, address=address,
                        progress=progress)
     fig = mod.plot(data)

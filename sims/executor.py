@@ -51,14 +51,14 @@ def _key_hash(key: dict) -> str:
 
 @functools.cache
 def code_version() -> str:
-    """A hash of the source of bnreg.theory, bnreg.sims and bnreg.figures: a cache entry made by
-    other code is stale (a miss), so a fixed bug never survives in a cache."""
-    import bnreg.figures
+    """A hash of the source of bnreg.theory and bnreg.sims: a cache entry made by other code is
+    stale (a miss), so a fixed bug never survives in a cache.  (The caller adds its own source,
+    e.g. the figure module's, as the cache's `salt`.)"""
     import bnreg.sims
     import bnreg.theory
 
     h = hashlib.sha256()
-    for pkg in (bnreg.theory, bnreg.sims, bnreg.figures):
+    for pkg in (bnreg.theory, bnreg.sims):
         for root in pkg.__path__:
             base = Path(root)
             for f in sorted(base.rglob("*.py")):
@@ -88,9 +88,13 @@ class PointCache:
     miss and is recomputed.  Entries are written to a temporary file and renamed into place, so an
     interruption or a full disk never leaves a half entry or temporary debris."""
 
-    def __init__(self, root: str | os.PathLike | None, enabled: bool = True):
+    def __init__(self, root: str | os.PathLike | None, enabled: bool = True, salt: str = ""):
         self.root = Path(root) if root is not None else None
         self.enabled = enabled and root is not None
+        self.salt = salt  # e.g. a hash of the calling figure module's source
+
+    def _version(self) -> str:
+        return code_version() + self.salt
 
     def _path(self, key: dict) -> Path:
         assert self.root is not None
@@ -110,7 +114,7 @@ class PointCache:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             meta = json.loads(str(arrays.pop(_META)))
-            if (meta.get("key") != self._canonical(key) or meta.get("code") != code_version()
+            if (meta.get("key") != self._canonical(key) or meta.get("code") != self._version()
                     or meta.get("digest") != _digest(arrays)):
                 return None
             return arrays
@@ -123,7 +127,7 @@ class PointCache:
         arrays = {k: np.asarray(v) for k, v in value.items()}
         if _META in arrays:
             raise ValueError(f"{_META} is a reserved result name")
-        meta = {"key": self._canonical(key), "code": code_version(), "digest": _digest(arrays)}
+        meta = {"key": self._canonical(key), "code": self._version(), "digest": _digest(arrays)}
         path = self._path(key)
         tmp = None
         try:

@@ -198,3 +198,9 @@ def test_ctrl_c_on_a_process_pool_is_one_line_and_leaks_nothing(tmp_path):
     assert "Traceback" not in err and "leaked" not in err, err[-2000:]
     assert lines == ["bnreg: interrupted (finished points are cached under --out; re-run the same command to resume)"]
     assert len(list(cache.glob("*.npz"))) >= 2
+
+
+def test_changed_figure_source_is_a_miss(tmp_path):
+    PointCache(tmp_path, salt="figure-v1").put(KEY, VALUE)
+    assert PointCache(tmp_path, salt="figure-v1").get(KEY) is not None
+    assert PointCache(tmp_path, salt="figure-v2").get(KEY) is None
