@@ -123,15 +123,15 @@ def cmd_figures(args: argparse.Namespace) -> int:
     for n in names:
         figure_module(n)  # validate every name before any work
     scale = _scale(args)
-    # validated before any work; an explicit oversubscription warns once
-    backend = resolve_backend(args.backend, 1 if args.workers is None else max(1, args.workers))
-    workers, threads = resolve_parallelism(args.workers, args.threads)
+    # validated before any work (make_figure picks each figure's default); oversubscription warns once
+    resolve_backend(args.backend, 1 if args.workers is None else max(1, args.workers))
+    resolve_parallelism(args.workers, args.threads)
     check_writable(args.out, "--out")
     _INTERRUPT[0] = ("bnreg: interrupted (finished points are cached under --out; re-run the same command to "
                      "resume" + (", without --force" if args.force else "") + ")")
     for n in names:
-        r = make_figure(n, scale, args.out, force=args.force, seed=args.seed, workers=workers, threads=threads,
-                        backend=backend, address=args.address)
+        r = make_figure(n, scale, args.out, force=args.force, seed=args.seed, workers=args.workers,
+                        threads=args.threads, backend=args.backend, address=args.address)
         extra = f" in {r['elapsed_s']:.1f} s" if "elapsed_s" in r else ""
         print(f"{n}: {r['status']}{extra} -> {', '.join(r['files'])}")
     return 0

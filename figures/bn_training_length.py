@@ -26,6 +26,8 @@ from bnreg.theory import teacher_student as TS
 
 NAME = "bn_training_length"
 TITLE = "BN student error vs training length near alpha = 1 (vs SGD and WN + gamma decay)"
+# Each sweep point runs on one thread, so by default the points go to one process per core.
+SERIAL_POINTS = True
 _PROTO = {"M": 32, "lr0": 0.5, "decay_frac": 0.0, "lr_final_frac": 1.0, "init_scale": 1.0, "momentum": 0.1,
           "bn_eps": 1e-5, "conv_window": 0.1, "conv_rtol": 1e-2, "n_record": 30}
 SCALES: dict[str, dict[str, Any]] = {

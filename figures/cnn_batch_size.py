@@ -32,6 +32,8 @@ from .cnn_norms import base_record, run_seeds
 
 NAME = "cnn_batch_size"
 TITLE = "CNN: per-layer gamma² and generalization gap vs batch size, BN on one layer at a time (Luo et al. 2019)"
+# Each sweep point runs on one thread, so by default the points go to one process per core.
+SERIAL_POINTS = True
 LAYERS = hidden_layer_names(4)
 CONFIGS = ("none", *LAYERS, "all")
 _COMMON = {"dataset": "mnist1d", "lr": 0.02, "momentum": 0.9}  # lr at the smallest batch M0

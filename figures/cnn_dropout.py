@@ -29,6 +29,8 @@ from .cnn_norms import base_record, run_seeds
 
 NAME = "cnn_dropout"
 TITLE = "CNN: BN at M = 64 vs 256 with dropout before/after BN; WN with and without dropout (Luo et al. 2019)"
+# Each sweep point runs on one thread, so by default the points go to one process per core.
+SERIAL_POINTS = True
 
 
 def _config(label: str, norm: str, batch: int, p_drop: float, place: str = "after") -> dict[str, Any]:

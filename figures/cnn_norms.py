@@ -23,6 +23,8 @@ from bnreg.sims.rng import derive_seed
 
 NAME = "cnn_norms"
 TITLE = "CNN: generalization gap of SGD, BN, PN + gamma decay, WN, WN + mean-BN, WN + var-BN (Luo et al. 2019)"
+# Each sweep point runs on one thread, so by default the points go to one process per core.
+SERIAL_POINTS = True
 METHODS = ("none", "bn", "pn", "pn_no_decay", "wn", "wn_mean_bn", "wn_var_bn")
 LABELS = {"none": "SGD (no norm)", "bn": "BN", "pn": "PN + γ decay", "pn_no_decay": "PN, no γ decay (control)",
           "wn": "WN", "wn_mean_bn": "WN + mean-BN", "wn_var_bn": "WN + var-BN"}

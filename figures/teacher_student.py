@@ -25,6 +25,8 @@ from bnreg.theory import teacher_student as TS
 
 NAME = "teacher_student"
 TITLE = "Teacher-student generalization error vs alpha: SGD, WN + gamma decay and BN students"
+# Each sweep point runs on one thread, so by default the points go to one process per core.
+SERIAL_POINTS = True
 
 _ALPHAS = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.2, 1.5, 2.0, 2.5, 3.0)
 _PROTO = {"M": 32, "lr0": 0.5, "decay_frac": 0.25, "lr_final_frac": 0.01, "init_scale": 1.0,

@@ -36,6 +36,8 @@ from bnreg.theory.variance_shift import matched_uout_beta
 
 NAME = "variance_shift_fixes"
 TITLE = "Dropout before BN: test accuracy of the variance-shift fixes vs keep, and train/inference flips"
+# Each sweep point runs on one thread, so by default the points go to one process per core.
+SERIAL_POINTS = True
 # variant -> (dropout kind, place)
 VARIANTS = {"before": ("bernoulli", "before"), "last": ("bernoulli", "last"), "uout": ("uout", "before")}
 FIXES = ("before", "last", "uout", "reest", "none")

@@ -37,6 +37,8 @@ from ._io import columns_from_rows
 
 NAME = "variance_shift_layers"
 TITLE = "Variance shift through depth: running vs real inference variance per BN layer"
+# Each sweep point runs on one thread, so by default the points go to one process per core.
+SERIAL_POINTS = True
 COLUMNS = ("setting", "noise", "keep", "beta", "width", "layer", "var_ratio", "var_ratio_se", "mean_shift2",
            "mean_shift2_se", "mf_var_ratio", "mf_mean_shift2", "source", "net", "variant", "layer_name", "n_nets",
            "real_var", "running_var", "reest_var_ratio")
