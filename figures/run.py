@@ -43,9 +43,9 @@ def make_figure(
     """Regenerate one figure unless its outputs exist for the same spec (then return at once).
     Finished MC points are cached under OUT/.cache/NAME, so an interrupted run resumes.
 
-    workers: sweep processes (default 1, or one per core for figures whose points are single-threaded,
-    `SERIAL_POINTS`, except at the quick scale; backend None: serial for 1, local processes for more); threads: MC/numba/BLAS
-    threads in each of them (default cores // workers).  By default
+    workers: sweep processes (default 1, or one per core for figures whose points are
+    single-threaded, `SERIAL_POINTS`, except at the quick scale; backend None: serial for 1, local
+    processes for more); threads: MC/numba/BLAS threads in each of them (default cores // workers).  By default
     workers x threads never exceeds the cores (`bnreg.sims.executor.resolve_parallelism`).
     Neither changes a number."""
     mod = figure_module(name)
