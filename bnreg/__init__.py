@@ -7,6 +7,8 @@ One import name.  The subpackages are
 - ``bnreg.sims``    everything random: Monte Carlo kernels, students, the CNN library, the checks;
 - ``bnreg.figures`` one module per figure, composing both;
 - ``bnreg.bench``   the benchmark suites of ``bnreg bench`` (may use all three).
+- ``bnreg.testing`` verify your own formula: the check machinery of ``bnreg verify`` as a public
+  testing API, a pytest plugin and ``bnreg check FILE.py`` (docs/testing.md).
 
 The functions below are the public API a user reaches without knowing that layout::
 
@@ -67,8 +69,9 @@ def verify(only: str | None = None, scale: str = "quick", threads: int | None = 
     `.passed`, the per-point table and the power against wrong variants).  `threads`: Monte
     Carlo / numba / BLAS threads (None: unchanged).  See docs/verification.md for the protocol."""
     from .sims.catalog import select_checks
-    from .sims.checks import SCALES, run_check
+    from .sims.checks import SCALES
     from .sims.executor import resolve_parallelism, thread_limits
+    from .testing import run_checks
     from .theory.params import ParameterError, check_choice
 
     check_choice("scale", scale, tuple(SCALES))
@@ -77,8 +80,8 @@ def verify(only: str | None = None, scale: str = "quick", threads: int | None = 
         raise ParameterError(f"only={only!r} matches no check")
     if threads is not None:
         threads = resolve_parallelism(1, threads)[1]
-    with thread_limits(threads):
-        return [run_check(c, scale) for c in checks]
+    with thread_limits(threads):  # the public testing API's runner: one machinery (docs/testing.md)
+        return run_checks(checks, scale)
 
 
 def figure_names() -> tuple[str, ...]:

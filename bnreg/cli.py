@@ -107,6 +107,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """`bnreg check PATH.py`: run the checks the file declares (bnreg.testing; docs/testing.md) and
+    print the table of `bnreg verify`; exit 1 if one fails, 2 on bad input."""
+    from bnreg.sims.executor import resolve_parallelism, thread_limits
+    from bnreg.testing import iter_checks, load_checks, mc_scale
+
+    from .verify_report import format_check, summary_line
+
+    scale = _scale(args)
+    threads = None if args.threads is None else resolve_parallelism(1, args.threads)[1]
+    results = []
+    with thread_limits(threads), mc_scale(scale):  # check_formula calls in the file run at this scale
+        for r in iter_checks(load_checks(args.path), scale):
+            results.append(r)
+            print(format_check(r), flush=True)
+    print(summary_line(results, "check"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"scale": scale, "checks": [r.to_dict() for r in results]}, f, indent=1, default=str)
+    return 0 if all(r.passed for r in results) else 1
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
     from bnreg.figures import FIGURE_MODULES
     from bnreg.figures.run import figure_module, make_figure
@@ -217,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")
     s.add_argument("--list", action="store_true", help="list the checks and exit")
     s.set_defaults(func=cmd_verify)
+    s = sub.add_parser("check", help="run the formula checks a Python file declares (bnreg.testing; "
+                       "docs/testing.md) and print the verify table (" + SCALE_HELP + ")")
+    s.add_argument("path", help="a .py file with module-level formula_check(...) objects or check_formula results")
+    _add_scale(s)
+    s.add_argument("--json", help="write the full results to this file")
+    s.add_argument("--threads", type=int, default=None,
+                   help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")
+    s.set_defaults(func=cmd_check)
     s = sub.add_parser("figures", help="regenerate figures: list | NAME... | all (" + SCALE_HELP + ")")
     s.add_argument("names", nargs="*")
     _add_scale(s)

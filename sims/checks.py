@@ -14,6 +14,10 @@ Protocol (docs/verification.md):
 - Power: every check carries deliberately wrong variants (a missing factor, kurtosis ignored,
   the formula as Luo et al., ICLR 2019, arXiv:1809.00846, write it...).  Each must be rejected
   by the same test at >= 1 judged point, otherwise the check reports NO POWER and fails.
+
+This module is the one judging core: `bnreg verify`, tests/test_checks.py and the public testing
+API `bnreg.testing` (assert_matches_mc, check_formula, `bnreg check`) all build a `Check` and
+judge it with `run_check`; `critical_z` is the one tolerance quantile.  docs/testing.md.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from .mc import MCResult
 from .rng import derive_seed
 
 __all__ = ["ALPHA", "SCALES", "N_CHUNKS", "BASE_SEED", "Params", "Check", "PointResult", "CheckResult",
-           "next_term_allowance", "NEXT_TERM_DOC", "is_judged", "run_check"]
+           "next_term_allowance", "NEXT_TERM_DOC", "is_judged", "critical_z", "scaled_samples", "run_check"]
 
 ALPHA = 1e-3
 # Samples (batches x M) per MC point at each scale.
@@ -43,7 +47,12 @@ class Check:
     """One formula-vs-MC check: the registered `formula` and the `claim` it tests, `points(scale)`,
     `simulate(params, samples, seed) -> MCResult`, `theory(params)`, the `wrong` variants (label ->
     function), the allowance rule and its text, `min_M` (smaller M shown, not judged) and extra
-    `shown` columns.  docs/verification.md."""
+    `shown` columns (min_M None: every point judged).  docs/verification.md.
+
+    Optional: `n` samples per point at the default scale (None: SCALES; other scales multiply it
+    by SCALES[scale]/SCALES["default"]); `alpha` the family-wise false-alarm rate; `seed` the base
+    seed (None: run_check's); `shared_over` parameters that do not enter the seed (points that
+    differ only in them reuse one simulation)."""
 
     name: str
     formula: str
@@ -54,8 +63,12 @@ class Check:
     wrong: dict[str, Callable[[Params], float]]
     allowance: Callable[[Params], float] = lambda p: 0.0
     allowance_doc: str = "exact formula: no allowance"
-    min_M: int = 2
+    min_M: int | None = 2
     shown: dict[str, Callable[[Params], float]] = field(default_factory=dict)
+    n: int | None = None
+    alpha: float = ALPHA
+    seed: int | None = None
+    shared_over: tuple[str, ...] = ()
 
 
 @dataclass
@@ -86,6 +99,12 @@ class CheckResult:
     check: Check
     points: list[PointResult]
     zcrit: float
+    scale: str | None = None
+
+    @property
+    def alpha(self) -> float:
+        """The check's family-wise false-alarm rate."""
+        return self.check.alpha
 
     @property
     def accepted(self) -> bool:
@@ -107,7 +126,7 @@ class CheckResult:
         """Every number of the check, as written by `bnreg verify --json`."""
         return {
             "name": self.check.name, "formula": self.check.formula, "claim": self.check.claim,
-            "allowance_rule": self.check.allowance_doc, "zcrit": self.zcrit, "alpha": ALPHA,
+            "allowance_rule": self.check.allowance_doc, "zcrit": self.zcrit, "alpha": self.alpha,
             "passed": self.passed, "accepted": self.accepted,
             "power": {w: {"rejected": k, "of": n} for w, (k, n) in self.power.items()},
             "points": [{
@@ -115,6 +134,16 @@ class CheckResult:
                 "z": p.z, "tol": p.tol, "allowance": p.allowance, "judged": p.judged, "passed": p.passed,
                 "wrong": p.wrong, "rejected": p.rejected, "shown": p.shown} for p in self.points],
         }
+
+    def table(self) -> str:
+        """The text table `bnreg verify` prints for this check (sims.check_report.format_check)."""
+        from .check_report import format_check
+
+        return format_check(self)
+
+    def __str__(self) -> str:
+        return self.table()
+
 
 def next_term_allowance(first: Callable[[Params], float],
                         second: Callable[[Params], float]) -> Callable[[Params], float]:
@@ -127,30 +156,48 @@ NEXT_TERM_DOC = "2 x |derived next term in 1/M| (the factor 2 covers the remaind
 
 # ------------------------------------------------------------------------------ running
 def is_judged(check: Check, p: Params) -> bool:
-    """Points with a batch size below the check's min_M are shown but not judged."""
-    return "M" not in p or p["M"] >= check.min_M
+    """Points with a batch size below the check's min_M are shown but not judged (min_M None:
+    every point is judged)."""
+    return check.min_M is None or "M" not in p or p["M"] >= check.min_M
 
 
-def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) -> CheckResult:
+def critical_z(alpha: float, n_judged: int, n_chunks: int) -> float:
+    """The tolerance quantile: two-sided Student t (df = n_chunks - 1) at family-wise false-alarm
+    `alpha`, Bonferroni over `n_judged` points.  A point passes when |MC - theory| <= z SE + allowance."""
+    q = 1 - alpha / (2 * max(n_judged, 1))
+    return float(stats.t.ppf(q, max(n_chunks - 1, 1)))
+
+
+def scaled_samples(check: Check, scale: str) -> int:
+    """Samples per point of `check` at `scale`: SCALES[scale], or the check's own `n` (given at the
+    default scale) times SCALES[scale]/SCALES["default"]."""
+    if check.n is None:
+        return SCALES[scale]
+    return max(1, round(check.n * SCALES[scale] / SCALES["default"]))
+
+
+def run_check(check: Check, scale: str = "quick", base_seed: int | None = None) -> CheckResult:
     """Simulate and judge every point of `check` (protocol in the module doc).
 
-    Parameters: check; scale "quick" | "default" | "paper" (samples per point, SCALES); base_seed.
+    Parameters: check; scale "quick" | "default" | "paper" (samples per point, `scaled_samples`);
+    base_seed (None: the check's `seed`, else BASE_SEED).
     Returns: CheckResult."""
-    samples = SCALES[scale]
+    samples = scaled_samples(check, scale)
+    if base_seed is None:
+        base_seed = BASE_SEED if check.seed is None else check.seed
     pts = check.points(scale)
     n_judged = sum(is_judged(check, p) for p in pts)
-    q = 1 - ALPHA / (2 * max(n_judged, 1))
     zmax = 0.0
     out = []
     for p in pts:
         # Seed depends on the simulated quantity's inputs only, so checks that share a
-        # simulation (exact vs asymptotic) reuse it.
-        key = tuple(sorted((k, v) for k, v in p.items() if k != "u"))
+        # simulation (exact vs asymptotic; one simulation for every u) reuse it.
+        key = tuple(sorted((k, v) for k, v in p.items() if k not in check.shared_over))
         mc = check.simulate(p, samples, derive_seed(base_seed, key))
         th = check.theory(p)
         allow = check.allowance(p)
         # Student t with the point's own degrees of freedom (chunks or seeds - 1).
-        zcrit = float(stats.t.ppf(q, max(mc.n_chunks - 1, 1)))
+        zcrit = critical_z(check.alpha, n_judged, mc.n_chunks)
         zmax = max(zmax, zcrit)
         tol = zcrit * mc.se + allow
         wrong = {w: f(p) for w, f in check.wrong.items()}
@@ -159,4 +206,4 @@ def run_check(check: Check, scale: str = "quick", base_seed: int = BASE_SEED) ->
             dict(p), th, mc, tol, allow, judged, abs(mc.estimate - th) <= tol, wrong,
             {w: abs(mc.estimate - v) > tol for w, v in wrong.items()},
             {k: f(p) for k, f in check.shown.items()}))
-    return CheckResult(check, out, zmax)
+    return CheckResult(check, out, zmax, scale)

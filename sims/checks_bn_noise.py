@@ -206,5 +206,6 @@ _add(Check(
     # Judged from M = 128: at M = 32 the expansion has not converged for skewed inputs
     # (exponential/ReLU, |u| >= 2 off by 15-50%); those rows are shown, not hidden.
     allowance=next_term_allowance(_dev1, _dev2), allowance_doc=NEXT_TERM_DOC, min_M=128,
+    shared_over=("u",),  # one simulation per (family, M) gives every u
     shown={"order 2": _dev2,
            "Luo et al.": lambda p: B.bn_deviation_ms(p["M"], _fm(p).rho, p["u"], variant="luo2019")}))
