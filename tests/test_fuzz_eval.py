@@ -1,0 +1,272 @@
+"""Fuzz of `bnreg eval` (issue 14): every registered formula driven with extreme, malformed,
+duplicate, missing and unknown parameters, options before and after the items.
+
+Each case must end in one of two ways:
+  exit 0 with one finite number on stdout (text) or valid JSON holding a finite "value" (--json),
+      or an explicit divergence: "inf" on stdout plus a one-line note on stderr, JSON
+      {"value": null, "divergent": true, "reason": ...};
+  exit 2 with exactly one line on stderr, "bnreg: error: ...", naming a parameter or the formula.
+Never a traceback, never nan/inf with exit 0, never NaN/Infinity in the JSON.
+
+Cases are counted per class; `python tests/test_fuzz_eval.py` prints the counts and any failure.
+The whole fuzz is slow (quadrature formulas); a deterministic subset runs in the fast loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+
+import pytest
+
+from bnreg.cli import main
+from bnreg.theory.catalog import FORMULAS
+from bnreg.theory.registry import Formula, Param
+
+# A valid value for every required parameter that has no default (the rest take their defaults).
+NOMINAL = {"M": "32", "case": "identity", "alpha": "0.5", "lam": "0.1", "zeta": "0.1", "x": "1.0", "N": "20",
+           "P": "10", "tau": "1.0", "keep": "0.5", "c": "0.5", "v": "1.0", "beta": "0.5"}
+
+TINY_HUGE = ["5e-324", "-5e-324", "1e-300", "-1e-300", "1e-100", "1e-10", "1e10", "1e100", "1e300", "-1e300",
+             "1e308", "-1e308", "1.7976931348623157e308", "0", "-0.0", "1e309"]
+NONFINITE = ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "-Infinity", "infinity"]
+MALFORMED = ["abc", "1,5", "0x10", "1e", "--1", "1/2", "true", "[1]", "None", "1 2", "\u0663"]
+INT_SYNTAX = ["1e308", "1e3", "32.0", "32.5", "1e9", "3.2e1", "1e-3", "-1e308", "9" * 400, "1" + "0" * 30]
+
+
+def _num(x: float, kind: str) -> str:
+    return str(int(x)) if kind == "int" else repr(float(x))
+
+
+def edge_values(p: Param) -> list[str]:
+    """Declared-range edges of a numeric parameter: the ends, just inside, just outside."""
+    out: list[str] = []
+    for end, inward in ((p.lo, math.inf), (p.hi, -math.inf)):
+        if end is None:
+            continue
+        if p.kind == "int":
+            step = 1 if inward > 0 else -1
+            out += [str(int(end)), str(int(end) + step), str(int(end) - step)]
+        else:
+            e = float(end)
+            out += [repr(e), repr(math.nextafter(e, inward)), repr(math.nextafter(e, -inward))]
+    return out
+
+
+def extreme_values(p: Param) -> list[str]:
+    """Extremes of every magnitude and sign, in and out of the declared range."""
+    if p.kind == "int":
+        return [*edge_values(p), "0", "-1", "3", "1000", "10" + "0" * 5, str(10**9), str(10**12), str(10**18),
+                str(2**63), str(10**30), str(10**308), "-" + str(10**30)]
+    return [*edge_values(p), *TINY_HUGE]
+
+
+def bad_values(p: Param) -> dict[str, list[str]]:
+    """Class -> values for one parameter."""
+    if p.kind in ("int", "float"):
+        d = {"extreme": extreme_values(p), "nonfinite": NONFINITE, "malformed": MALFORMED}
+        if p.kind == "int":
+            d["int_syntax"] = INT_SYNTAX
+        return d
+    if p.kind == "bool":
+        return {"malformed": ["maybe", "2", "-1", "TRUE", "False", "yes", "0", "1", "1.0", "nan", "t"]}
+    return {"malformed": ["nope", p.choices[0].upper(), p.choices[0] + " ", "1", "nan", *p.choices]}
+
+
+def base(f: Formula) -> dict[str, str]:
+    """The required parameters at nominal values."""
+    return {p.name: NOMINAL[p.name] for p in f.params if p.required}
+
+
+def items(d: dict[str, str]) -> list[str]:
+    return [f"{k}={v}" for k, v in d.items()]
+
+
+def cases(f: Formula) -> Iterator[tuple[str, list[str]]]:
+    """(class, argument list after `eval NAME`) for one formula."""
+    b = base(f)
+    numeric = [p for p in f.params if p.kind in ("int", "float")]
+    choices = [p for p in f.params if p.kind == "choice"]
+    # defaults: only the required ones; each optional one at its advertised default, explicitly
+    yield "defaults", items(b)
+    for p in f.params:
+        if not p.required and p.default is not None:
+            dv = str(p.default).lower() if p.kind == "bool" else str(p.default)
+            yield "defaults", items({**b, p.name: dv})
+    # one parameter at a time, the others nominal
+    for p in f.params:
+        for cls, vals in bad_values(p).items():
+            for v in vals:
+                yield cls, items({**b, p.name: v})
+        yield "malformed", [*items({k: v for k, v in b.items() if k != p.name}), f"{p.name}="]
+    # every choice value crossed with the numeric extremes of the others
+    for c in choices:
+        for cv in c.choices:
+            for p in numeric:
+                for v in extreme_values(p):
+                    yield "choice_cross", items({**b, c.name: cv, p.name: v})
+    # pairs of numeric extremes
+    corners = {p.name: [v for v in extreme_values(p) if v in ("5e-324", "1e-300", "1e300", "1e308", "-1e308",
+                                                              str(10**18), "3")] + edge_values(p)[:2]
+               for p in numeric}
+    for i, p in enumerate(numeric):
+        for q in numeric[i + 1:]:
+            for v in corners[p.name]:
+                for w in corners[q.name]:
+                    yield "pairs", items({**b, p.name: v, q.name: w})
+    # duplicates, missing, unknown keys, malformed items
+    for p in f.params:
+        v = b.get(p.name, NOMINAL.get(p.name, str(p.default).lower()))
+        yield "duplicate", [*items(b), f"{p.name}={v}"] if p.name in b else [*items(b), f"{p.name}={v}",
+                                                                               f"{p.name}={v}"]
+        if p.required:
+            yield "missing", items({k: w for k, w in b.items() if k != p.name})
+    yield "missing", []
+    for extra in ("bogus=1", "m=32", "M =32", "=3", "M", "M==3", "==", "M=3=4", "-M=3", "rho=1e308=3"):
+        yield "unknown", [*items(b), extra]
+
+
+def check(name: str, argv: list[str], rc: int, out: str, err: str) -> str | None:
+    """None if the outcome is acceptable, else why not."""
+    if "Traceback" in err or "Traceback" in out:
+        return "traceback"
+    is_json = "--json" in argv
+    if rc == 0:
+        if is_json:
+            try:
+                d = json.loads(out, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+            except ValueError as e:
+                return f"invalid JSON ({e}): {out!r}"
+            v = d.get("value")
+            if v is None:
+                if d.get("divergent") is not True or not d.get("reason"):
+                    return f"null value without a divergence record: {out!r}"
+            elif not (isinstance(v, float | int) and math.isfinite(v)):
+                return f"non-finite or non-numeric value: {out!r}"
+            return None
+        lines = out.splitlines()
+        if len(lines) != 1:
+            return f"expected one line on stdout, got {out!r}"
+        try:
+            v = float(lines[0])
+        except ValueError:
+            return f"not a number: {out!r}"
+        if math.isfinite(v):
+            return None if err == "" else f"stderr on success: {err!r}"
+        if v == math.inf and len(err.splitlines()) == 1 and "diverges" in err:
+            return None
+        return f"non-finite value with exit 0: {out!r} {err!r}"
+    if rc != 2:
+        return f"exit {rc}"
+    lines = err.splitlines()
+    if len(lines) != 1 or not lines[0].startswith("bnreg: error: "):
+        return f"expected one error line, got {err!r}"
+    if out:
+        return f"stdout on error: {out!r}"
+    msg = lines[0]
+    f = FORMULAS.get(name)
+    names = [name] + ([p.name for p in f.params] if f else [])
+    given = [a.partition("=")[0] for a in argv if not a.startswith("--")]
+    if not any(n and n in msg for n in names + given) and "key=value" not in msg:
+        return f"error names no parameter: {msg!r}"
+    return None
+
+
+def run_main(argv: list[str]) -> tuple[int, str, str]:
+    o, e = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
+        try:
+            rc = main(argv)
+        except SystemExit as ex:  # pragma: no cover - would be a bug
+            rc = ex.code if isinstance(ex.code, int) else 1
+        except Exception as ex:  # noqa: BLE001 - a traceback is what we look for
+            return -1, o.getvalue(), e.getvalue() + f"Traceback (in-process): {type(ex).__name__}: {ex}"
+    return rc, o.getvalue(), e.getvalue()
+
+
+def variants(name: str, args: list[str], k: int) -> list[list[str]]:
+    """Text and --json forms, with the options at several places (before NAME, between items, after)."""
+    j = k % 3
+    if j == 0:
+        return [["eval", name, *args], ["eval", name, *args, "--json"]]
+    if j == 1:
+        return [["eval", "--json", name, *args]]
+    mid = len(args) // 2
+    return [["eval", name, *args[:mid], "--json", *args[mid:]]]
+
+
+def fuzz(names=None, limit: int | None = None) -> tuple[Counter, Counter, dict[str, list[str]]]:
+    """Run the cases (every `limit`-th one per formula if given); returns (tried per class,
+    exit-0 per class, failures per class)."""
+    tried: Counter = Counter()
+    ok0: Counter = Counter()
+    failures: dict[str, list[str]] = defaultdict(list)
+    for name in names or FORMULAS:
+        for k, (cls, args) in enumerate(cases(FORMULAS[name])):
+            if limit and k % limit:
+                continue
+            for argv in variants(name, args, k):
+                rc, out, err = run_main(argv)
+                tried[cls] += 1
+                ok0[cls] += rc == 0
+                why = check(name, argv, rc, out, err)
+                if why:
+                    failures[cls].append(f"bnreg {' '.join(argv)}: {why}")
+    return tried, ok0, failures
+
+
+def _report(tried, ok0, failures) -> str:
+    lines = [f"{'class':14s} {'tried':>6s} {'exit 0':>6s} {'failed':>6s}"]
+    for cls in sorted(tried):
+        lines.append(f"{cls:14s} {tried[cls]:6d} {ok0[cls]:6d} {len(failures.get(cls, [])):6d}")
+    lines.append(f"{'total':14s} {sum(tried.values()):6d} {sum(ok0.values()):6d} "
+                 f"{sum(len(v) for v in failures.values()):6d}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ tests
+CHEAP = [n for n in FORMULAS if n not in ("zeta_special", "bn_loss_excess", "optimal_gamma_ratio", "gen_error_gd")]
+
+
+def test_fuzz_eval_subset():
+    """Fast loop: every 7th case of the formulas without quadrature."""
+    tried, ok0, failures = fuzz(CHEAP, limit=7)
+    assert sum(tried.values()) > 300
+    assert not failures, _report(tried, ok0, failures) + "\n" + "\n".join(sum(failures.values(), [])[:40])
+
+
+@pytest.mark.slow
+def test_fuzz_eval_all():
+    tried, ok0, failures = fuzz()
+    print("\n" + _report(tried, ok0, failures))
+    assert set(tried) >= {"defaults", "extreme", "nonfinite", "malformed", "int_syntax", "choice_cross", "pairs",
+                          "duplicate", "missing", "unknown"}
+    assert not failures, _report(tried, ok0, failures) + "\n" + "\n".join(sum(failures.values(), [])[:60])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [
+    ["eval", "simple_error", "--json", "M=32"],
+    ["eval", "simple_error", "M=1e308"],
+    ["eval", "gen_error_sgd", "alpha=1", "--json"],
+    ["eval", "batch_mean_var", "M=2", "sigma=1e308"],
+    ["eval", "bn_shrinkage"],
+])
+def test_fuzz_eval_subprocess(argv):
+    p = subprocess.run([sys.executable, "-m", "bnreg", *argv], capture_output=True, text=True, timeout=120)
+    assert check(argv[1] if argv[1] != "--json" else argv[2], argv, p.returncode, p.stdout, p.stderr) is None, \
+        (p.returncode, p.stdout, p.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover - the closing note's counts
+    t, o, fl = fuzz(sys.argv[1:] or None)
+    print(_report(t, o, fl))
+    for cls, msgs in sorted(fl.items()):
+        print(f"\n== {cls}: {len(msgs)}")
+        print("\n".join(msgs))
