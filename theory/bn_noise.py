@@ -21,7 +21,6 @@ import math
 from functools import cache
 
 import sympy as sp
-from scipy.special import gammaln
 
 from .params import ParameterError, check_bool, check_float, check_int
 from .sample_moments import expect_power_sums, moment_symbols
@@ -276,36 +275,35 @@ def _std_b2(rho, skew, m6):
         -3 * skew**2 / 8 + m6 / 16 - 15 * rho**2 / 128 - 19 * rho / 32 - 37 / 32
 
 
-# log kappa, kappa = sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2), for M >= _KAPPA_SERIES_M: with w = (2M - 3)/4,
+# log kappa, kappa = sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2).  For M >= _KAPPA_SERIES_M, with w = (2M - 3)/4,
 # log kappa = log1p(-3/(2M))/2 + sum_j c_j w^-2j, c_j = 2 B_{2j+1}(1/4)/((2j+1) 2j) (the generalized Stirling
-# series DLMF 5.11.8 for ln Gamma(w + 3/4) - ln Gamma(w + 1/4); only odd Bernoulli polynomials survive).
-# Twelve terms: relative error below 1e-19 of log kappa from M = 20 on (tests/test_stability.py).  Below
-# M = 20 the difference of log-gammas loses at most a few ulps of 1 - kappa, which is >= 0.037 there.
+# series DLMF 5.11.8 for ln Gamma(w + 3/4) - ln Gamma(w + 1/4); only odd Bernoulli polynomials survive);
+# twelve terms leave a relative error below 1e-19 from M = 20 on.  Below, log kappa is tabulated
+# (correctly rounded, from mpmath at 50 digits; tests/test_stability.py recomputes the table).
 _KAPPA_SERIES_M = 20
 _KAPPA_COEFFS = tuple(n / d for n, d in (
     (1, 64), (-5, 2048), (61, 49152), (-1385, 1048576), (50521, 20971520), (-2702765, 402653184),
     (199360981, 7516192768), (-19391512145, 137438953472), (2404879675441, 2473901162496),
     (-74074237647505, 8796093022208), (69348874393137901, 774056185954304),
     (-15514534163557086905, 13510798882111488)))
-
-
-def _gaussian_std_mean(Mv) -> float:
-    """sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2), in logs so that large M does not overflow."""
-    if Mv < _KAPPA_SERIES_M:
-        return math.sqrt(2.0 / Mv) * math.exp(gammaln(Mv / 2) - gammaln((Mv - 1) / 2))
-    return math.exp(gaussian_log_kappa(Mv))
+_LOG_KAPPA_SMALL = (  # M = 2 .. 19
+    -0.5723649429247001, -0.3235147916893274, -0.22579135264472744, -0.17346249546415837, -0.1408418342470287,
+    -0.11855506246055508, -0.10236131367896453, -0.09006159677374982, -0.08040169671154679,
+    -0.07261390884844195, -0.0662019594506978, -0.06083077137570018, -0.056265922374697186,
+    -0.052338485522500415, -0.048923646533236616, -0.045927185512551975, -0.04327664322385717,
+    -0.04091538125122932)
 
 
 def gaussian_log_kappa(M: int) -> float:
     """log kappa, kappa = E[sigma_B]/sigma = sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) for Gaussian input,
-    to a few ulps at every M >= 2 (the difference of two log-gammas would lose all digits of
+    to an ulp or two at every M >= 2 (the difference of two log-gammas loses the digits of
     log kappa ~ -3/(4M) at large M: 2 - 2 kappa went negative at M = 1e9).
 
     Parameters: M batch size (>= 2).  Returns: log kappa (< 0).  tests/test_stability.py checks it
     against mpmath."""
     Mv = check_int("M", M, 2)
     if Mv < _KAPPA_SERIES_M:
-        return float(0.5 * math.log(2.0 / Mv) + gammaln(Mv / 2) - gammaln((Mv - 1) / 2))
+        return _LOG_KAPPA_SMALL[Mv - 2]
     w = (2.0 * Mv - 3.0) / 4.0
     x = 1.0 / (w * w)
     acc = 0.0
@@ -314,19 +312,19 @@ def gaussian_log_kappa(M: int) -> float:
     return 0.5 * math.log1p(-1.5 / Mv) + acc * x
 
 
+def _gaussian_std_mean(Mv) -> float:
+    """kappa = sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2), from its logarithm (no overflow, no cancellation)."""
+    return math.exp(gaussian_log_kappa(Mv))
+
+
 def gaussian_std_deficit(M: int) -> float:
     """1 - kappa = 1 - E[sigma_B]/sigma for Gaussian input, without cancellation at large M
     (2 - 2 kappa is the exact simple error).  Parameters: M batch size (>= 2).  Returns: 1 - kappa > 0."""
-    Mv = check_int("M", M, 2)
-    if Mv < _KAPPA_SERIES_M:
-        return 1.0 - _gaussian_std_mean(Mv)
-    return -math.expm1(gaussian_log_kappa(Mv))
+    return -math.expm1(gaussian_log_kappa(M))
 
 
 def _gaussian_std_var(Mv) -> float:
-    """Var(sigma_B)/sigma^2 = (M-1)/M - kappa^2 = (1 - kappa^2) - 1/M without cancellation."""
-    if Mv < _KAPPA_SERIES_M:
-        return (Mv - 1) / Mv - _gaussian_std_mean(Mv) ** 2
+    """Var(sigma_B)/sigma^2 = (M-1)/M - kappa^2 = (1 - kappa^2) - 1/M (at most a factor 3 of cancellation)."""
     return -math.expm1(2.0 * gaussian_log_kappa(Mv)) - 1.0 / Mv
 
 

@@ -283,8 +283,15 @@ def mp_density(x: np.ndarray | float, alpha: float) -> np.ndarray:
     Returns: the density at x, an array shaped like x.  Marchenko & Pastur 1967."""
     a, b = mp_edges(alpha)
     x = check_finite_array("x", x)
-    with np.errstate(invalid="ignore", divide="ignore"):  # sqrt of each factor: no overflow for alpha <= 1e300
-        d = np.sqrt(np.clip(x - a, 0.0, None)) * np.sqrt(np.clip(b - x, 0.0, None)) / (2 * np.pi * x)
+    sa = math.sqrt(alpha)
+    # For 1/2 <= x <= 2 (x - 1 exact): x - a = (x - 1) + sqrt(alpha) (2 - sqrt(alpha)) and b - x = (1 - x) +
+    # sqrt(alpha) (2 + sqrt(alpha)), no loss when the support is narrow (alpha -> 0); elsewhere x - a, b - x.
+    # The square root of each factor: no overflow.
+    mid = (x >= 0.5) & (x <= 2.0)
+    lo = np.where(mid, (x - 1) + sa * (2 - sa), x - a)
+    hi = np.where(mid, (1 - x) + sa * (2 + sa), b - x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.sqrt(np.clip(lo, 0.0, None)) * np.sqrt(np.clip(hi, 0.0, None)) / (2 * np.pi * x)
     return np.where((x > a) & (x < b) & (x > 0), d, 0.0)
 
 
@@ -309,7 +316,10 @@ def mp_stieltjes(alpha: float, lam: float) -> float:
 
     Parameters: alpha = P/N (> 0); lam > 0.  Returns: G.  docs/teacher_student.md."""
     a, l = _alpha(alpha), _lam(lam)
-    return _mp_hk(a, l)[0] / l
+    t = (a - 1.0) + l
+    r = math.hypot(t, 2.0 * math.sqrt(l))
+    # H/lam without forming H (which underflows when G ~ 1/alpha is tiny): the two forms of _mp_hk
+    return (r - t) / (2.0 * l) if t <= 0 else 2.0 / (t + r)
 
 
 def mp_stieltjes_dlam(alpha: float, lam: float) -> float:
