@@ -235,9 +235,9 @@ CHEAP = [n for n in FORMULAS if n not in ("zeta_special", "bn_loss_excess", "opt
 
 
 def test_fuzz_eval_subset():
-    """Fast loop: every 7th case of the formulas without quadrature."""
-    tried, ok0, failures = fuzz(CHEAP, limit=7)
-    assert sum(tried.values()) > 300
+    """Fast loop: every 20th case of the formulas without quadrature."""
+    tried, ok0, failures = fuzz(CHEAP, limit=20)
+    assert sum(tried.values()) > 800
     assert not failures, _report(tried, ok0, failures) + "\n" + "\n".join(sum(failures.values(), [])[:40])
 
 
@@ -262,6 +262,107 @@ def test_fuzz_eval_subprocess(argv):
     p = subprocess.run([sys.executable, "-m", "bnreg", *argv], capture_output=True, text=True, timeout=120)
     assert check(argv[1] if argv[1] != "--json" else argv[2], argv, p.returncode, p.stdout, p.stderr) is None, \
         (p.returncode, p.stdout, p.stderr)
+
+
+# ------------------------------------------------------------------ the classes, by name
+@pytest.mark.parametrize("name", list(FORMULAS))
+def test_every_advertised_default_works_and_is_the_default(name):
+    """Only the required parameters; then each optional one at its advertised default, explicitly:
+    the same finite value (bn_shrinkage with its advertised M=32 raised TypeError)."""
+    from bnreg.theory.catalog import evaluate
+
+    f = FORMULAS[name]
+    v0 = evaluate(name, **base(f))
+    assert math.isfinite(v0)
+    for p in f.params:
+        if not p.required and p.default is not None:
+            assert evaluate(name, **base(f), **{p.name: p.default}) == v0, p.name
+
+
+@pytest.mark.parametrize("name", list(FORMULAS))
+def test_every_parameter_reaches_the_function_with_its_default(name):
+    """A parameter the function does not take is silently dropped (zeta_special ignored family=):
+    every registered parameter is an argument of the function, with the same default, except
+    `family`, which fills the moments rho, skew, m5, m6 when the function has no family argument."""
+    import inspect
+
+    f = FORMULAS[name]
+    sig = inspect.signature(f.func).parameters
+    for p in f.params:
+        if p.name == "family" and "family" not in sig:
+            assert {"rho"} <= set(sig), name
+            continue
+        assert p.name in sig, (name, p.name)
+        d = sig[p.name].default
+        if d is not inspect.Parameter.empty:
+            assert d == p.default, (name, p.name, d, p.default)
+
+
+def test_family_changes_the_gamma_decay_values():
+    from bnreg.theory import gamma_decay as G
+    from bnreg.theory.catalog import evaluate
+
+    for fam in ("laplace", "exponential"):
+        v = evaluate("zeta_special", case="identity", M=32, family=fam)
+        assert v == G.zeta_special("identity", 32, family=fam) != evaluate("zeta_special", case="identity", M=32)
+
+
+ISSUE = [  # (argv, exit code, needle in stdout or stderr)
+    (["eval", "simple_error", "M=1000000000", "exact=true"], 0, "1.5000000004375e-09"),
+    (["eval", "gen_error_ridge", "alpha=0.5", "lam=1e-10"], 0, "0.7499999998"),
+    (["eval", "gen_error_wn", "alpha=0.5", "zeta=1e-10"], 0, "0.7499999999"),
+    (["eval", "simple_error", "M=2", "family=exponential", "order=2"], 2, "impossible"),
+    (["eval", "simple_error", "M=1e308"], 2, "M must be an integer"),
+    (["eval", "batch_mean_var", "M=2", "sigma=1e308"], 2, "sigma"),
+    (["eval", "zeta_special", "case=poisson", "M=32", "beta=1e300"], 2, "beta"),
+    (["eval", "optimal_gamma_ratio", "case=identity", "M=32", "gamma0=5e-324"], 2, "gamma0"),
+    (["eval", "bn_shrinkage"], 0, "0.976346760379434"),
+    (["eval", "simple_error", "M=32", "M=3"], 2, "M is given twice"),
+    (["eval", "simple_error", "--json", "M=32"], 0, '"value": 0.046875'),
+    (["eval", "--json", "simple_error", "M=32"], 0, '"value": 0.046875'),
+    (["eval", "simple_error", "M=32", "--json", "exact=true"], 0, '"exact": "true"'),
+    (["eval", "gen_error_sgd", "alpha=1", "--json"], 0, '"value": null, "divergent": true'),
+    (["eval", "gen_error_sgd", "alpha=1.0000000000000002", "delta2=1e300"], 2, "no finite value"),
+    (["eval", "gen_error_sgd_exact", "N=10", "P=11"], 0, "inf"),
+    (["eval", "batch_std_var", "M=32", "skew=3"], 2, "skew^2 <= rho + 2"),
+    (["verify", "--only", ""], 2, "--only"),
+    (["verify", "--only", ","], 2, "--only"),
+    (["verify", "--threads", "0", "--only", "simple_error"], 2, "threads >= 1"),
+    (["verify", "--threads", "-1", "--only", "simple_error"], 2, "threads >= 1"),
+]
+
+
+@pytest.mark.parametrize("argv, rc, needle", ISSUE, ids=[" ".join(a) for a, _, _ in ISSUE])
+def test_issue_cases(argv, rc, needle):
+    got, out, err = run_main(argv)
+    assert got == rc, (out, err)
+    assert needle in (out if rc == 0 else err), (out, err)
+    if argv[0] == "eval":
+        assert check(argv[1] if argv[1] != "--json" else argv[2], argv, got, out, err) is None
+    else:
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5", "1e308"])
+def test_bnreg_threads_invalid_is_one_line_exit_2(monkeypatch, value):
+    from bnreg.sims import mc
+    from bnreg.theory.params import ParameterError
+
+    monkeypatch.setenv("BNREG_THREADS", value)
+    with pytest.raises(ParameterError, match="BNREG_THREADS"):
+        mc.get_threads()
+    monkeypatch.setenv("BNREG_THREADS", " 3 ")
+    assert mc.get_threads() == 3
+
+
+@pytest.mark.slow
+def test_bnreg_threads_invalid_through_the_cli():
+    import os
+
+    p = subprocess.run([sys.executable, "-m", "bnreg", "verify", "--quick", "--only", "sample_mean_corr"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "BNREG_THREADS": "abc"})
+    assert p.returncode == 2 and p.stderr.splitlines() == [
+        "bnreg: error: BNREG_THREADS must be an integer, BNREG_THREADS >= 1 (got 'abc')"], p.stderr
 
 
 if __name__ == "__main__":  # pragma: no cover - the closing note's counts

@@ -14,7 +14,6 @@ formula over its extreme parameters).
 from __future__ import annotations
 
 import itertools
-import math
 
 import mpmath as mp
 import pytest
