@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,9 +124,16 @@ def evaluate_detail(name: str, **kwargs: Any) -> Evaluation:
         call.update({k: v for k, v in
                      {"rho": fm.rho, "skew": fm.skew, "m5": fm.m[5], "m6": fm.m[6]}.items() if k in names})
     _check_moments(call)
+    from scipy.integrate import IntegrationWarning
+
     try:
-        with np.errstate(over="raise", divide="raise", invalid="raise"):
+        with np.errstate(over="raise", divide="raise", invalid="raise"), warnings.catch_warnings():
+            warnings.simplefilter("error", IntegrationWarning)  # a quadrature short of its tolerance
+            warnings.simplefilter("error", RuntimeWarning)
             val = float(f.func(**call))
+    except (IntegrationWarning, RuntimeWarning) as e:
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise ParameterError(f"{name} has no reliable value at {_where(values)}: {why}") from None
     except (OverflowError, ZeroDivisionError, FloatingPointError) as e:
         raise ParameterError(f"{name} has no finite value at {_where(values)} ({e}): outside what a double "
                              f"can hold") from None

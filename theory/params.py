@@ -43,6 +43,8 @@ def check_int(name: str, value: Any, lo: int | None = None, hi: int | None = Non
         raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
     raw = value
     if isinstance(value, str):
+        if not value.isascii():  # int() reads other scripts' digits: '\u0663' is 3
+            raise ParameterError(f"{name} must be an integer in ASCII digits, {rng} (got {_short(raw)})")
         try:
             value = float(value) if any(c in value for c in ".eE") else int(value)
         except (ValueError, OverflowError):
@@ -73,8 +75,8 @@ def check_float(
     """Return a finite float in the stated interval, or raise naming `name` and the interval."""
     rng = _range_text(name, lo, hi, lo_open=lo_open, hi_open=hi_open)
     try:
-        if isinstance(value, bool):
-            raise TypeError
+        if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+            raise TypeError  # float() reads other scripts' digits: '\u0663' is 3.0
         x = float(value)
     except (TypeError, ValueError, OverflowError):
         raise ParameterError(f"{name} must be a real number, {rng} (got {_short(value)})") from None
