@@ -49,8 +49,11 @@ def formulas() -> dict[str, Any]:
 def evaluate(name: str, **params: Any) -> float:
     """Validate `params` against the formula's declared ranges and evaluate it.
 
-    Raises `bnreg.theory.params.ParameterError` (a ValueError) naming the parameter and its allowed
-    range on bad input.  Example: ``evaluate("simple_error", M=32, exact=True)``."""
+    Returns a finite float, or math.inf where the formula diverges by nature (e.g. gen_error_sgd at
+    alpha = 1; `bnreg.theory.catalog.evaluate_detail` gives the reason).  Raises
+    `bnreg.theory.params.ParameterError` (a ValueError) naming the parameter and its allowed range on
+    bad input, or the formula and its parameters where no finite, possible value exists (overflow,
+    a series outside its range).  Example: ``evaluate("simple_error", M=32, exact=True)``."""
     from .theory.catalog import evaluate as _evaluate
 
     return _evaluate(name, **params)

@@ -19,8 +19,28 @@ SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the p
 
 
 class _Parser(argparse.ArgumentParser):
+    intermixed = False  # options may come before, between or after the positionals (`eval`)
+    _mixing = False
+
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise ParameterError(message)
+
+    def parse_known_args(self, args=None, namespace=None):
+        if not self.intermixed or self._mixing:
+            return super().parse_known_args(args, namespace)
+        self._mixing = True  # parse_known_intermixed_args calls back into parse_known_args
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._mixing = False
+
+
+def _patterns(text: str) -> str:
+    """--only: at least one non-empty pattern (an empty one would silently select every check)."""
+    if not text.replace(",", "").strip():
+        raise argparse.ArgumentTypeError(f"give at least one check name or glob (got {text!r}); "
+                                         "see `bnreg verify --list`")
+    return text
 
 
 def _scale(args: argparse.Namespace) -> str:
@@ -51,16 +71,27 @@ def cmd_formulas(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bnreg.theory.catalog import evaluate
+    from bnreg.theory.catalog import evaluate_detail
 
-    kw = {}
+    kw: dict[str, str] = {}
     for item in args.params:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
             raise ParameterError(f"parameters are key=value (got {item!r})")
+        if key in kw:
+            raise ParameterError(f"{key} is given twice ({key}={kw[key]} and {item}); give each parameter once")
         kw[key] = value
-    val = evaluate(args.name, **kw)
-    print(json.dumps({"name": args.name, "params": kw, "value": val}) if args.json else repr(val))
+    res = evaluate_detail(args.name, **kw)
+    if res.divergent:  # infinite by nature: JSON null with the reason (NaN/Infinity are not JSON)
+        if args.json:
+            print(json.dumps({"name": args.name, "params": kw, "value": None, "divergent": True,
+                              "reason": res.divergent}))
+        else:
+            print("inf")
+            print(f"bnreg: note: {args.name} diverges here: {res.divergent}", file=sys.stderr)
+        return 0
+    print(json.dumps({"name": args.name, "params": kw, "value": res.value}, allow_nan=False) if args.json
+          else repr(res.value))
     return 0
 
 
@@ -226,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("params", nargs="*")
     s.add_argument("--json", action="store_true")
+    s.intermixed = True
     s.set_defaults(func=cmd_eval)
     s = sub.add_parser("derive", help="print a SymPy derivation step by step")
     s.add_argument("name", nargs="?")
@@ -233,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_derive)
     s = sub.add_parser("verify", help="run the formula-vs-Monte-Carlo checks (" + SCALE_HELP + ")")
     _add_scale(s)
-    s.add_argument("--only", help="glob or substring of check names (comma-separated)")
+    s.add_argument("--only", type=_patterns, help="glob or substring of check names (comma-separated)")
     s.add_argument("--json", help="write the full results to this file")
     s.add_argument("--threads", type=int, default=None,
                    help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from bnreg.theory.params import check_int
+
 from .rng import chunk_generators
 
 __all__ = ["MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batches", "set_threads", "get_threads"]
@@ -35,10 +37,12 @@ def set_threads(n: int | None) -> int | None:
 
 
 def get_threads() -> int:
+    """Threads of `run_chunks`: set_threads, else BNREG_THREADS (an integer >= 1; anything else is
+    a ParameterError, i.e. one line and exit 2 from the CLI), else all cores."""
     if _THREADS is not None:
         return _THREADS
-    env = os.environ.get("BNREG_THREADS")
-    return max(1, int(env)) if env else (os.cpu_count() or 1)
+    env = os.environ.get("BNREG_THREADS", "").strip()
+    return check_int("BNREG_THREADS", env, 1) if env else (os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def _example(p):
     if p.kind == "bool":
         return False
     lo, hi = p.lo, p.hi
-    if lo is not None and hi is not None:
+    if lo is not None and hi is not None and hi - lo <= 10:
         return (lo + hi) / 2 if p.kind == "float" else int(lo)
     if lo is not None:
         return lo + 0.5 if p.kind == "float" else int(lo) + 1

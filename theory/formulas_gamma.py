@@ -15,22 +15,28 @@ __all__ = ["FORMULAS"]
 
 FORMULAS: list[Formula] = []
 
-_M = Param("M", "int", lo=2, doc="batch size", required=True)
+# Ranges are what the code computes in doubles: M <= 1e15; gamma, |beta| <= 1e6 and gamma >= 1e-6 for
+# the GLM cases (the quadrature evaluates A(gamma u + beta) up to |u| = 700 and differentiates in gamma
+# with a relative step; a Poisson mean exp(gamma u + beta) past a double is refused as an overflow);
+# moments bounded as in formulas_bn_noise.
+_M = Param("M", "int", lo=2, hi=10**15, doc="batch size", required=True)
 _CASE = Param("case", "choice", None, choices=G.CASES, doc="GLM", required=True)
-_GAMMA = Param("gamma", "float", 1.0, lo=0.0, lo_open=True, doc="BN/PN scale gamma")
-_BETA = Param("beta", "float", 0.0, doc="BN/PN shift beta")
+_GAMMA = Param("gamma", "float", 1.0, lo=1e-6, hi=1e6, doc="BN/PN scale gamma")
+_BETA = Param("beta", "float", 0.0, lo=-1e6, hi=1e6, doc="BN/PN shift beta")
 _FAM = Param("family", "choice", "gaussian", choices=FAMILIES, doc="law of the pre-activation h")
-_G0 = Param("gamma0", "float", None, lo=0.0, lo_open=True, doc="true GLM gamma (default: gamma)")
-_B0 = Param("beta0", "float", None, doc="true GLM beta (default: beta)")
+_G0 = Param("gamma0", "float", None, lo=1e-6, hi=1e6, doc="true GLM gamma (default: gamma)")
+_B0 = Param("beta0", "float", None, lo=-1e6, hi=1e6, doc="true GLM beta (default: beta)")
+_RHO = Param("rho", "float", 0.0, lo=-2.0, hi=1e12, doc="excess kurtosis of h")
+_SKEW = Param("skew", "float", 0.0, lo=-1e6, hi=1e6, doc="skewness g of h (g^2 <= rho + 2)")
 _REF = "Luo et al., ICLR 2019 (arXiv:1809.00846) §2 and their Chinese write-up §1.3-§1.4; docs/gamma_decay.md"
 
 FORMULAS.append(Formula(
     "zeta", G.zeta,
-    (_M, Param("rho", "float", 0.0, lo=-2.0, doc="excess kurtosis of h"),
-     Param("F_gamma", "float", 1.0, lo=0.0, doc="mean A''(hbar) u^2"),
-     Param("mu_d2A", "float", 1.0, lo=0.0, doc="mean A''(hbar)"),
-     Param("skew", "float", 0.0, doc="skewness g of h (derived term, absent from Luo et al.)"),
-     Param("G_gamma", "float", 0.0, doc="mean A''(hbar) u")),
+    (_M, _RHO,
+     Param("F_gamma", "float", 1.0, lo=0.0, hi=1e100, doc="mean A''(hbar) u^2"),
+     Param("mu_d2A", "float", 1.0, lo=0.0, hi=1e100, doc="mean A''(hbar)"),
+     Param("skew", "float", 0.0, lo=-1e6, hi=1e6, doc="skewness g of h (derived term, absent from Luo et al.)"),
+     Param("G_gamma", "float", 0.0, lo=-1e100, hi=1e100, doc="mean A''(hbar) u")),
     "zeta = (rho+2)/(8M) F_gamma + mu_d2A/(2M) [+ g G_gamma/(2M), derived]", _REF,
     "gamma-decay coefficient: L_BN ~ L_PN + zeta gamma^2 (second-order term)"))
 FORMULAS.append(Formula(
@@ -40,13 +46,14 @@ FORMULAS.append(Formula(
      Param("terms", "choice", "derived", choices=("derived", "luo2019"), doc="with or without the skewness term")),
     "identity 3/(4M), squared 3/(2M), no_bias 1/(2M) (Gaussian h); relu (beta=0) 3/(8M); "
     "logistic/poisson: zeta with F_gamma, mu_d2A by quadrature", _REF,
-    "zeta for a named GLM"))
+    "zeta for a named GLM", bounds=(0.0, None)))
 FORMULAS.append(Formula(
     "bn_mean_shift", G.bn_mean_shift,
-    (_M, Param("u", "float", 0.0, doc="standardized pre-activation"),
-     Param("rho", "float", 0.0, lo=-2.0, doc="excess kurtosis"), Param("skew", "float", 0.0, doc="skewness g"),
-     Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M"), Param("m5", "float", None, doc="E[u^5]"),
-     Param("m6", "float", None, lo=0.0, doc="E[u^6]")),
+    (_M, Param("u", "float", 0.0, lo=-1e6, hi=1e6, doc="standardized pre-activation"),
+     _RHO, _SKEW,
+     Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M"), Param("m5", "float", None, lo=-1e18, hi=1e18,
+                                                                       doc="E[u^5]"),
+     Param("m6", "float", None, lo=0.0, hi=1e24, doc="E[u^6] (>= (rho+3)^2)")),
     "E[(hhat - hbar)/gamma | u] = (g/2 + 3(rho+2)u/8 - u^3/2)/M + O(M^-2)", _REF,
     "mean BN-vs-PN shift of a sample in its own batch (the first-order term)"))
 FORMULAS.append(Formula(
@@ -59,8 +66,8 @@ FORMULAS.append(Formula(
     "expected BN loss minus PN loss of a well-specified GLM"))
 FORMULAS.append(Formula(
     "optimal_gamma_ratio", G.optimal_gamma_ratio,
-    (_CASE, _M, Param("gamma0", "float", 1.0, lo=0.0, lo_open=True, doc="PN-optimal gamma"),
-     Param("beta0", "float", 0.0, doc="beta (held fixed)"), _FAM,
+    (_CASE, _M, Param("gamma0", "float", 1.0, lo=1e-6, hi=1e6, doc="PN-optimal gamma"),
+     Param("beta0", "float", 0.0, lo=-1e6, hi=1e6, doc="beta (held fixed)"), _FAM,
      Param("variant", "choice", "derived", choices=("derived", "zeta", "exact"), doc="prediction"),
      Param("order", "int", 1, lo=1, hi=2, doc="terms in 1/M")),
     "gamma*_BN/gamma*_PN = 1 - dDeltaL/dgamma/(gamma0 F_gamma); exact (squared): E[sigma_B]/sigma_P; "

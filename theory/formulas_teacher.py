@@ -15,12 +15,26 @@ __all__ = ["FORMULAS"]
 
 FORMULAS: list[Formula] = []
 
-_ALPHA = Param("alpha", "float", lo=0.0, lo_open=True, doc="alpha = P/N", required=True)
-_LAM = Param("lam", "float", lo=0.0, lo_open=True, doc="ridge coefficient of the per-N (Krogh-Hertz) cost",
-             required=True)
-_D2 = Param("delta2", "float", 0.25, lo=0.0, doc="label-noise variance")
-_ZETA = Param("zeta", "float", lo=0.0, lo_open=True, doc="gamma-decay coefficient of the per-P cost", required=True)
-_M = Param("M", "int", 32, lo=2, doc="batch size")
+# Ranges are what the code computes in doubles: alpha, lam, zeta, delta2 <= 1e300 (the sums
+# alpha + lam + 1 of the Stieltjes forms stay finite); a value past a double (G ~ (1 - alpha)/lam,
+# delta2/(alpha - 1) next to alpha = 1) is refused as an overflow by catalog.evaluate.
+_ALPHA = Param("alpha", "float", lo=0.0, lo_open=True, hi=TS.LAM_MAX, doc="alpha = P/N", required=True)
+_LAM = Param("lam", "float", lo=0.0, lo_open=True, hi=TS.LAM_MAX,
+             doc="ridge coefficient of the per-N (Krogh-Hertz) cost", required=True)
+_D2 = Param("delta2", "float", 0.25, lo=0.0, hi=1e300, doc="label-noise variance")
+_ZETA = Param("zeta", "float", lo=0.0, lo_open=True, hi=TS.LAM_MAX,
+              doc="gamma-decay coefficient of the per-P cost (alpha zeta <= 1e300)", required=True)
+_M = Param("M", "int", 32, lo=2, hi=10**15, doc="batch size")
+_N_MAX = 10**15
+
+
+def _sgd_diverges(alpha, delta2=0.25, **_):
+    return "the pseudo-inverse error diverges at alpha = 1 (delta2 > 0)" if alpha == 1.0 and delta2 > 0 else None
+
+
+def _sgd_exact_diverges(N, P, delta2=0.25, **_):
+    return ("the expected pseudo-inverse error is infinite for |P - N| <= 1 (inverse-Wishart mean; delta2 > 0)"
+            if abs(P - N) <= 1 and delta2 > 0 else None)
 _REF = ("Krogh & Hertz, J. Phys. A 25 (1992); Luo et al., ICLR 2019 (arXiv:1809.00846) §4 and their Chinese "
         "write-up §2.3; docs/teacher_student.md")
 
@@ -28,49 +42,57 @@ FORMULAS.append(Formula(
     "mp_stieltjes", TS.mp_stieltjes, (_ALPHA, _LAM),
     "G = [1 - alpha - lam + sqrt((lam + (1+sqrt alpha)^2)(lam + (1-sqrt alpha)^2))]/(2 lam) "
     "= lim (1/N) tr (X^T X/N + lam)^-1; root of lam G^2 + (lam + alpha - 1) G - 1 = 0",
-    "Marchenko & Pastur 1967; " + _REF, "Stieltjes transform of the Marchenko-Pastur law of X^T X/N"))
+    "Marchenko & Pastur 1967; " + _REF, "Stieltjes transform of the Marchenko-Pastur law of X^T X/N",
+    bounds=(0.0, None)))
 FORMULAS.append(Formula(
     "mp_density", lambda alpha, x: float(TS.mp_density(x, alpha)),
-    (_ALPHA, Param("x", "float", lo=0.0, doc="eigenvalue", required=True)),
+    (_ALPHA, Param("x", "float", lo=0.0, hi=1e300, doc="eigenvalue", required=True)),
     "rho(x) = sqrt((x - a)(b - x))/(2 pi x) on [a, b] = [(1-sqrt alpha)^2, (1+sqrt alpha)^2]; "
     "plus an atom 1 - alpha at 0 if alpha < 1",
-    "Marchenko & Pastur 1967; docs/teacher_student.md", "continuous part of the MP density of X^T X/N"))
+    "Marchenko & Pastur 1967; docs/teacher_student.md", "continuous part of the MP density of X^T X/N",
+    bounds=(0.0, None)))
 FORMULAS.append(Formula(
     "gen_error_sgd", TS.gen_error_sgd, (_ALPHA, _D2),
     "1 - alpha + alpha delta2/(1 - alpha) (alpha < 1); delta2/(alpha - 1) (alpha > 1; the write-up prints "
     "delta2/(1 - alpha) < 0); inf at alpha = 1",
-    _REF, "plain SGD from w = 0 = pseudo-inverse, thermodynamic limit"))
+    _REF, "plain SGD from w = 0 = pseudo-inverse, thermodynamic limit", bounds=(0.0, None),
+    diverges=_sgd_diverges))
 FORMULAS.append(Formula(
     "gen_error_sgd_exact", TS.gen_error_sgd_exact,
-    (Param("N", "int", lo=1, doc="input dimension", required=True),
-     Param("P", "int", lo=1, doc="training samples", required=True), _D2),
+    (Param("N", "int", lo=1, hi=_N_MAX, doc="input dimension", required=True),
+     Param("P", "int", lo=1, hi=_N_MAX, doc="training samples", required=True), _D2),
     "(N - P)/N + delta2 P/(N - P - 1) (P <= N - 2); delta2 N/(P - N - 1) (P >= N + 2) (inverse Wishart)",
-    "inverse-Wishart mean; docs/teacher_student.md", "pseudo-inverse error at finite N, exact"))
+    "inverse-Wishart mean; docs/teacher_student.md", "pseudo-inverse error at finite N, exact",
+    bounds=(0.0, None), diverges=_sgd_exact_diverges))
 FORMULAS.append(Formula(
     "gen_error_ridge", TS.gen_error_ridge, (_ALPHA, _LAM, _D2),
     "eps = delta2 d(lam G)/d lam - lam^2 dG/d lam; minimum at lam = delta2",
-    _REF, "ridge = WN + gamma decay at its global minimum (per-N cost)"))
+    _REF, "ridge = WN + gamma decay at its global minimum (per-N cost)", bounds=(0.0, None)))
 FORMULAS.append(Formula(
     "zeta_to_lam", TS.zeta_to_lam, (_ALPHA, _ZETA),
     "lam = alpha zeta for the cost (1/P) sum (phi - y)^2 + zeta gamma^2 (the write-up uses lam = zeta)",
-    "docs/teacher_student.md (the convention trap)", "per-sample gamma decay -> Krogh-Hertz lam"))
+    "docs/teacher_student.md (the convention trap)", "per-sample gamma decay -> Krogh-Hertz lam",
+    bounds=(0.0, None)))
 FORMULAS.append(Formula(
     "gen_error_wn", TS.gen_error_wn, (_ALPHA, _ZETA, _D2),
-    "gen_error_ridge(alpha, alpha zeta, delta2)", _REF, "WN + gamma decay zeta (per-P cost)"))
+    "gen_error_ridge(alpha, alpha zeta, delta2)", _REF, "WN + gamma decay zeta (per-P cost)", bounds=(0.0, None)))
 FORMULAS.append(Formula(
     "bn_shrinkage", TS.bn_shrinkage, (_M,),
     "kappa = E[sigma_B]/sigma = sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) = 1 - 3/(4M) + O(M^-2)",
-    "docs/teacher_student.md (derived here)", "shrinkage of a converged BN student (Gaussian h)"))
+    "docs/teacher_student.md (derived here)", "shrinkage of a converged BN student (Gaussian h)",
+    bounds=(0.0, 1.0)))
 FORMULAS.append(Formula(
     "gen_error_bn_limit", TS.gen_error_bn_limit,
     (_ALPHA, _D2, _M, Param("variant", "choice", "exact", choices=("exact", "gamma_decay"),
                             doc="kappa = E[sigma_B]/sigma or 1/(1 + 3/(2M))")),
     "(1 - kappa)^2 + delta2 kappa^2/(alpha - 1) (alpha > 1); (1 - alpha) + alpha (1 - kappa)^2 + "
     "delta2 alpha kappa^2/(1 - alpha) (alpha < 1); inf at alpha = 1",
-    "docs/teacher_student.md (derived here)", "BN student trained to convergence (diverges at alpha = 1)"))
+    "docs/teacher_student.md (derived here)", "BN student trained to convergence (diverges at alpha = 1)",
+    bounds=(0.0, None), diverges=_sgd_diverges))
 FORMULAS.append(Formula(
     "gen_error_gd", TS.gen_error_gd,
-    (_ALPHA, _D2, Param("tau", "float", lo=0.0, doc="gradient-flow time (lr x steps)", required=True),
-     Param("init_var", "float", 0.0, lo=0.0, doc="N E[v0^2] of the initial weights")),
+    (_ALPHA, _D2, Param("tau", "float", lo=0.0, hi=1e300, doc="gradient-flow time (lr x steps)", required=True),
+     Param("init_var", "float", 0.0, lo=0.0, hi=1e300, doc="N E[v0^2] of the initial weights")),
     "int rho(s) [(1 - f)^2 (1 + init_var) + delta2 f^2/s] ds + atom (1 + init_var), f = 1 - exp(-2 s tau/alpha)",
-    "Advani & Saxe 2017 (arXiv:1710.03667); docs/teacher_student.md", "early-stopped gradient descent"))
+    "Advani & Saxe 2017 (arXiv:1710.03667); docs/teacher_student.md", "early-stopped gradient descent",
+    bounds=(0.0, None)))

@@ -27,11 +27,12 @@ FORMULAS.append(Formula(
            doc="Bernoulli a/keep or Gaussian 1 + N(0, (1-keep)/keep) multipliers (same Delta)")),
     "Delta = Var_test/Var_train = v A/(v A + (1-keep)/keep (v + c^2)), A = 1 - corr + corr d cos2; "
     "case a (d = 1): keep v/(v + (1-keep) c^2)",
-    _REF, "variance shift of a BN input after dropout: test variance over the running (train) variance"))
+    _REF, "variance shift of a BN input after dropout: test variance over the running (train) variance",
+    bounds=(0.0, 1.0)))
 FORMULAS.append(Formula(
     "uout_shift_ratio", VS.uout_shift_ratio,
     (Param("beta", "float", lo=0.0, hi=1e150, doc="Uout width: multiplier 1 + U(-beta, beta)", required=True),
      _C, _V, _D, _CORR, _COS2),
     "Delta = v A/(v A + beta^2/3 (v + c^2)), A = 1 - corr + corr d cos2 (equal to Bernoulli dropout when "
     "beta^2/3 = (1-keep)/keep)",
-    _REF, "variance shift of a BN input after Uout (uniform multiplicative noise)"))
+    _REF, "variance shift of a BN input after Uout (uniform multiplicative noise)", bounds=(0.0, 1.0)))

@@ -35,7 +35,7 @@ from functools import cache
 from math import comb
 
 import sympy as sp
-from scipy.special import expit, gammaln
+from scipy.special import expit
 
 from . import bn_noise as B
 from .distributions import FAMILIES, family_moments, population_mean, standardized_law
@@ -512,7 +512,8 @@ def optimal_gamma_ratio(case: str, M: int, gamma0: float = 1.0, beta0: float = 0
         rho_, g_, m5_, m6_ = _moments(family)
         if case == "no_bias":
             if family == "gaussian":
-                return math.sqrt(2.0 / M) * math.exp(gammaln((M + 1) / 2) - gammaln(M / 2))
+                # E[r] = sqrt((M+1)/M) kappa(M+1), in logs accurate at every M
+                return math.exp(0.5 * math.log1p(1.0 / M) + B.gaussian_log_kappa(M + 1))
             ser = _rms_series(order)
             return float(ser.subs({B.M: M, rho: rho_, g: g_, m5: m5_, m6: m6_}))
         if family == "gaussian":

@@ -27,25 +27,40 @@ class ParameterError(ValueError):
     """A parameter is outside its allowed range; the message names both."""
 
 
+_EXACT_FLOAT_INT = 2**53  # floats above this are not all integers one apart
+
+
+def _short(value: Any) -> str:
+    """repr of `value`, cut to 40 characters (a 400-digit argument does not fill the error line)."""
+    r = repr(value)
+    return r if len(r) <= 40 else r[:24] + f"...({len(r)} chars)"
+
+
 def check_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
     """Return `value` as int, or raise naming `name` and the range `lo <= name <= hi`."""
     rng = _range_text(name, lo, hi, integer=True)
     if isinstance(value, bool):
         raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
+    raw = value
     if isinstance(value, str):
+        if not value.isascii():  # int() reads other scripts' digits: '\u0663' is 3
+            raise ParameterError(f"{name} must be an integer in ASCII digits, {rng} (got {_short(raw)})")
         try:
             value = float(value) if any(c in value for c in ".eE") else int(value)
-        except ValueError:
-            raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})") from None
+        except (ValueError, OverflowError):
+            raise ParameterError(f"{name} must be an integer, {rng} (got {_short(raw)})") from None
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         if not math.isfinite(value) or value != int(value):
-            raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
+            raise ParameterError(f"{name} must be an integer, {rng} (got {_short(raw)})")
+        if abs(value) > _EXACT_FLOAT_INT:  # 1e308 is a float, not the integer it rounds to
+            raise ParameterError(f"{name} must be an integer written in digits, {rng} (got {_short(raw)}: "
+                                 f"a float above 2^53 does not name one integer)")
         value = int(value)
     if not isinstance(value, numbers.Integral):
-        raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
+        raise ParameterError(f"{name} must be an integer, {rng} (got {_short(raw)})")
     value = int(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ParameterError(f"{name} must satisfy {rng} (got {value})")
+        raise ParameterError(f"{name} must satisfy {rng} (got {_short(value)})")
     return value
 
 
@@ -60,24 +75,25 @@ def check_float(
     """Return a finite float in the stated interval, or raise naming `name` and the interval."""
     rng = _range_text(name, lo, hi, lo_open=lo_open, hi_open=hi_open)
     try:
-        if isinstance(value, bool):
-            raise TypeError
+        if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+            raise TypeError  # float() reads other scripts' digits: '\u0663' is 3.0
         x = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise ParameterError(f"{name} must be a real number, {rng} (got {value!r})") from None
+        raise ParameterError(f"{name} must be a real number, {rng} (got {_short(value)})") from None
     if not math.isfinite(x):
-        raise ParameterError(f"{name} must be finite, {rng} (got {value!r})")
+        raise ParameterError(f"{name} must be finite, {rng} (got {_short(value)})")
     bad_lo = lo is not None and (x <= lo if lo_open else x < lo)
     bad_hi = hi is not None and (x >= hi if hi_open else x > hi)
     if bad_lo or bad_hi:
-        raise ParameterError(f"{name} must satisfy {rng} (got {x:g})")
+        raise ParameterError(f"{name} must satisfy {rng} (got {x:g})" if float(f"{x:g}") == x
+                             else f"{name} must satisfy {rng} (got {x!r})")
     return x
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """Return `value` if it is one of `choices`, or raise naming `name` and the choices."""
     if value not in choices:
-        raise ParameterError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+        raise ParameterError(f"{name} must be one of {', '.join(choices)} (got {_short(value)})")
     return str(value)
 
 
@@ -89,7 +105,7 @@ def check_bool(name: str, value: Any) -> bool:
         return value.lower() in ("true", "1", "yes")
     if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
-    raise ParameterError(f"{name} must be true or false (got {value!r})")
+    raise ParameterError(f"{name} must be true or false (got {_short(value)})")
 
 
 def check_finite_array(name: str, value: Any, ndim: int | None = None) -> np.ndarray:

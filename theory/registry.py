@@ -62,6 +62,14 @@ class Formula:
     formula: str
     reference: str
     summary: str = ""
+    # The range of the quantity itself (a mean square is >= 0, a correlation in [-1, 1]): a value
+    # outside it is impossible, and `evaluate` refuses it with `validity` (where the formula holds).
+    bounds: tuple[float | None, float | None] = (None, None)
+    validity: str = ""
+    # Where the quantity is infinite by nature: called with the parsed parameters, returns the reason
+    # (e.g. "the pseudo-inverse error diverges at alpha = 1") or None.  An infinite value anywhere
+    # else is an overflow, and `evaluate` refuses it.
+    diverges: Callable[..., str | None] | None = None
 
     def param(self, name: str) -> Param:
         """The parameter called `name`, or ParameterError listing the allowed ones."""

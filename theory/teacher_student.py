@@ -42,7 +42,7 @@ import numpy as np
 import sympy as sp
 
 from . import bn_noise as B
-from .params import check_choice, check_finite_array, check_float, check_int
+from .params import ParameterError, check_choice, check_finite_array, check_float, check_int
 
 __all__ = [
     "SYMBOLS",
@@ -246,6 +246,9 @@ DERIVATION_STEPS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], s
 
 
 # ---------------------------------------------------------------------------- numerics
+LAM_MAX = 1e300  # alpha, lam <= 1e300: the sums alpha + lam + 1 of _mp_hk stay finite
+
+
 def _alpha(a: float) -> float:
     return check_float("alpha", a, 0.0, lo_open=True)
 
@@ -280,33 +283,54 @@ def mp_density(x: np.ndarray | float, alpha: float) -> np.ndarray:
     Returns: the density at x, an array shaped like x.  Marchenko & Pastur 1967."""
     a, b = mp_edges(alpha)
     x = check_finite_array("x", x)
+    sa = math.sqrt(alpha)
+    # For 1/2 <= x <= 2 (x - 1 exact): x - a = (x - 1) + sqrt(alpha) (2 - sqrt(alpha)) and b - x = (1 - x) +
+    # sqrt(alpha) (2 + sqrt(alpha)), no loss when the support is narrow (alpha -> 0); elsewhere x - a, b - x.
+    # The square root of each factor: no overflow.
+    mid = (x >= 0.5) & (x <= 2.0)
+    lo = np.where(mid, (x - 1) + sa * (2 - sa), x - a)
+    hi = np.where(mid, (1 - x) + sa * (2 + sa), b - x)
     with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.sqrt(np.clip((x - a) * (b - x), 0.0, None)) / (2 * np.pi * x)
+        d = np.sqrt(np.clip(lo, 0.0, None)) * np.sqrt(np.clip(hi, 0.0, None)) / (2 * np.pi * x)
     return np.where((x > a) & (x < b) & (x > 0), d, 0.0)
 
 
-def _sqrt_term(a: float, l: float) -> float:
-    return math.sqrt((l + (1 + math.sqrt(a)) ** 2) * (l + (1 - math.sqrt(a)) ** 2))
+def _mp_hk(a: float, l: float) -> tuple[float, float, float]:
+    """(H, K, R) with H = lam G, K = 1 - H and R = sqrt((lam + alpha - 1)^2 + 4 lam) = 2 H + lam + alpha - 1.
+
+    H and K are the roots in (0, 1) of H^2 + (lam + alpha - 1) H - lam = 0 and K^2 - (lam + alpha + 1) K
+    + alpha = 0 (the self-consistent equation of G), each taken in the form that adds terms of one sign:
+    no cancellation as lam -> 0 (where G ~ (1 - alpha)/lam for alpha < 1 made the textbook form
+    [1 - alpha - lam + R]/(2 lam) print 244 for 0.75), and no overflow for alpha, lam <= 1e300."""
+    t = (a - 1.0) + l
+    r = math.hypot(t, 2.0 * math.sqrt(l))
+    k = 2.0 * a / ((l + a + 1.0) + r)
+    h = (r - t) / 2.0 if t <= 0 else 2.0 * l / (t + r)
+    return h, k, r
 
 
 def mp_stieltjes(alpha: float, lam: float) -> float:
     """G(alpha, lam) = [1 - alpha - lam + sqrt((lam + (1+sqrt a)^2)(lam + (1-sqrt a)^2))]/(2 lam)
-    = lim (1/N) tr (X^T X/N + lam)^-1  (lam > 0).  Written as 2/(...) to avoid cancellation.
+    = lim (1/N) tr (X^T X/N + lam)^-1  (lam > 0).  Evaluated as H/lam with H = lam G from `_mp_hk`
+    (no cancellation at any lam; G overflows a double only when lam < (1 - alpha)/1.8e308).
 
     Parameters: alpha = P/N (> 0); lam > 0.  Returns: G.  docs/teacher_student.md."""
     a, l = _alpha(alpha), _lam(lam)
-    # numerator * conjugate = (1 - a - l)^2 ... -> G = 2 / (sqrt(.) - (1 - a - l))
-    return 2.0 / (_sqrt_term(a, l) - (1 - a - l))
+    t = (a - 1.0) + l
+    r = math.hypot(t, 2.0 * math.sqrt(l))
+    # H/lam without forming H (which underflows when G ~ 1/alpha is tiny): the two forms of _mp_hk
+    return (r - t) / (2.0 * l) if t <= 0 else 2.0 / (t + r)
 
 
 def mp_stieltjes_dlam(alpha: float, lam: float) -> float:
     """dG/dlam = -(G^2 + G)/(2 lam G + lam + alpha - 1) (implicit differentiation of the
-    self-consistent equation lam G^2 + (lam + alpha - 1) G - 1 = 0).
+    self-consistent equation lam G^2 + (lam + alpha - 1) G - 1 = 0); the denominator is R > 0 of `_mp_hk`.
 
     Parameters: alpha = P/N (> 0); lam > 0.  Returns: dG/dlam."""
     a, l = _alpha(alpha), _lam(lam)
-    g = mp_stieltjes(a, l)
-    return -(g * g + g) / (2 * l * g + l + a - 1)
+    h, _, r = _mp_hk(a, l)
+    g = h / l
+    return -g * (1.0 + g) / r
 
 
 def gen_error_sgd(alpha: float, delta2: float = 0.25) -> float:
@@ -348,8 +372,11 @@ def gen_error_ridge(alpha: float, lam: float, delta2: float = 0.25) -> float:
     Parameters: alpha = P/N (> 0); lam > 0, coefficient of the per-N cost; delta2 label-noise variance.
     Returns: eps_gen of the ridge solution in the thermodynamic limit.  docs/teacher_student.md."""
     a, l, d = _alpha(alpha), _lam(lam), _delta2(delta2)
-    g, dg = mp_stieltjes(a, l), mp_stieltjes_dlam(a, l)
-    return d * (g + l * dg) - l * l * dg
+    # With H = lam G, K = 1 - H, R as in _mp_hk: d(lam G)/dlam = K/R and lam^2 G' = lam K/R - H, so
+    # eps = (delta2 K + H (H + lam))/R (H^2 + (lam + alpha - 1) H = lam), a sum of positive terms:
+    # exact as lam -> 0 (1 - alpha + alpha delta2/(1 - alpha), resp. delta2/(alpha - 1)) and at any lam.
+    h, k, r = _mp_hk(a, l)
+    return (d * k + h * (h + l)) / r
 
 
 def ridge_optimal_lam(delta2: float = 0.25) -> float:
@@ -365,7 +392,12 @@ def zeta_to_lam(alpha: float, zeta: float) -> float:
     in the per-N (Krogh-Hertz) normalization of G.  The write-up (§2.3) plugs zeta into G directly.
 
     Parameters: alpha = P/N (> 0); zeta > 0.  Returns: lam.  docs/teacher_student.md, "The convention trap"."""
-    return _alpha(alpha) * check_float("zeta", zeta, 0.0, lo_open=True)
+    a, z = _alpha(alpha), check_float("zeta", zeta, 0.0, lo_open=True)
+    lam = a * z
+    if not 0.0 < lam <= LAM_MAX:
+        raise ParameterError(f"alpha * zeta must satisfy 0 < alpha * zeta <= {LAM_MAX:g} (it is the per-N ridge "
+                             f"coefficient lam; got alpha={a:g}, zeta={z:g})")
+    return lam
 
 
 def gen_error_wn(alpha: float, zeta: float, delta2: float = 0.25) -> float:
@@ -387,7 +419,7 @@ def zeta_bn(M: int, mean_noise: bool = True) -> float:
     return 1.5 / M if mean_noise else 0.5 / M
 
 
-def bn_shrinkage(M: int) -> float:
+def bn_shrinkage(M: int = 32) -> float:
     """kappa = E[sigma_B]/sigma_P for Gaussian h (exact: sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2)
     = 1 - 3/(4M) + O(M^-2)): the factor by which a converged BN student shrinks the centred
     least-squares fit when it predicts with running (training-set) statistics.  Why: with z_i the
@@ -413,12 +445,17 @@ def gen_error_bn_limit(alpha: float, delta2: float = 0.25, M: int = 32, variant:
     "gamma_decay".  Returns: eps_gen of the converged BN student.  docs/teacher_student.md."""
     a, d = _alpha(alpha), _delta2(delta2)
     check_choice("variant", variant, ("exact", "gamma_decay"))
-    sh = bn_shrinkage(M) if variant == "exact" else 1.0 / (1.0 + zeta_bn(M))
+    M = check_int("M", M, 2)
+    if variant == "exact":  # 1 - kappa without cancellation at large M
+        sh, gap = bn_shrinkage(M), B.gaussian_std_deficit(M)
+    else:
+        sh = 1.0 / (1.0 + zeta_bn(M))
+        gap = 1 - sh
     if a == 1.0:
-        return math.inf if d > 0 else (1 - sh) ** 2
+        return math.inf if d > 0 else gap**2
     if a < 1:
-        return 1 - a + a * (1 - sh) ** 2 + d * a / (1 - a) * sh * sh
-    return (1 - sh) ** 2 + d / (a - 1) * sh * sh
+        return 1 - a + a * gap**2 + d * a / (1 - a) * sh * sh
+    return gap**2 + d / (a - 1) * sh * sh
 
 
 @cache
@@ -454,7 +491,8 @@ def gen_error_gd(alpha: float, tau: float, delta2: float = 0.25, init_var: float
     c0 = check_float("init_var", init_var, 0.0)
 
     def f(x):
-        ff = -np.expm1(-2 * x * t / a)
+        with np.errstate(over="ignore"):  # 2 x tau/alpha -> inf means the mode is learned: ff = 1
+            ff = -np.expm1(-2 * x * t / a)
         return (1 - ff) ** 2 * (1 + c0) + d * ff * ff / x
 
     return _mp_integral(f, a) + mp_atom(a) * (1 + c0)
