@@ -20,6 +20,7 @@ from .training_practice import (
     per_example_gradients,
     simulate_minibatch_noise,
     simulate_running_stats,
+    simulate_sgd_linear,
 )
 
 __all__ = ["CHECKS"]
@@ -142,3 +143,56 @@ _add(Check(
      "Sigma (N-M)/(M N) (no N - 1)": lambda p: _noise_theory(p) if p["replace"] else
         _noise_theory(p) * (p["N"] - 1) / p["N"]},
     min_M=1, shown={"with replacement": lambda p: _noise_theory(p, replace=True)}))
+
+
+# ----------------------------------------------------------------- SGD's stationary excess loss
+@lru_cache(maxsize=4)
+def _sgd_data() -> tuple[np.ndarray, np.ndarray, float]:
+    X, y, w = linear_dataset(200, 5, noise=1.0, seed=2)
+    G = per_example_gradients(X, y, w)
+    return X, y, float(np.sum((G - G.mean(axis=0)) ** 2) / len(y))
+
+
+def _sgd_points(scale: str) -> list[Params]:
+    return [dict(lr=lr, M=M, replace=r) for lr, M in ((0.04, 4), (0.3, 4), (0.16, 16), (0.64, 64))
+            for r in (False, True)]
+
+
+def _sgd_sim(p: Params, samples: int, seed: int) -> MCResult:
+    X, y, _ = _sgd_data()
+    steps = max(samples // (32 * p["M"]), 2000)
+    return simulate_sgd_linear(X, y, p["lr"], p["M"], steps, steps // 10, p["replace"], 32, seed)
+
+
+def _sgd_theory(p: Params) -> float:
+    X, y, _ = _sgd_data()
+    return TP.sgd_stationary_excess(X, y, p["lr"], p["M"], p["replace"])
+
+
+def _sgd_first(p: Params) -> float:
+    return TP.sgd_excess_loss(p["lr"], p["M"], 200, _sgd_data()[2], p["replace"])
+
+
+_add(Check(
+    "sgd.stationary_excess", "sgd_stationary_excess",
+    "constant-step SGD on least squares: E[L(w)] - L(w*) = tr(H S)/2, H S + S H - lr E[Hb S Hb] = lr C (exact); "
+    "lr tr(C)/4 is its first order",
+    _sgd_points, _sgd_sim, _sgd_theory,
+    {"first order lr tr(C)/4": _sgd_first,
+     "additive noise only (H S + S H - lr H S H = lr C)": lambda p: _sgd_additive(p)},
+    shown={"first order": _sgd_first}))
+
+
+def _sgd_additive(p: Params) -> float:
+    """The Lyapunov equation with the exact lr^2 term but the minibatch Hessian's noise dropped
+    (E[Hb S Hb] replaced by H S H), diagonalized in H's eigenbasis."""
+    X, y, _ = _sgd_data()
+    N = len(y)
+    H = X.T @ X / N
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    G = (X @ w - y)[:, None] * X
+    C = TP.minibatch_factor(N, p["M"], p["replace"]) * G.T @ G / N
+    lam_, U = np.linalg.eigh(H)
+    Ct = U.T @ C @ U
+    St = p["lr"] * Ct / (lam_[:, None] + lam_[None, :] - p["lr"] * lam_[:, None] * lam_[None, :])
+    return float(np.sum(lam_ * np.diag(St)) / 2)

@@ -402,10 +402,11 @@ def simulate_sgd_linear(X: np.ndarray, y: np.ndarray, lr: float, M: int, steps: 
 
 # ------------------------------------------------------------------------------ L1 vs L2
 def simulate_penalized_orthonormal(w_star: np.ndarray, sigma: float, lams, n_rep: int = 200, N: int | None = None,
-                                   seed: int = 0, iters: int = 50) -> dict[str, np.ndarray]:
+                                   seed: int = 0, iters: int = 100) -> dict[str, np.ndarray]:
     """Fit y = X w* + sigma eps with an orthonormal design X (N x dim, X^T X = I, from a QR) by
-    proximal gradient descent (step 1/2, `iters` steps: ISTA for L1 = lam |w|_1, gradient descent
-    with weight decay for L2 = lam |w|^2/2), for each lam, over n_rep noise draws.  Returns arrays
+    proximal gradient descent (`iters` steps of size 1/(1 + max lam), stable for both: ISTA for
+    L1 = lam |w|_1, gradient descent with weight decay for L2 = lam |w|^2/2), for each lam, over
+    n_rep noise draws.  Returns arrays
     (len(lams),): "l1_risk", "l1_risk_se", "l1_zero", "l2_risk", "l2_risk_se", "l2_zero" (risk =
     |w - w*|^2 per coordinate; zero = fraction of coefficients exactly 0)."""
     w_star = np.asarray(w_star, dtype=float)
@@ -416,7 +417,7 @@ def simulate_penalized_orthonormal(w_star: np.ndarray, sigma: float, lams, n_rep
     rng = np.random.default_rng(derive_seed(seed, "orthonormal"))
     X, _ = np.linalg.qr(rng.standard_normal((N, dim)))
     out = {k: np.zeros(len(lams)) for k in ("l1_risk", "l1_risk_se", "l1_zero", "l2_risk", "l2_risk_se", "l2_zero")}
-    step = 0.5
+    step = 1.0 / (1.0 + float(np.max(lams)))
     for j, lam_ in enumerate(lams):
         risks = {"l1": [], "l2": []}
         zeros = {"l1": [], "l2": []}

@@ -69,7 +69,7 @@ __all__ = [
     "relu_correlation_map", "relu_correlations", "relu_dead_fraction",
     "ema_decays", "ema_weights", "ema_bias", "ema_variance", "batch_var_var",
     "running_mean_bias", "running_mean_var", "running_var_bias", "running_var_var",
-    "minibatch_factor", "minibatch_mean_var", "gradient_noise_cov", "sgd_excess_loss",
+    "minibatch_factor", "minibatch_mean_var", "gradient_noise_cov", "sgd_excess_loss", "sgd_stationary_excess",
     "ridge_orthonormal_risk", "lasso_orthonormal_risk", "lasso_zero_prob",
     "DERIVATION_STEPS",
 ]
@@ -474,6 +474,48 @@ def sgd_excess_loss(lr: float, M: int, N: int, trace_sigma: float, replace: bool
     order in lr: lr factor(N, M) tr(Sigma_g(w*))/4 (Lyapunov equation; module docstring)."""
     lr = check_float("lr", lr, 0.0, lo_open=True)
     return lr * minibatch_factor(N, M, replace) * check_float("trace_sigma", trace_sigma, 0.0) / 4.0
+
+
+def sgd_stationary_excess(X: np.ndarray, y: np.ndarray, lr: float, M: int, replace: bool = False) -> float:
+    """The exact stationary E[L(w)] - L(w*) of constant-step SGD with i.i.d. minibatches of M rows on
+    L = (1/2N) |X w - y|^2, any lr below the stability edge.  With e = w - w*, a batch B gives
+    e' = (I - lr Hb) e - lr xi_B, Hb = (1/M) sum_B x x^T, xi_B the minibatch gradient at w*
+    (mean 0, covariance C = factor(N, M) Sigma_g(w*)); e is independent of B and E[e] = 0, so the
+    cross terms vanish and S = E[e e^T] solves  H S + S H - lr E[Hb S Hb] = lr C  exactly, with
+    E[Hb S Hb] = (1/M^2) [p1 Q + p2 (N^2 H S H - Q)], Q = sum_i A_i S A_i, A_i = x_i x_i^T,
+    p1 = M/N, p2 = M(M-1)/(N(N-1)) without replacement (with: E = (1/M)(Q/N) + (1 - 1/M) H S H).
+    Returns tr(H S)/2 (inf if lr is beyond the edge, where no stationary law exists)."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    N, dim = X.shape
+    lr = check_float("lr", lr, 0.0, lo_open=True)
+    replace = check_bool("replace", replace)
+    M = check_int("M", M, 1, None if replace else N)
+    H = X.T @ X / N
+    w_star = np.linalg.lstsq(X, y, rcond=None)[0]
+    G = (X @ w_star - y)[:, None] * X
+    C = minibatch_factor(N, M, replace) * (G.T @ G) / N
+
+    def op(S: np.ndarray) -> np.ndarray:
+        XS = X @ S
+        Q = (X * np.einsum("ij,ij->i", XS, X)[:, None]).T @ X  # sum_i (x_i^T S x_i) x_i x_i^T
+        HSH = H @ S @ H
+        if replace:
+            E = Q / (N * M) + (1.0 - 1.0 / M) * HSH
+        else:
+            E = (M / N * Q + M * (M - 1) / (N * (N - 1)) * (N * N * HSH - Q)) / (M * M)
+        return H @ S + S @ H - lr * E
+
+    A = np.empty((dim * dim, dim * dim))
+    for k in range(dim * dim):
+        B = np.zeros(dim * dim)
+        B[k] = 1.0
+        A[:, k] = op(B.reshape(dim, dim)).ravel()
+    S = np.linalg.solve(A, lr * C.ravel()).reshape(dim, dim)
+    S = (S + S.T) / 2
+    if np.min(np.linalg.eigvalsh(S)) < -1e-12 * max(np.max(np.abs(S)), 1e-300):
+        return math.inf
+    return float(np.trace(H @ S) / 2)
 
 
 # ---------------------------------------------------------------------------- L1 vs L2
