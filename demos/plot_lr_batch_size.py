@@ -142,7 +142,7 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
         rep.compare(f"M = {r['M']:3d} {'with   ' if r['replace'] else 'without'} replacement: tr Cov",
                     f"noise_M{r['M']}_{'w' if r['replace'] else 'wo'}", r["theory"], r["mc"], r["se"])
     pairs = [(lr, M) for M in (4, 16, 64) for lr in (0.01 * M / 4, 0.04 * M / 4)]
-    sgd = sgd_excess(pairs, 2000 if quick else 20000, 4 if quick else 16)
+    sgd = sgd_excess(pairs, 2000 if quick else 20000, 4 if quick else 32)
     for r in sgd:
         rep.compare(f"SGD lr = {r['lr']:.2f}, M = {r['M']:2d} (lr/M = {r['lr'] / r['M']:.4f}): excess loss",
                     f"sgd_lr{r['lr']:g}_M{r['M']}", r["theory"], r["mc"], r["se"],

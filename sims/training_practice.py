@@ -20,7 +20,7 @@ from bnreg.theory.training_practice import ACTIVATIONS, INITS, ema_decays, init_
 
 from .families import Family, get_family
 from .mc import MCResult, jackknife, mc_from_values, run_chunks, split_batches
-from .nn.layers import Dense, Layer, ReLU
+from .nn.layers import Dense, Layer, ReLU, single_threaded_blas
 from .nn.model import softmax_cross_entropy
 from .nn.optim import SGD
 from .rng import derive_seed
@@ -152,7 +152,7 @@ def simulate_init(activation: str = "relu", init: str = "he", width: int = 256, 
         rng = np.random.default_rng(derive_seed(seed, "init", activation, init, k))
         net = DeepNet(activation, s2, width, depth, rng)
         x = rng.standard_normal((batch, width))
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), single_threaded_blas():
             hs = net.forward(x)
             g = rng.standard_normal((batch, width))
             deltas = net.backward(g)
@@ -489,8 +489,9 @@ def train_mlp(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
     opt = SGD([p for layer in layers for p in layer.params], lr, momentum)
 
     def forward(x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in layers:
-            x = layer.forward(x, training)
+        with single_threaded_blas():  # as the library's Model: tiny GEMMs, no BLAS threads
+            for layer in layers:
+                x = layer.forward(x, training)
         return x
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -507,8 +508,9 @@ def train_mlp(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
             logits = forward(x_train[idx], True)
             _, dlog = softmax_cross_entropy(logits, y_train[idx])
             d = dlog
-            for layer in reversed(layers):
-                d = layer.backward(d)
+            with single_threaded_blas():
+                for layer in reversed(layers):
+                    d = layer.backward(d)
             if penalty == "l2":
                 for W in weights:
                     W.grad += np.float32(lam) * W.value

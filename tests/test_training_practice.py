@@ -124,7 +124,8 @@ def test_relu_dead_fraction_limits_and_brute_force():
     c, B = 0.8, 16
     h = math.sqrt(c) * rng.standard_normal((200_000, 1)) + math.sqrt(1 - c) * rng.standard_normal((200_000, B))
     assert np.mean(np.all(h <= 0, axis=1)) == pytest.approx(TP.relu_dead_fraction(c, B), abs=4e-3)
-    assert TP.relu_correlation_map(1.0) == pytest.approx(1.0) and TP.relu_correlation_map(0.0) == pytest.approx(1 / math.pi)
+    assert TP.relu_correlation_map(1.0) == pytest.approx(1.0)
+    assert TP.relu_correlation_map(0.0) == pytest.approx(1 / math.pi)
 
 
 def test_forward_and_backward_closed_forms():
