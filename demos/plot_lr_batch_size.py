@@ -49,7 +49,7 @@ def gradient_noise(Ms, samples: int) -> list[dict[str, float]]:
     for M in Ms:
         for replace in (False, True):
             mc = simulate_minibatch_noise(G, M, replace, max(samples // M, 256), derive_seed(0, NAME, M, replace))
-            rows.append({"M": M, "replace": replace, "theory": TP.minibatch_mean_var(N, M, tr, replace),
+            rows.append({"M": M, "replace": replace, "theory": TP.minibatch_mean_var(M, N, tr, replace),
                          "mc": mc.estimate, "se": mc.se})
     return rows
 
@@ -64,7 +64,7 @@ def sgd_excess(pairs, steps: int, chains: int) -> list[dict[str, float]]:
     for lr, M in pairs:
         mc = simulate_sgd_linear(X, y, lr, M, steps, steps // 10, n_chains=chains, seed=derive_seed(0, NAME, lr, M))
         rows.append({"lr": lr, "M": M, "theory": TP.sgd_stationary_excess(X, y, lr, M),
-                     "first_order": TP.sgd_excess_loss(lr, M, N, tr), "mc": mc.estimate, "se": mc.se})
+                     "first_order": TP.sgd_excess_loss(lr, M, tr, N), "mc": mc.estimate, "se": mc.se})
     return rows
 
 
@@ -95,7 +95,7 @@ def plot(noise, sgd, nets) -> plt.Figure:
     ax = axes[0]
     Mg = np.arange(1, N)
     tr = noise[0]["theory"]  # M = 1: tr Sigma
-    ax.loglog(Mg, [TP.minibatch_mean_var(N, m, tr) for m in Mg], "C0-", label="without replacement (N−M)/(M(N−1))")
+    ax.loglog(Mg, [TP.minibatch_mean_var(m, N, tr) for m in Mg], "C0-", label="without replacement (N−M)/(M(N−1))")
     ax.loglog(Mg, tr / Mg, "C1--", label="with replacement 1/M")
     for k, rep in enumerate((False, True)):
         sel = [r for r in noise if r["replace"] == rep]

@@ -131,7 +131,7 @@ def _noise_sim(p: Params, samples: int, seed: int) -> MCResult:
 
 def _noise_theory(p: Params, replace: bool | None = None) -> float:
     _, tr = _gradients(p["N"], p["dim"])
-    return TP.minibatch_mean_var(p["N"], p["M"], tr, p["replace"] if replace is None else replace)
+    return TP.minibatch_mean_var(p["M"], p["N"], tr, p["replace"] if replace is None else replace)
 
 
 _add(Check(
@@ -170,7 +170,7 @@ def _sgd_theory(p: Params) -> float:
 
 
 def _sgd_first(p: Params) -> float:
-    return TP.sgd_excess_loss(p["lr"], p["M"], 200, _sgd_data()[2], p["replace"])
+    return TP.sgd_excess_loss(p["lr"], p["M"], _sgd_data()[2], 200, p["replace"])
 
 
 _add(Check(

@@ -100,10 +100,11 @@ def test_minibatch_factor_by_enumeration_numeric():
     s2 = g.var()
     for M in (1, 3, 6, 7):
         means = [np.mean(b) for b in itertools.combinations(g, M)]
-        assert np.mean((np.array(means) - g.mean()) ** 2) == pytest.approx(TP.minibatch_mean_var(7, M, s2), abs=1e-14)
+        assert np.mean((np.array(means) - g.mean()) ** 2) == pytest.approx(TP.minibatch_mean_var(M, 7, s2), abs=1e-14)
     with pytest.raises(ParameterError):
         TP.minibatch_factor(5, 6)
     assert TP.minibatch_factor(5, 6, replace=True) == pytest.approx(1 / 6)
+    assert TP.minibatch_factor(None, 4) == 0.25 and evaluate("minibatch_mean_var", M=64) == 1 / 64
 
 
 def test_sgd_stationary_excess_tends_to_first_order():
@@ -112,9 +113,9 @@ def test_sgd_stationary_excess_tends_to_first_order():
     tr = float(np.sum((G - G.mean(axis=0)) ** 2) / 100)
     for rep in (False, True):
         lr = 1e-4
-        assert TP.sgd_stationary_excess(X, y, lr, 8, rep) == pytest.approx(TP.sgd_excess_loss(lr, 8, 100, tr, rep),
+        assert TP.sgd_stationary_excess(X, y, lr, 8, rep) == pytest.approx(TP.sgd_excess_loss(lr, 8, tr, 100, rep),
                                                                               rel=1e-3)
-    assert TP.sgd_stationary_excess(X, y, 0.3, 8) > TP.sgd_excess_loss(0.3, 8, 100, tr)
+    assert TP.sgd_stationary_excess(X, y, 0.3, 8) > TP.sgd_excess_loss(0.3, 8, tr, 100)
 
 
 def test_relu_dead_fraction_limits_and_brute_force():
@@ -176,6 +177,7 @@ def test_deep_net_gradients_are_backprop():
     assert W.grad[i, j] == pytest.approx((lp - lm) / (2 * eps), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_running_stats_simulation_small():
     r = S.simulate_running_stats(M=4, d=0.8, steps=(3, 12), n_runs=4096, seed=1)
     for j, t in enumerate(r.steps):

@@ -74,8 +74,8 @@ _add(Formula(
     _REF_EMA, "variance of BN's running variance after t updates (exact)"))
 _add(Formula(
     "minibatch_mean_var", TP.minibatch_mean_var,
-    (Param("N", "int", lo=2, hi=10**12, doc="examples in the training set", required=True),
-     Param("M", "int", lo=1, doc="minibatch size (<= N without replacement)", required=True),
+    (Param("M", "int", lo=1, doc="minibatch size (<= N without replacement)", required=True),
+     Param("N", "int", None, lo=2, hi=10**12, doc="examples in the training set (default: infinitely many)"),
      Param("sigma2", "float", 1.0, lo=0.0, hi=1e300, doc="population variance (1/N) sum (g_i - gbar)^2"),
      Param("replace", "bool", False, doc="draw the minibatch with replacement")),
     "Var(minibatch mean) = sigma2 (N - M)/(M (N - 1)) without replacement, sigma2/M with",
@@ -84,9 +84,9 @@ _add(Formula(
     "sgd_excess_loss", TP.sgd_excess_loss,
     (Param("lr", "float", lo=0.0, lo_open=True, hi=1e100, doc="SGD step", required=True),
      Param("M", "int", lo=1, doc="minibatch size", required=True),
-     Param("N", "int", lo=2, hi=10**12, doc="examples in the training set", required=True),
      Param("trace_sigma", "float", lo=0.0, hi=1e300, doc="tr of the per-example gradient covariance at w*",
            required=True),
+     Param("N", "int", None, lo=2, hi=10**12, doc="examples in the training set (default: infinitely many)"),
      Param("replace", "bool", False, doc="minibatches drawn with replacement")),
     "E[L(w)] - L(w*) = lr factor(N, M) tr(Sigma_g(w*))/4 + O(lr^2), factor = (N-M)/(M(N-1)) or 1/M",
     _REF_NOISE, "stationary excess loss of constant-step SGD on a quadratic (first order in lr)"))

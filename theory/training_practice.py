@@ -442,17 +442,21 @@ def running_var_var(M: int, d: float = 0.9, t: int = 100, sigma: float = 1.0, rh
 
 
 # ------------------------------------------------------------------ minibatch-gradient noise
-def minibatch_factor(N: int, M: int, replace: bool = False) -> float:
-    """Cov(minibatch mean) / Sigma: (N - M)/(M (N - 1)) without replacement, 1/M with."""
+def minibatch_factor(N: int | None, M: int, replace: bool = False) -> float:
+    """Cov(minibatch mean) / Sigma: (N - M)/(M (N - 1)) without replacement, 1/M with (and for an
+    infinite population, N = None)."""
+    replace = check_bool("replace", replace)
+    if N is None:
+        return 1.0 / check_int("M", M, 1)
     N = check_int("N", N, 2)
     M = check_int("M", M, 1, None if replace else N)
-    return 1.0 / M if check_bool("replace", replace) else (N - M) / (M * (N - 1))
+    return 1.0 / M if replace else (N - M) / (M * (N - 1))
 
 
-def minibatch_mean_var(N: int, M: int, sigma2: float = 1.0, replace: bool = False) -> float:
+def minibatch_mean_var(M: int, N: int | None = None, sigma2: float = 1.0, replace: bool = False) -> float:
     """Variance of the mean of a minibatch of M of N fixed per-example values (gradient components)
     with population variance sigma2 = (1/N) sum (g_i - gbar)^2: sigma2 (N - M)/(M (N - 1)) without
-    replacement, sigma2/M with; exact."""
+    replacement, sigma2/M with (or for N = None, an infinite population); exact."""
     return check_float("sigma2", sigma2, 0.0) * minibatch_factor(N, M, replace)
 
 
@@ -469,7 +473,7 @@ def gradient_noise_cov(X: np.ndarray, y: np.ndarray, w: np.ndarray, M: int, repl
     return minibatch_factor(X.shape[0], M, replace) * (Gc.T @ Gc) / X.shape[0]
 
 
-def sgd_excess_loss(lr: float, M: int, N: int, trace_sigma: float, replace: bool = False) -> float:
+def sgd_excess_loss(lr: float, M: int, trace_sigma: float, N: int | None = None, replace: bool = False) -> float:
     """Stationary E[L(w)] - L(w*) of SGD with step lr and minibatches of M of N examples, to first
     order in lr: lr factor(N, M) tr(Sigma_g(w*))/4 (Lyapunov equation; module docstring)."""
     lr = check_float("lr", lr, 0.0, lo_open=True)
