@@ -89,6 +89,25 @@ def test_installed_wheel_imports_only_bnreg(wheel, tmp_path):
     assert res["value"] == pytest.approx(0.0473064792, rel=1e-9)
 
 
+@pytest.mark.slow
+def test_installed_wheel_runs_a_demo(wheel, tmp_path):
+    """A plain (non-editable) install runs `bnreg demo` and writes the notebook from the installed
+    percent script (the demos' one source ships inside the wheel)."""
+    site = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-m", "bnreg", "demo", "bn_noise", "--quick", "--save", str(tmp_path / "d")],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("== demo bn_noise (quick)") and (tmp_path / "d" / "bn_noise.png").is_file()
+    out = subprocess.run([sys.executable, "-m", "bnreg", "demo", "variance_shift", "--notebook", str(tmp_path / "nb")],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "nb" / "plot_variance_shift.ipynb").read_text())["cells"]
+
+
 def test_version_lives_in_one_place():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in meta["project"] and "version" in meta["project"]["dynamic"]
