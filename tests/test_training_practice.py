@@ -26,7 +26,7 @@ def test_activation_moments_closed_forms():
     assert r["critical sigma_w2"] == 2 and r["linear critical sigma_w2"] == 1
 
 
-@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("act", ["tanh", pytest.param("sigmoid", marks=pytest.mark.slow)])
 def test_small_q_series_matches_quadrature(act):
     m = TP.derive_activation_moments(act, 3)
     for qv in (1e-3, 1e-2):
