@@ -6,9 +6,10 @@ One import name.  The subpackages are
 - ``bnreg.theory``  pure math: SymPy derivations and their numeric twins (no numba, no I/O);
 - ``bnreg.sims``    everything random: Monte Carlo kernels, students, the CNN library, the checks;
 - ``bnreg.figures`` one module per figure, composing both;
-- ``bnreg.bench``   the benchmark suites of ``bnreg bench`` (may use all three).
+- ``bnreg.bench``   the benchmark suites of ``bnreg bench`` (may use all three);
 - ``bnreg.testing`` verify your own formula: the check machinery of ``bnreg verify`` as a public
   testing API, a pytest plugin and ``bnreg check FILE.py`` (docs/testing.md).
+- ``bnreg.demos``   the classroom demos of ``bnreg demo`` (percent scripts composing all three).
 
 The functions below are the public API a user reaches without knowing that layout::
 

@@ -246,6 +246,26 @@ def cmd_cnn(args: argparse.Namespace) -> int:
     return 1 if r["diverged"] else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`bnreg demo [list | NAME] [--save DIR | --no-save] [--quick] [--notebook DIR]`: list the demos,
+    run one (prints its key numbers, saves NAME.png/.pdf/.csv/.json) or write it as a notebook."""
+    from bnreg.demos import DEMOS, demo_module, run_demo
+
+    if args.name in (None, "list"):
+        width = max(map(len, DEMOS))
+        for n, doc in DEMOS.items():
+            print(f"{n:{width}s}  {doc}")
+        return 0
+    demo_module(args.name)  # validate the name before any work
+    if args.notebook:
+        from bnreg.demos.notebook import write_notebook
+
+        print(f"{args.name}: notebook -> {write_notebook(args.name, args.notebook)}")
+        return 0
+    run_demo(args.name, save=None if args.no_save else args.save, quick=args.quick)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bnreg", description="Regularization by batch normalization and dropout: "
                 "derivations, Monte Carlo checks and figures.")
@@ -310,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1, help="numba/BLAS threads (default 1)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_cnn)
+    s = sub.add_parser("demo", help="classroom demos, one per topic: list | NAME [--save DIR] [--quick] "
+                       "[--notebook DIR]")
+    s.add_argument("name", nargs="?", help="a demo (`bnreg demo list`)")
+    s.add_argument("--save", default="bnreg-demos", help="directory for NAME.png/.pdf/.csv/.json (default bnreg-demos)")
+    s.add_argument("--no-save", action="store_true", help="print the key numbers only")
+    s.add_argument("--quick", action="store_true", help="a few seconds (smaller sizes)")
+    s.add_argument("--notebook", metavar="DIR", help="write the demo as DIR/plot_NAME.ipynb instead of running it")
+    s.set_defaults(func=cmd_demo)
     return p
 
 

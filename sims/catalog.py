@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from . import checks_bn_noise, checks_gamma, checks_teacher, checks_variance_shift
+from . import checks_bn_noise, checks_gamma, checks_teacher, checks_training_practice, checks_variance_shift
 from .checks import Check
 
 __all__ = ["TOPICS", "CHECKS", "select_checks"]
@@ -19,6 +19,7 @@ TOPICS = {
     "gamma_decay": checks_gamma,
     "teacher_student": checks_teacher,
     "variance_shift": checks_variance_shift,
+    "training_practice": checks_training_practice,
 }
 
 CHECKS: list[Check] = [c for mod in TOPICS.values() for c in mod.CHECKS]

@@ -58,8 +58,9 @@ def test_wheel_has_a_single_top_level_package(wheel):
         (info,) = [t for t in top if t.endswith(".dist-info")]
         assert top == {"bnreg", info}, top
         assert z.read(f"{info}/top_level.txt").decode().split() == ["bnreg"]
-        for sub in ("testing", "theory", "sims", "sims/kernels", "sims/nn", "figures", "bench"):
+        for sub in ("testing", "theory", "sims", "sims/kernels", "sims/nn", "figures", "bench", "demos"):
             assert f"bnreg/{sub}/__init__.py" in names, sub
+        assert "bnreg/demos/plot_bn_noise.py" in names  # the demos' one source ships (notebooks, `bnreg demo`)
         entry = z.read(f"{info}/entry_points.txt").decode()
         assert "bnreg = bnreg.cli:main" in entry
         assert "[pytest11]" in entry and "bnreg.testing.plugin = bnreg.testing.plugin" in entry
@@ -87,6 +88,25 @@ def test_installed_wheel_imports_only_bnreg(wheel, tmp_path):
     assert res["others"] == []
     assert res["version"] == bnreg.__version__
     assert res["value"] == pytest.approx(0.0473064792, rel=1e-9)
+
+
+@pytest.mark.slow
+def test_installed_wheel_runs_a_demo(wheel, tmp_path):
+    """A plain (non-editable) install runs `bnreg demo` and writes the notebook from the installed
+    percent script (the demos' one source ships inside the wheel)."""
+    site = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-m", "bnreg", "demo", "bn_noise", "--quick", "--save", str(tmp_path / "d")],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("== demo bn_noise (quick)") and (tmp_path / "d" / "bn_noise.png").is_file()
+    out = subprocess.run([sys.executable, "-m", "bnreg", "demo", "variance_shift", "--notebook", str(tmp_path / "nb")],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "nb" / "plot_variance_shift.ipynb").read_text())["cells"]
 
 
 def test_version_lives_in_one_place():

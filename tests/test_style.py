@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Source folder -> import name (the package-dir mapping of pyproject.toml).
 PACKAGES = {"bnreg": "bnreg", "theory": "bnreg.theory", "sims": "bnreg.sims", "figures": "bnreg.figures",
-            "bench": "bnreg.bench"}
+            "bench": "bnreg.bench", "demos": "bnreg.demos"}
 
 
 def _module_name(path: Path) -> str:
@@ -68,10 +68,11 @@ def test_ruff_clean():
 
 
 @pytest.mark.parametrize("layer,forbidden", [
-    ("bnreg.theory", ("bnreg.sims", "bnreg.figures", "bnreg.bench", "bnreg.cli", "numba")),
-    ("bnreg.sims", ("bnreg.figures", "bnreg.bench", "bnreg.cli")),
-    ("bnreg.figures", ("bnreg.bench", "bnreg.cli")),
-    ("bnreg.bench", ("bnreg.cli",)),
+    ("bnreg.theory", ("bnreg.sims", "bnreg.figures", "bnreg.bench", "bnreg.demos", "bnreg.cli", "numba")),
+    ("bnreg.sims", ("bnreg.figures", "bnreg.bench", "bnreg.demos", "bnreg.cli")),
+    ("bnreg.figures", ("bnreg.bench", "bnreg.demos", "bnreg.cli")),
+    ("bnreg.bench", ("bnreg.demos", "bnreg.cli")),
+    ("bnreg.demos", ("bnreg.bench", "bnreg.cli")),
 ])
 def test_layering(layer, forbidden):
     """theory/ knows nothing of sims/ or figures/ (and has no numba); sims/ never imports figures/;
@@ -89,6 +90,15 @@ def test_only_the_cli_imports_the_benchmarks():
            for i in every if i == "bnreg.bench" or i.startswith("bnreg.bench.")]
     assert not bad, bad
     assert any(m.startswith("bnreg.bench.") for m in GRAPH), "bench/ was not scanned"
+
+
+def test_only_the_cli_imports_the_demos():
+    """The demos compose theory, sims and figures; nothing but the CLI (and the demos themselves)
+    imports them."""
+    bad = [(m, i) for m, (every, _) in GRAPH.items() if m != "bnreg.cli" and not m.startswith("bnreg.demos")
+           for i in every if i == "bnreg.demos" or i.startswith("bnreg.demos.")]
+    assert not bad, bad
+    assert any(m.startswith("bnreg.demos.") for m in GRAPH), "demos/ was not scanned"
 
 
 def test_no_import_cycle():
@@ -148,7 +158,8 @@ def test_no_reference_outside_the_repository():
 
 
 # The one alias of each theory module (figures, checks and tests read alike).
-THEORY_ALIASES = {"bn_noise": "B", "gamma_decay": "G", "teacher_student": "TS", "variance_shift": "VS"}
+THEORY_ALIASES = {"bn_noise": "B", "gamma_decay": "G", "teacher_student": "TS", "variance_shift": "VS",
+                  "training_practice": "TP"}
 
 
 def test_each_theory_module_has_one_alias():

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import formulas_bn_noise, formulas_gamma, formulas_teacher, formulas_variance_shift
+from . import formulas_bn_noise, formulas_gamma, formulas_teacher, formulas_training_practice, formulas_variance_shift
 from .distributions import family_moments
 from .params import ParameterError
 from .registry import Formula
@@ -30,6 +30,7 @@ TOPICS = {
     "gamma_decay": formulas_gamma,
     "teacher_student": formulas_teacher,
     "variance_shift": formulas_variance_shift,
+    "training_practice": formulas_training_practice,
 }
 
 

@@ -12,12 +12,13 @@ import sympy as sp
 from . import bn_noise as B
 from . import gamma_decay as G
 from . import teacher_student as TS
+from . import training_practice as TP
 from . import variance_shift as VS
 from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
 
-TOPICS = (B, G, TS, VS)
+TOPICS = (B, G, TS, VS, TP)
 
 DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {}
 for _topic in TOPICS:

@@ -1,0 +1,197 @@
+"""Training practice (theory/training_practice.py, sims/training_practice.py,
+docs/training_practice.md): the SymPy derivations, the numeric twins against them and against
+quadrature/brute force, and small simulations.  The formula-vs-Monte-Carlo checks with power are
+`running.*`, `minibatch.*` and `sgd.*` in the check catalog (tests/test_checks.py runs them)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from bnreg.sims import training_practice as S
+from bnreg.theory import training_practice as TP
+from bnreg.theory.catalog import evaluate
+from bnreg.theory.params import ParameterError
+
+
+# ------------------------------------------------------------------------------ SymPy
+def test_activation_moments_closed_forms():
+    assert TP.derive_activation_moments("relu") == {"E phi^2": TP.q / 2, "E phi'^2": sp.Rational(1, 2)}
+    assert TP.derive_activation_moments("linear")["E phi^2"] == TP.q
+    r = TP.derive_relu_depth()
+    assert r["critical sigma_w2"] == 2 and r["linear critical sigma_w2"] == 1
+
+
+@pytest.mark.parametrize("act", ["tanh", pytest.param("sigmoid", marks=pytest.mark.slow)])
+def test_small_q_series_matches_quadrature(act):
+    m = TP.derive_activation_moments(act, 3)
+    for qv in (1e-3, 1e-2):
+        num = TP.activation_moments(act, qv)
+        for k, key in enumerate(("E phi^2", "E phi'^2")):
+            assert float(m[key].subs(TP.q, qv)) == pytest.approx(num[k], rel=1e-6 if qv < 5e-3 else 1e-4)
+
+
+@pytest.mark.slow
+def test_tanh_decays_like_one_over_2l():
+    assert TP.derive_tanh_small_q()["large l"] == 1 / (2 * sp.Symbol("l", positive=True))
+    q = TP.forward_variance("tanh", 1.0, 2000)
+    assert q[-1] * 2 * 2000 == pytest.approx(1.0, rel=0.05)
+
+
+@pytest.mark.slow
+def test_ema_derivations_are_identities():
+    u = TP.derive_ema_unrolled(5)
+    assert u["recursion - unrolled"] == 0 and u["sum w_k - (1 - Pi)"] == 0
+    c = TP.derive_ema_constant()
+    assert c["sum w_k^2 - (1-d)(1-d^2t)/(1+d)"] == 0 and c["t -> oo"] == sp.Rational(1, 19)
+    w = TP.derive_ema_warmup()
+    assert w["Pi_t - 9! t!/(t+9)!"] == 0 and w["t^9 Pi_t as t -> oo"] == math.factorial(9)
+
+
+def test_minibatch_noise_by_enumeration():
+    for N, M in ((4, 2), (5, 3), (6, 1)):
+        r = TP.derive_minibatch_noise(N, M)
+        assert r["without replacement - sigma^2 (N-M)/(M(N-1))"] == 0
+        assert r["with replacement - sigma^2/M"] == 0
+
+
+@pytest.mark.slow
+def test_sgd_lyapunov_and_soft_threshold():
+    assert TP.derive_sgd_excess_loss()["excess - lr tr(C)/4"] == 0
+    st = TP.derive_soft_threshold()
+    for lam, w, s in ((0.5, 0.0, 1.0), (1.0, 2.0, 1.0), (2.0, -0.7, 1.5)):
+        sub = {TP.lam: lam, TP.ws: abs(w), TP.sig: s}  # the symbols are positive: |w*| (the law is symmetric)
+        assert float(st["lasso risk"].subs(sub)) == pytest.approx(TP.lasso_orthonormal_risk(lam, w, s), rel=1e-10)
+        assert float(st["lasso P(w = 0)"].subs(sub)) == pytest.approx(TP.lasso_zero_prob(lam, w, s), rel=1e-10)
+        assert float(st["ridge risk"].subs(sub)) == pytest.approx(TP.ridge_orthonormal_risk(lam, w, s), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ numerics
+def test_ema_numerics_match_closed_forms():
+    for d, t in ((0.9, 1), (0.9, 37), (0.99, 500)):
+        pi, w = TP.ema_weights(d, t)
+        assert pi == pytest.approx(d**t, rel=1e-12) and w.sum() == pytest.approx(1 - d**t, rel=1e-12)
+        assert TP.ema_variance(d, t, 1.0) == pytest.approx((1 - d) * (1 - d ** (2 * t)) / (1 + d), rel=1e-10)
+    for t in (1, 5, 20):  # pure warm-up phase (the cap d = 0.999 is not reached before k = 8991)
+        pi, w = TP.ema_weights(0.999, t, warmup=True)
+        assert pi == pytest.approx(math.factorial(9) * math.factorial(t) / math.factorial(t + 9), rel=1e-12)
+        assert pi + w.sum() == pytest.approx(1.0, abs=1e-14)
+    assert TP.ema_decays(0.9, 100, True)[-1] == 0.9 and TP.ema_decays(0.9, 3, True)[0] == pytest.approx(0.1)
+
+
+def test_ema_brute_force():
+    """The recursion itself, run on fixed numbers, equals the weighted sum."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(30)
+    for warm in (False, True):
+        s = 0.7
+        for k, dk in enumerate(TP.ema_decays(0.95, 30, warm)):
+            s = dk * s + (1 - dk) * x[k]
+        pi, w = TP.ema_weights(0.95, 30, warm)
+        assert s == pytest.approx(pi * 0.7 + w @ x, rel=1e-12)
+
+
+def test_minibatch_factor_by_enumeration_numeric():
+    g = np.random.default_rng(0).standard_normal(7)
+    s2 = g.var()
+    for M in (1, 3, 6, 7):
+        means = [np.mean(b) for b in itertools.combinations(g, M)]
+        assert np.mean((np.array(means) - g.mean()) ** 2) == pytest.approx(TP.minibatch_mean_var(M, 7, s2), abs=1e-14)
+    with pytest.raises(ParameterError):
+        TP.minibatch_factor(5, 6)
+    assert TP.minibatch_factor(5, 6, replace=True) == pytest.approx(1 / 6)
+    assert TP.minibatch_factor(None, 4) == 0.25 and evaluate("minibatch_mean_var", M=64) == 1 / 64
+
+
+def test_sgd_stationary_excess_tends_to_first_order():
+    X, y, w = S.linear_dataset(100, 4, 1.0, seed=3)
+    G = S.per_example_gradients(X, y, w)
+    tr = float(np.sum((G - G.mean(axis=0)) ** 2) / 100)
+    for rep in (False, True):
+        lr = 1e-4
+        assert TP.sgd_stationary_excess(X, y, lr, 8, rep) == pytest.approx(TP.sgd_excess_loss(lr, 8, tr, 100, rep),
+                                                                              rel=1e-3)
+    assert TP.sgd_stationary_excess(X, y, 0.3, 8) > TP.sgd_excess_loss(0.3, 8, tr, 100)
+
+
+def test_relu_dead_fraction_limits_and_brute_force():
+    assert TP.relu_dead_fraction(0.0, 10) == pytest.approx(2.0**-10)
+    assert TP.relu_dead_fraction(1.0, 10) == 0.5
+    rng = np.random.default_rng(2)
+    c, B = 0.8, 16
+    h = math.sqrt(c) * rng.standard_normal((200_000, 1)) + math.sqrt(1 - c) * rng.standard_normal((200_000, B))
+    assert np.mean(np.all(h <= 0, axis=1)) == pytest.approx(TP.relu_dead_fraction(c, B), abs=4e-3)
+    assert TP.relu_correlation_map(1.0) == pytest.approx(1.0)
+    assert TP.relu_correlation_map(0.0) == pytest.approx(1 / math.pi)
+
+
+def test_forward_and_backward_closed_forms():
+    q = TP.forward_variance("relu", 3.0, 6, q0=0.5)
+    assert q == pytest.approx(3.0 * 0.5 * 1.5 ** np.arange(6))
+    r = TP.backward_variance("relu", 3.0, 6)
+    assert r == pytest.approx(1.5 ** np.arange(5, -1, -1))
+    assert np.all(np.isinf(TP.forward_variance("relu", 1e200, 5)[2:]))
+    assert TP.init_sigma_w2("small", 100) == pytest.approx(0.01) and TP.init_sigma_w2("xavier", 7) == 1.0
+
+
+def test_registered_formulas_evaluate():
+    assert evaluate("running_mean_bias", d=0.9, t=10) == pytest.approx(-(0.9**10))
+    assert evaluate("running_var_var", M=4, d=0.5, t=1, sigma=1, rho=0) == pytest.approx(0.25 * 2 / 3)
+    assert evaluate("minibatch_mean_var", N=10, M=10) == 0.0
+    assert evaluate("init_forward_q", activation="relu", init="he", depth=50) == pytest.approx(2.0)
+    assert evaluate("init_backward_r", activation="relu", init="xavier", depth=11) == pytest.approx(2.0**-10)
+    with pytest.raises(ParameterError, match="d"):
+        evaluate("running_mean_var", M=4, d=1.0)
+
+
+# ---------------------------------------------------------------------------- simulations
+def test_init_simulation_agrees_with_mean_field():
+    r = S.simulate_init("tanh", "xavier", width=64, depth=5, batch=32, n_nets=4, seed=0)
+    q = TP.forward_variance("tanh", 1.0, 5)
+    for layer in range(5):
+        assert abs(r.q[layer].estimate - q[layer]) < 5 * r.q[layer].se + 0.05 * q[layer]
+    lin = S.simulate_init("linear", "he", width=32, depth=3, batch=8, n_nets=2, seed=0)
+    assert lin.sigma_w2 == 2.0
+
+
+def test_deep_net_gradients_are_backprop():
+    """DeepNet.backward against a finite difference of L = sum g . h_depth (float64)."""
+    rng = np.random.default_rng(0)
+    net = S.DeepNet("tanh", 1.5, 6, 3, rng)
+    x = rng.standard_normal((4, 6))
+    g = rng.standard_normal((4, 6))
+    net.forward(x)
+    net.backward(g)
+    W = net.dense[0].W
+    i, j, eps = 2, 3, 1e-6
+    base = W.value[i, j]
+    W.value[i, j] = base + eps
+    lp = float(np.sum(g * net.forward(x)[-1]))
+    W.value[i, j] = base - eps
+    lm = float(np.sum(g * net.forward(x)[-1]))
+    W.value[i, j] = base
+    assert W.grad[i, j] == pytest.approx((lp - lm) / (2 * eps), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_running_stats_simulation_small():
+    r = S.simulate_running_stats(M=4, d=0.8, steps=(3, 12), n_runs=4096, seed=1)
+    for j, t in enumerate(r.steps):
+        m = r.mean_of_mean(j)
+        assert abs(m.estimate - (1.0 + TP.running_mean_bias(0.8, int(t), 0.0, 1.0))) < 5 * m.se
+        v = r.var_of_mean(j)
+        assert abs(v.estimate - TP.running_mean_var(4, 0.8, int(t), 2.0)) < 5 * v.se
+
+
+def test_train_mlp_l1_makes_exact_zeros():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 10)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    r1 = S.train_mlp(x, y, x, y, x, y, hidden=16, penalty="l1", lam=0.05, lr=0.1, epochs=5, batch=16)
+    r2 = S.train_mlp(x, y, x, y, x, y, hidden=16, penalty="l2", lam=0.05, lr=0.1, epochs=5, batch=16)
+    assert r1["zero_frac"] > 0.05 and r2["zero_frac"] == 0.0
+    assert 1 <= r1["best_epoch"] <= 5 and len(r1["curves"]["val_loss"]) == 5
