@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -191,16 +192,26 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bnreg.bench import suite_module
+    import platform
 
-    mod = suite_module(args.suite)
+    from bnreg import __version__
+    from bnreg.bench import SUITES, suite_module
+
+    names = list(SUITES) if args.suite in (None, "all") else [args.suite]
+    mods = {n: suite_module(n) for n in names}  # validated before any work
     if args.json:
-        check_output_file(args.json, "--json")  # before any work
+        check_output_file(args.json, "--json")
     _INTERRUPT[0] = "bnreg: interrupted (benchmarks keep no partial results)"
-    res = mod.run_benchmark(quick=args.quick)
-    print(mod.format_benchmark(res))
+    report: dict = {"bnreg": __version__, "quick": args.quick, "machine": {
+        "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(), "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+        "suites": {}}
+    for n, mod in mods.items():
+        res = mod.run_benchmark(quick=args.quick)
+        report["suites"][n] = res
+        print(mod.format_benchmark(res), flush=True)
     if args.json:
-        write_json(args.json, res)
+        write_json(args.json, report if len(names) > 1 else report["suites"][names[0]])
     return 0
 
 
@@ -317,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_figures)
     s = sub.add_parser("bench", help="benchmarks, as ratios against a baseline measured in the same run: "
                        + " | ".join(SUITES))
-    s.add_argument("suite", nargs="?", default="bn_noise", help="which benchmark (default: bn_noise)")
+    s.add_argument("suite", nargs="?", default="all", help="which suite (default: all, one report)")
     s.add_argument("--quick", action="store_true")
     s.add_argument("--json", help="write results to this file")
     s.set_defaults(func=cmd_bench)
