@@ -116,7 +116,7 @@ def test_linear_and_maxpool_match_torch():
 
 
 def test_whole_bn_cnn_matches_torch():
-    """The seed CNN (BN, ReLU, pool, fc) with the same weights: loss and every gradient."""
+    """The CNN of Luo et al. 2019 (BN, ReLU, pool, fc) with the same weights: loss and every gradient."""
     cfg = CNNConfig(in_shape=(6, 6, 2), n_classes=3, widths=(3, 4, 4, 5), fc=7, norm="bn", dtype="float64")
     m = build_cnn(cfg)
     rng = np.random.default_rng(3)
