@@ -260,7 +260,8 @@ def _fmt(x: float | None) -> str:
 def format_benchmark(res: dict) -> str:
     """A readable table of `run_benchmark` output."""
     m = res["machine"]
-    lines = [f"CNN training throughput (images/s): the CNN of Luo et al. 2019 + BN, batch {res['batch']}, float32; medians of "
+    lines = [f"CNN training throughput (images/s): the CNN of Luo et al. 2019 + BN, batch {res['batch']}, float32; "
+             "medians of "
              f"{res['repeats']} interleaved blocks; vs torch = median per-block ratio",
              f"machine: {m['cpu_count']} cpus, 1-min load average {_fmt(m['load_avg_1min'])} -> "
              f"{_fmt(m['load_avg_1min_after'])}, "
