@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import formulas_bn_noise, formulas_gamma, formulas_teacher, formulas_variance_shift
+from . import formulas_bn_noise, formulas_dropout, formulas_gamma, formulas_teacher, formulas_variance_shift
 from .distributions import family_moments
 from .params import ParameterError
 from .registry import Formula
@@ -24,6 +24,7 @@ TOPICS = {
     "gamma_decay": formulas_gamma,
     "teacher_student": formulas_teacher,
     "variance_shift": formulas_variance_shift,
+    "dropout": formulas_dropout,
 }
 
 
