@@ -225,7 +225,7 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
                     model.refresh_population(data.x_train)
                 j = (step % spe) * cfg.batch
                 idx = perm[j:j + cfg.batch]
-                model.set_progress(step / total)
+                model.set_step(step, total)
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught just below
                     logits = model.forward(data.x_train[idx], training=True)
                     loss, dlogits = loss_fn(logits, data.y_train[idx])
