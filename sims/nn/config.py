@@ -65,7 +65,9 @@ class CNNConfig:
     dataset's default split), ``split_seed``.  Optimizer and schedule: ``batch`` (>= 2, <= n_train),
     ``lr`` > 0, ``momentum`` in [0, 1), ``epochs``, ``steps`` (total SGD steps, overrides epochs),
     ``lr_schedule`` one of `LR_SCHEDULES`, ``pn_refresh`` steps between PN population refreshes and
-    ``eval_every`` steps between evaluations (0: every epoch).
+    ``eval_every`` steps between evaluations (0: every epoch).  Gradient diagnostics
+    (sims.nn.diagnostics.gradient_diagnostics, recorded by the training loop at fixed parameters):
+    every ``grad_diag_every`` steps (0: never) from ``grad_diag_batches`` minibatches.
     """
 
     # --- model (the first four are positional: CNNConfig(in_shape, n_classes, widths, fc, ...)) ---
@@ -101,6 +103,8 @@ class CNNConfig:
     lr_schedule: str = "constant"
     pn_refresh: int = 0
     eval_every: int = 0
+    grad_diag_every: int = 0
+    grad_diag_batches: int = 16
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CNNConfig:
@@ -196,6 +200,8 @@ class CNNConfig:
         c["lr_schedule"] = check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         c["pn_refresh"] = check_int("pn_refresh", self.pn_refresh, 0)
         c["eval_every"] = check_int("eval_every", self.eval_every, 0)
+        c["grad_diag_every"] = check_int("grad_diag_every", self.grad_diag_every, 0)
+        c["grad_diag_batches"] = check_int("grad_diag_batches", self.grad_diag_batches, 2)
         if c["dataset"] == "cifar10" and c["data_dir"] is None:
             raise ParameterError("dataset=cifar10 needs data_dir (--data-dir) with the binary CIFAR-10 files")
         if c["n_train"] is not None and c["batch"] > c["n_train"]:
