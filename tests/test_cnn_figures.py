@@ -32,7 +32,8 @@ COLUMNS = {
 }
 # the quantities each figure plots (rows with n_seeds > 0); gamma2 only where a BN layer exists
 PLOTTED = {"cnn_norms": ["train_loss", "val_loss", "gap"], "cnn_batch_size": ["gap"],
-           "cnn_dropout": ["val_acc", "val_loss", "gap"], "dropout_schedules": ["train_loss", "val_acc", "d_train_loss"],
+           "cnn_dropout": ["val_acc", "val_loss", "gap"],
+           "dropout_schedules": ["train_loss", "val_acc", "d_train_loss"],
            "dropout_gradients": ["gdv", "gde", "grad_norm", "dist_init"]}
 
 
