@@ -29,4 +29,6 @@ FIGURE_MODULES = (
     "variance_shift_ratio",
     "variance_shift_layers",
     "variance_shift_fixes",
+    "dropout_schedules",
+    "dropout_gradients",
 )

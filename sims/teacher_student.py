@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bnreg.theory.dropout import dropout_to_lam, mask_variance
 from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
 from bnreg.theory.teacher_student import bn_shrinkage
 
@@ -26,10 +27,12 @@ from .mc import MCResult, mc_from_values
 from .rng import derive_seed
 
 __all__ = ["STUDENTS", "Protocol", "one_blas_thread", "teacher_data", "solve_pinv", "solve_ridge",
-           "simulate_closed_form",
-           "train_student", "n_samples"]
+           "solve_dropout_ridge", "simulate_closed_form",
+           "train_student", "n_samples", "sgd_schedule"]
 
-STUDENTS = ("linear", "wn", "bn")
+# "dropout": the linear student with inverted Bernoulli(keep) dropout on its inputs; "bn_dropout": the
+# BN student with the same input dropout (docs/dropout.md).
+STUDENTS = ("linear", "wn", "bn", "dropout", "bn_dropout")
 
 
 def n_samples(N: int, alpha: float) -> int:
@@ -89,6 +92,26 @@ def solve_ridge(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     return X.T @ np.linalg.solve(X @ X.T / N + lam * np.eye(P), y) / N
 
 
+def solve_dropout_ridge(X: np.ndarray, y: np.ndarray, keep: float, center: bool = False) -> np.ndarray:
+    """The exact minimizer of the expected input-dropout objective (theory.dropout.derive_dropout_objective):
+    v = (X^T X + c diag(X^T X))^-1 X^T y, c = (1 - keep)/keep (= (A + c diag(A))^-1 X^T y/N), solved in
+    the smaller space (push-through with L = c diag(X^T X): L^-1 X^T (X L^-1 X^T + I)^-1 y for P < N).
+    center: the BN + dropout student's problem, X^T X and X^T y from the centred inputs X - mean(X) with
+    the penalty still on the uncentred second moments diag(X^T X) (the mask noise acts on x, not x - mean).
+
+    Parameters: X (P, N); y (P,); keep in (0, 1); center.  Returns: v (N,)."""
+    c = mask_variance(keep)
+    if c == 0.0:
+        raise ParameterError("keep must be < 1 for the dropout ridge (keep = 1 is the pseudo-inverse)")
+    P, N = X.shape
+    lam_diag = c * np.einsum("ij,ij->j", X, X)
+    Xc = X - X.mean(axis=0) if center else X
+    if P >= N:
+        return np.linalg.solve(Xc.T @ Xc + np.diag(lam_diag), Xc.T @ y)
+    Xl = Xc / lam_diag
+    return Xl.T @ np.linalg.solve(Xc @ Xl.T + np.eye(P), y)
+
+
 def simulate_closed_form(kind: str, N: int, alpha: float, delta2: float, lam: float = 0.0,
                          n_seeds: int = 16, seed: int = 0, n_teachers: int = 8) -> MCResult:
     """Mean |v - w*|^2 of the exact pseudo-inverse (kind="pinv") or ridge at lam (kind="ridge")
@@ -130,7 +153,9 @@ class Protocol:
 
     lr = lr0 * M / N: a batch of M nearly orthogonal inputs of squared norm N has curvature
     about 2N/M in the loss (1/M) sum (phi - y)^2, so lr0 < 1 is stable; one epoch is then a
-    gradient-flow time tau = lr0 alpha (theory.gen_error_gd).  Schedule: constant for the first
+    gradient-flow time tau = lr0 alpha (theory.gen_error_gd).  The linear student with input
+    dropout sees inputs of squared norm N/keep: its step is keep lr0 M/N (the same margin).
+    Schedule: constant for the first
     (1 - decay_frac) of the epochs, then linear to lr_final_frac * lr (anneals the SGD noise).
     Init: plain student w = 0 (so that its limit is the pseudo-inverse); WN/BN w ~ N(0, init_scale^2/N),
     g = gamma = 1 (w = 0 is singular for them).  BN: beta = 0, running statistics with momentum
@@ -183,6 +208,18 @@ class Protocol:
         return asdict(self)
 
 
+def sgd_schedule(protocol: Protocol, N: int, alpha: float, kind: str = "linear",
+                 keep: float = 1.0) -> list[tuple[float, int]]:
+    """The SGD steps `train_student` takes, as (step size, steps) per epoch: lr_at(epoch, N) (times keep
+    for the "dropout" student) for P // M steps (theory.dropout.sgd_excess_error takes this list).
+
+    Parameters: protocol; N; alpha = P/N; kind one of STUDENTS; keep in (0, 1].  Returns: the list."""
+    pr = protocol.validated()
+    P = n_samples(N, alpha)
+    k = check_float("keep", keep, 0.0, 1.0, lo_open=True) if kind == "dropout" else 1.0
+    return [(pr.lr_at(e, N) * k, P // pr.M) for e in range(pr.epochs)]
+
+
 @dataclass
 class StudentRun:
     """One trained student: final error, trajectory at recorded epochs and diagnostics."""
@@ -203,14 +240,18 @@ def _record_epochs(epochs: int, n: int) -> np.ndarray:
 
 
 def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: float = 0.0,
-                  protocol: Protocol | None = None, seed: int = 0, with_reference: bool = False) -> StudentRun:
-    """Train one student ("linear", "wn" with gamma decay zeta, or "bn") on a fresh teacher
-    dataset by minibatch SGD and measure eps_gen = |v - w*|^2 + c^2 exactly.  with_reference adds
-    the closed-form limits on the same data (paired comparison, see `reference`).
+                  protocol: Protocol | None = None, seed: int = 0, with_reference: bool = False,
+                  keep: float = 1.0) -> StudentRun:
+    """Train one student ("linear", "wn" with gamma decay zeta, "bn", or with input dropout of retain
+    probability keep "dropout" (linear) and "bn_dropout") on a fresh teacher dataset by minibatch SGD
+    and measure eps_gen = |v - w*|^2 + c^2 exactly (at test: no dropout; BN with its running
+    statistics).  with_reference adds the closed-form limits on the same data (paired comparison,
+    see `reference`).  The same seed gives the same data for every kind (paired across kinds).
 
-    Parameters: kind "linear" | "wn" | "bn"; N input dimension; alpha = P/N (P >= M); delta2
+    Parameters: kind one of STUDENTS; N input dimension; alpha = P/N (P >= M); delta2
     label-noise variance; zeta gamma-decay coefficient (wn); protocol training choices (default
-    Protocol()); seed base seed; with_reference add the closed-form limits.
+    Protocol()); seed base seed; with_reference add the closed-form limits; keep retain probability
+    in (0, 1] of the input dropout (dropout kinds; 1 = no dropout).
     Returns: StudentRun (final eps_gen, trajectory, training loss, convergence flag, `extra`
     diagnostics incl. tau_eff).  docs/teacher_student.md."""
     kind = check_choice("kind", kind, STUDENTS)
@@ -221,17 +262,21 @@ def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: f
         raise ParameterError(f"alpha * N must be >= M (got P = {P}, M = {pr.M})")
     delta2 = check_float("delta2", delta2, 0.0)
     zeta = check_float("zeta", zeta, 0.0)
+    keep = check_float("keep", keep, 0.0, 1.0, lo_open=True)
+    if kind not in ("dropout", "bn_dropout"):
+        keep = 1.0
+    is_bn = kind in ("bn", "bn_dropout")
     rng = np.random.default_rng(derive_seed(seed, "student_data"))
     X, y, w_star = teacher_data(N, P, delta2, rng)
     Xt = np.ascontiguousarray(X, dtype=pr.x_dtype)
     rng_t = np.random.default_rng(derive_seed(seed, "student_train", kind))
-    w = np.zeros(N) if kind == "linear" else rng_t.standard_normal(N) * pr.init_scale / math.sqrt(N)
+    w = np.zeros(N) if kind in ("linear", "dropout") else rng_t.standard_normal(N) * pr.init_scale / math.sqrt(N)
     g = np.ones(1)
     rmean, rvar = np.zeros(1), np.ones(1)
     acc = np.zeros(1)
 
     def predictor() -> tuple[np.ndarray, float]:
-        if kind == "linear":
+        if kind in ("linear", "dropout"):
             return w, 0.0
         if kind == "wn":
             return g[0] * w / math.sqrt(w @ w), 0.0
@@ -259,6 +304,23 @@ def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: f
             ref["eps_bn_limit_same_data"] = float(np.sum((kap * v_c - w_star) ** 2) + (kap * v_c @ xbar) ** 2)
             v, _ = predictor()
             ref["shrink"] = float(v @ v_c / (v_c @ v_c))  # BN limit: bn_shrinkage(M)
+        if kind == "dropout" and keep < 1:
+            ref["eps_dropout_diag_same_data"] = float(np.sum((solve_dropout_ridge(X, y, keep) - w_star) ** 2))
+            ref["eps_dropout_ridge_same_data"] = float(
+                np.sum((solve_ridge(X, y, dropout_to_lam(P / N, keep)) - w_star) ** 2))
+        if kind == "bn_dropout" and keep < 1:
+            xbar = X.mean(axis=0)
+            v_dc = solve_dropout_ridge(X, y, keep, center=True)
+            kap = bn_shrinkage(pr.M)
+            ref["eps_bn_dropout_limit_same_data"] = float(np.sum((kap * v_dc - w_star) ** 2)
+                                                          + (kap * v_dc @ xbar) ** 2)
+            # statistics recomputed without dropout: the predictor is scaled by sigma_drop/sigma_clean
+            h = X @ v_dc
+            r = math.sqrt(1 + mask_variance(keep) * float(v_dc * v_dc @ np.mean(X * X, axis=0)) / float(h.var()))
+            ref["eps_bn_dropout_recomputed_same_data"] = float(np.sum((r * kap * v_dc - w_star) ** 2)
+                                                               + (r * kap * v_dc @ xbar) ** 2)
+            v, _ = predictor()
+            ref["shrink"] = float(v @ v_dc / (v_dc @ v_dc))  # limit: bn_shrinkage(M)
         return ref
 
     rec = _record_epochs(pr.epochs, pr.n_record)
@@ -267,15 +329,17 @@ def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: f
     tau_lin = 0.0
     v_check: tuple[np.ndarray, float] | None = None
     for ep in range(1, pr.epochs + 1):
-        lr = pr.lr_at(ep - 1, N)
+        # a dropout input has |x m/keep|^2 ~ N/keep: the step keep lr0 M/N keeps the stability margin of lr0
+        lr = pr.lr_at(ep - 1, N) * (keep if kind == "dropout" else 1.0)
         perm = rng_t.permutation(P)
-        if kind == "linear":
-            linear_epoch(Xt, y, perm, pr.M, lr, w)
+        mseed = derive_seed(seed, "mask", kind, ep) if keep < 1 else 0
+        if kind in ("linear", "dropout"):
+            linear_epoch(Xt, y, perm, pr.M, lr, w, keep, mseed)
             tau_lin += lr * (P // pr.M)
         elif kind == "wn":
             wn_epoch(Xt, y, perm, pr.M, lr, zeta, w, g, acc)
         else:
-            bn_epoch(Xt, y, perm, pr.M, lr, w, g, rmean, rvar, pr.momentum, pr.bn_eps, acc)
+            bn_epoch(Xt, y, perm, pr.M, lr, w, g, rmean, rvar, pr.momentum, pr.bn_eps, acc, keep, mseed)
         if not np.all(np.isfinite(w)) or not np.isfinite(g[0]):
             raise ParameterError(f"training diverged at epoch {ep} (lr0 = {pr.lr0} too large for this student)")
         if ep == check_at:
@@ -284,21 +348,26 @@ def train_student(kind: str, N: int, alpha: float, delta2: float = 0.25, zeta: f
         if ep in rec:
             traj.append(eps_gen())
             losses.append(train_loss())
-            taus.append(tau_lin if kind == "linear" else float(acc[0]))
+            taus.append(tau_lin if kind in ("linear", "dropout") else float(acc[0]))
     vE, cE = predictor()
     rel = (math.sqrt(np.sum((vE - v_check[0]) ** 2)) + abs(cE - v_check[1])) / max(math.sqrt(vE @ vE), 1e-300) \
         if v_check is not None else math.inf
     with one_blas_thread():
         ref = reference() if with_reference else {}
     extra: dict[str, float] = {"P": float(P), **ref}
-    if kind != "linear":
+    if kind not in ("linear", "dropout"):
         extra["g"] = float(g[0])
         extra["w_norm"] = float(math.sqrt(w @ w))
     extra["tau_eff"] = taus[-1]
-    if kind == "bn":
+    if is_bn:
         h = X @ w
         sd = float(h.std())
-        v_pn = g[0] * w / sd  # population normalization with the training-set statistics
+        v_pn = g[0] * w / sd  # population normalization with the training-set statistics (no dropout)
         extra["eps_gen_pn_train"] = float(np.sum((v_pn - w_star) ** 2) + (g[0] * h.mean() / sd) ** 2)
+        if keep < 1:  # ... and with the training-mode (dropout-on) population variance of h
+            sd_drop = math.sqrt(sd * sd + mask_variance(keep) * float(w * w @ np.mean(X * X, axis=0)))
+            v_dp = g[0] * w / sd_drop
+            extra["eps_gen_drop_stats"] = float(np.sum((v_dp - w_star) ** 2) + (g[0] * h.mean() / sd_drop) ** 2)
+            extra["var_ratio"] = (sd / sd_drop) ** 2  # variance shift Var_test/Var_train of the BN input
     return StudentRun(kind, traj[-1], rec, np.array(traj), np.array(losses), bool(rel < pr.conv_rtol), float(rel),
                       extra, np.array(taus))

@@ -1,4 +1,5 @@
-"""Quick-scale smoke tests of the CNN figures (cnn_norms, cnn_batch_size, cnn_dropout): every output
+"""Quick-scale smoke tests of the CNN figures (cnn_norms, cnn_batch_size, cnn_dropout, dropout_schedules,
+dropout_gradients): every output
 written, the documented columns, mean ± SE over the stated number of seeds, nothing non-finite
 plotted, and diverged runs dropped from the plotted data."""
 
@@ -24,10 +25,16 @@ COLUMNS = {
                        "d_gamma2_se", "gap", "gap_se", "d_gap", "d_gap_se"],
     "cnn_dropout": ["epochs", "config", "norm", "batch", "p_drop", "place", "n_seeds", "n_diverged", "val_acc",
                     "val_acc_se", "d_val_acc", "d_val_acc_se", "d0_val_acc", "d0_val_acc_se", "gap", "gap_se"],
+    "dropout_schedules": ["regime", "schedule", "p_drop", "n_seeds", "n_diverged", "train_loss", "train_loss_se",
+                          "val_acc", "val_acc_se", "d_train_loss", "d_train_loss_se", "d_val_acc", "d_val_acc_se"],
+    "dropout_gradients": ["regime", "config", "iteration", "gdv", "gdv_se", "gde", "gde_se", "grad_norm",
+                          "grad_norm_se", "dist_init", "dist_init_se", "n_seeds"],
 }
 # the quantities each figure plots (rows with n_seeds > 0); gamma2 only where a BN layer exists
 PLOTTED = {"cnn_norms": ["train_loss", "val_loss", "gap"], "cnn_batch_size": ["gap"],
-           "cnn_dropout": ["val_acc", "val_loss", "gap"]}
+           "cnn_dropout": ["val_acc", "val_loss", "gap"],
+           "dropout_schedules": ["train_loss", "val_acc", "d_train_loss"],
+           "dropout_gradients": ["gdv", "gde", "grad_norm", "dist_init"]}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bnreg.sims.nn import SGD, CNNConfig, Parameter, build_cnn, softmax_cross_entropy
-from bnreg.sims.nn.dropout import Dropout, scheduled_rate
+from bnreg.sims.nn.dropout import Dropout, cutoff_step, scheduled_rate
 from bnreg.sims.nn.layers import Dense, im2col
 from bnreg.theory.params import ParameterError
 
@@ -171,17 +171,33 @@ def test_dropout_mask_moments(kind):
     assert abs(m.var() - 1.2 * v) > 4.5 * se_var  # power: a 20% wrong variance is detected
 
 
-def test_dropout_schedules_and_progress():
-    assert scheduled_rate(0.2, "constant", 0.9, 0.25) == 0.2
-    assert scheduled_rate(0.2, "early", 0.1, 0.25) == 0.2 and scheduled_rate(0.2, "early", 0.3, 0.25) == 0
-    assert scheduled_rate(0.2, "late", 0.1, 0.25) == 0 and scheduled_rate(0.2, "late", 0.3, 0.25) == 0.2
+def test_dropout_schedules_and_cutoff():
+    assert scheduled_rate(0.2, "constant", 90, 25) == 0.2
+    assert scheduled_rate(0.2, "early", 10, 25) == 0.2 and scheduled_rate(0.2, "early", 25, 25) == 0
+    assert scheduled_rate(0.2, "late", 24, 25) == 0 and scheduled_rate(0.2, "late", 25, 25) == 0.2
+    # early_linear: p at t = 0, linear to 0 at t = T_c - 1, then 0
+    assert scheduled_rate(0.2, "early_linear", 0, 5) == 0.2
+    assert scheduled_rate(0.2, "early_linear", 2, 5) == pytest.approx(0.1)
+    assert scheduled_rate(0.2, "early_linear", 4, 5) == 0 and scheduled_rate(0.2, "early_linear", 9, 5) == 0
+    assert scheduled_rate(0.2, "early_linear", 0, 1) == 0
+    # the cutoff from a progress fraction switches exactly where t/total < switch does
+    for switch in (0.0, 0.1, 0.25, 0.3, 1 / 3, 0.7, 1.0):
+        for total in (1, 3, 7, 10, 30, 100, 1001):
+            tc = cutoff_step(switch, total)
+            assert all((t < tc) == (t / total < switch) for t in range(total + 1)), (switch, total)
     m = build_cnn(CNNConfig(**SMALL, dropout="bernoulli", p_drop=0.5, dropout_schedule="late"))
     x = np.random.default_rng(0).standard_normal((4, *SMALL["in_shape"]))
     np.testing.assert_array_equal(m.forward(x, True), m.forward(x, False))  # off before the switch
-    m.set_progress(0.5)
+    m.set_step(5, 10)
     assert not np.allclose(m.forward(x, True), m.forward(x, False))
-    with pytest.raises(ParameterError, match="frac"):
-        m.set_progress(1.5)
+    m2 = build_cnn(CNNConfig(**SMALL, dropout="bernoulli", p_drop=0.5, dropout_schedule="early",
+                             dropout_cutoff=3))
+    m2.set_step(2, 100)
+    assert m2.dropouts[0].rate == 0.5
+    m2.set_step(3, 100)
+    assert m2.dropouts[0].rate == 0.0
+    with pytest.raises(ParameterError, match="step"):
+        m.set_step(-1, 10)
 
 
 def test_sgd_momentum_convention():

@@ -27,7 +27,7 @@ class _P:
 
 class StandIn:
     """Softmax regression with a multiplicative gamma and training-mode noise: enough of the
-    model API (forward/backward/parameters/regularizer/refresh_population/gamma2/set_progress)
+    model API (forward/backward/parameters/regularizer/refresh_population/gamma2/set_step)
     to test the loop.  Logs every refresh (with the training steps done by then) and forward mode."""
 
     all_refreshes: list = []  # every refresh, including those on evaluation copies
@@ -70,8 +70,8 @@ class StandIn:
     def gamma2(self):
         return {"g": float(self.g.value[0] ** 2)}
 
-    def set_progress(self, frac):
-        self.progress = frac
+    def set_step(self, step, total):
+        self.progress = step / total
 
 
 class SGDStandIn:

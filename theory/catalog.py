@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from . import formulas_bn_noise, formulas_gamma, formulas_teacher, formulas_training_practice, formulas_variance_shift
+from . import (
+    formulas_bn_noise,
+    formulas_dropout,
+    formulas_gamma,
+    formulas_teacher,
+    formulas_training_practice,
+    formulas_variance_shift,
+)
 from .distributions import family_moments
 from .params import ParameterError
 from .registry import Formula
@@ -31,6 +38,7 @@ TOPICS = {
     "teacher_student": formulas_teacher,
     "variance_shift": formulas_variance_shift,
     "training_practice": formulas_training_practice,
+    "dropout": formulas_dropout,
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import sympy as sp
 
 from . import bn_noise as B
+from . import dropout as DO
 from . import gamma_decay as G
 from . import teacher_student as TS
 from . import training_practice as TP
@@ -18,7 +19,7 @@ from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
 
-TOPICS = (B, G, TS, VS, TP)
+TOPICS = (B, G, TS, VS, TP, DO)
 
 DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {}
 for _topic in TOPICS:

@@ -13,6 +13,12 @@ Students:
   bn      phi = gamma (w.x - mu_B)/sigma_B, beta = 0  (the shared kernels.batchnorm, C = 1)
 The epoch functions update the weights (w, g or gamma, running statistics) and the effective-time
 accumulator `acc` in place; lr is the step size.
+
+Input dropout (linear and bn, `keep` < 1; docs/dropout.md): each step first writes its M rows with
+a fresh inverted Bernoulli(keep) mask, x_ik m_ik / keep, into a batch buffer (`mask_rows`), and
+the same step then runs on the buffer; keep = 1 (the default) is the plain student, unchanged.
+The masks come from a splitmix64 stream started at the epoch's `seed` (local state: reproducible
+and thread-safe), 32 bits per mask.
 """
 
 from __future__ import annotations
@@ -22,7 +28,39 @@ from numba import njit
 
 from .batchnorm import bn_backward, bn_forward, update_running
 
-__all__ = ["linear_epoch", "wn_epoch", "bn_epoch", "batch_dots", "batch_axpy"]
+__all__ = ["linear_epoch", "wn_epoch", "bn_epoch", "batch_dots", "batch_axpy", "mask_rows"]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def _splitmix(z):  # pragma: no cover - njit
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def mask_rows(X, rows, keep, state, buf):  # pragma: no cover - njit
+    """buf[i, k] = X[rows[i], k] m_ik / keep with m_ik ~ Bernoulli(keep) (P(m = 1) = keep to 2^-32), from
+    the splitmix64 stream at `state` (uint64); returns the advanced state."""
+    n = X.shape[1]
+    thr = np.uint64(keep * 4294967296.0)
+    scale = 1.0 / keep
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        k = 0
+        while k < n:
+            state += _GOLDEN
+            bits = _splitmix(state)
+            buf[i, k] = X[r, k] * scale if (bits & _LOW32) < thr else 0.0
+            if k + 1 < n:
+                buf[i, k + 1] = X[r, k + 1] * scale if (bits >> np.uint64(32)) < thr else 0.0
+            k += 2
+    return state
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -72,20 +110,32 @@ def batch_axpy(X, rows, coef, w):  # pragma: no cover - njit
 
 
 @njit(cache=True, nogil=True)
-def linear_epoch(X, y, perm, M, lr, w):  # pragma: no cover - njit
-    """Plain SGD on (1/M) sum (w.x - y)^2.  Returns the mean batch loss."""
+def linear_epoch(X, y, perm, M, lr, w, keep=1.0, seed=0):  # pragma: no cover - njit
+    """Plain SGD on (1/M) sum (w.x - y)^2; with keep < 1 on inverted-dropout inputs x m/keep (masks
+    from `seed`, module docstring).  Returns the mean batch loss (on the masked inputs)."""
     nb = perm.shape[0] // M
     h = np.empty(M)
     coef = np.empty(M)
+    drop = keep < 1.0
+    buf = np.empty((M if drop else 0, X.shape[1]), X.dtype)
+    idx = np.arange(M)
+    state = np.uint64(seed)
     loss = 0.0
     for b in range(nb):
         rows = perm[b * M:(b + 1) * M]
-        batch_dots(X, rows, w, h)
+        if drop:
+            state = mask_rows(X, rows, keep, state, buf)
+            batch_dots(buf, idx, w, h)
+        else:
+            batch_dots(X, rows, w, h)
         for i in range(M):
             r = h[i] - y[rows[i]]
             loss += r * r
             coef[i] = -lr * 2.0 * r / M
-        batch_axpy(X, rows, coef, w)
+        if drop:
+            batch_axpy(buf, idx, coef, w)
+        else:
+            batch_axpy(X, rows, coef, w)
     return loss / (nb * M)
 
 
@@ -128,9 +178,11 @@ def wn_epoch(X, y, perm, M, lr, zeta, w, g, acc):  # pragma: no cover - njit
 
 
 @njit(cache=True, nogil=True)
-def bn_epoch(X, y, perm, M, lr, w, gamma, running_mean, running_var, momentum, eps, acc):  # pragma: no cover
+def bn_epoch(X, y, perm, M, lr, w, gamma, running_mean, running_var, momentum, eps, acc, keep=1.0,
+             seed=0):  # pragma: no cover - njit
     """SGD on (1/M) sum (gamma (h - mu_B)/sigma_B - y)^2, h = w.x, beta fixed at 0, through the
-    shared BN forward/backward (C = 1); running statistics updated every step.
+    shared BN forward/backward (C = 1); running statistics updated every step.  keep < 1: h = w.(x m)/keep
+    (input dropout, masks from `seed`), so the running statistics are learned with dropout on.
     acc[0] += lr gamma^2 inv_std^2 per step: the effective step of the weight direction (the
     BN gradient in w is scaled by gamma/sigma_B, so the induced step in v = gamma w/sigma is
     lr gamma^2/sigma^2).  Returns the mean batch loss."""
@@ -147,10 +199,18 @@ def bn_epoch(X, y, perm, M, lr, w, gamma, running_mean, running_var, momentum, e
     beta = np.zeros(1)
     hv = np.empty(M)
     coef = np.empty(M)
+    drop = keep < 1.0
+    buf = np.empty((M if drop else 0, X.shape[1]), X.dtype)
+    idx = np.arange(M)
+    state = np.uint64(seed)
     loss = 0.0
     for b in range(nb):
         rows = perm[b * M:(b + 1) * M]
-        batch_dots(X, rows, w, hv)
+        if drop:
+            state = mask_rows(X, rows, keep, state, buf)
+            batch_dots(buf, idx, w, hv)
+        else:
+            batch_dots(X, rows, w, hv)
         for i in range(M):
             h[i, 0] = hv[i]
         bn_forward(h, gamma, beta, eps, True, True, out, xhat, mean, inv_std)
@@ -163,6 +223,9 @@ def bn_epoch(X, y, perm, M, lr, w, gamma, running_mean, running_var, momentum, e
         update_running(running_mean, running_var, mean, inv_std, eps, M, momentum)
         for i in range(M):
             coef[i] = -lr * dh[i, 0]
-        batch_axpy(X, rows, coef, w)
+        if drop:
+            batch_axpy(buf, idx, coef, w)
+        else:
+            batch_axpy(X, rows, coef, w)
         gamma[0] -= lr * dgamma[0]
     return loss / (nb * M)

@@ -36,7 +36,8 @@ __all__ = ["CNNConfig", "config_from_strings"]
 
 _VALID_MARK = "_validated"  # set (outside the dataclass fields) on the configs validated() returns
 _NONE_TEXT = ("none", "")   # strings meaning None for the optional fields (CLI)
-_OPTIONAL = ("in_shape", "n_classes", "norm_layers", "gamma_decay", "data_dir", "n_train", "n_val", "steps")
+_OPTIONAL = ("in_shape", "n_classes", "norm_layers", "gamma_decay", "data_dir", "n_train", "n_val", "steps",
+             "dropout_cutoff")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class CNNConfig:
     normalized); ``dropout`` one of
     `DROPOUTS` with drop rate ``p_drop`` in [0, 1), placed ``dropout_place`` (one of `PLACES`:
     before/after the norm of every hidden layer, or "last": once, after the last hidden layer) on
-    schedule ``dropout_schedule`` switching at progress ``dropout_switch``;
+    schedule ``dropout_schedule`` (sims.nn.dropout.scheduled_rate) with cutoff ``dropout_cutoff`` SGD
+    iterations (None: the first iteration at progress ``dropout_switch`` of the run);
     ``bn_momentum`` in (0, 1]: running = (1 - m) running + m batch (the PyTorch convention of
     `sims.kernels.batchnorm.update_running`; m = 0 would freeze the running statistics at their
     initial 0 and 1, m = 1 keeps only the latest batch); ``gamma_decay`` the PN gamma-decay
@@ -63,7 +65,9 @@ class CNNConfig:
     dataset's default split), ``split_seed``.  Optimizer and schedule: ``batch`` (>= 2, <= n_train),
     ``lr`` > 0, ``momentum`` in [0, 1), ``epochs``, ``steps`` (total SGD steps, overrides epochs),
     ``lr_schedule`` one of `LR_SCHEDULES`, ``pn_refresh`` steps between PN population refreshes and
-    ``eval_every`` steps between evaluations (0: every epoch).
+    ``eval_every`` steps between evaluations (0: every epoch).  Gradient diagnostics
+    (sims.nn.diagnostics.gradient_diagnostics, recorded by the training loop at fixed parameters):
+    every ``grad_diag_every`` steps (0: never) from ``grad_diag_batches`` minibatches.
     """
 
     # --- model (the first four are positional: CNNConfig(in_shape, n_classes, widths, fc, ...)) ---
@@ -79,6 +83,7 @@ class CNNConfig:
     dropout_place: str = "after"
     dropout_schedule: str = "constant"
     dropout_switch: float = 0.25
+    dropout_cutoff: int | None = None
     bn_momentum: float = 0.1
     gamma_decay: float | None = None
     dtype: str = "float32"
@@ -98,6 +103,8 @@ class CNNConfig:
     lr_schedule: str = "constant"
     pn_refresh: int = 0
     eval_every: int = 0
+    grad_diag_every: int = 0
+    grad_diag_batches: int = 16
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CNNConfig:
@@ -173,6 +180,8 @@ class CNNConfig:
         c["dropout_place"] = check_choice("dropout_place", self.dropout_place, PLACES)
         c["dropout_schedule"] = check_choice("dropout_schedule", self.dropout_schedule, SCHEDULES)
         c["dropout_switch"] = check_float("dropout_switch", self.dropout_switch, 0.0, 1.0)
+        c["dropout_cutoff"] = None if self.dropout_cutoff is None else check_int("dropout_cutoff",
+                                                                                   self.dropout_cutoff, 0)
         c["bn_momentum"] = check_float("bn_momentum", self.bn_momentum, 0.0, 1.0, lo_open=True)
         c["gamma_decay"] = None if self.gamma_decay is None else check_float("gamma_decay", self.gamma_decay, 0.0)
         c["dtype"] = check_choice("dtype", self.dtype, DTYPES)
@@ -191,6 +200,8 @@ class CNNConfig:
         c["lr_schedule"] = check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         c["pn_refresh"] = check_int("pn_refresh", self.pn_refresh, 0)
         c["eval_every"] = check_int("eval_every", self.eval_every, 0)
+        c["grad_diag_every"] = check_int("grad_diag_every", self.grad_diag_every, 0)
+        c["grad_diag_batches"] = check_int("grad_diag_batches", self.grad_diag_batches, 2)
         if c["dataset"] == "cifar10" and c["data_dir"] is None:
             raise ParameterError("dataset=cifar10 needs data_dir (--data-dir) with the binary CIFAR-10 files")
         if c["n_train"] is not None and c["batch"] > c["n_train"]:

@@ -12,6 +12,16 @@ arXiv:1801.05134; docs/variance_shift.md, "Trained networks").
   dropout on, fixed seed) and in inference mode on one data set: both accuracies and the samples
   that flip from correct to wrong (the paper's Figs. 5, 6).
 
+Gradient diagnostics (Liu, Xu, Jin, Shen, Darrell, "Dropout Reduces Underfitting", ICML 2023,
+arXiv:2303.01500, §3; docs/dropout.md), at fixed parameters from n minibatch gradients g_i (training
+mode, dropout as in training at the current scheduled rate) and the full-training-set gradient g^
+(inference mode: dropout off, BN running statistics):
+* `gradient_direction_variance(G)` GDV = 2/(n(n-1)) sum_{i<j} (1 - cos(g_i, g_j));
+* `gradient_direction_error(G, g_full)` GDE = (1/n) sum_i (1 - cos(g_i, g^));
+* `gradient_diagnostics(model, x, y, batch, n, seed, theta0)`: both, |g^|, mean |g_i| and the distance
+  |theta - theta0| from the initialization, on a copy (the model, its running statistics and its
+  dropout generators are untouched).
+
 The layer inputs are read with `Model.forward`'s hook, which changes no number of the pass.
 Statistics are per channel over examples and positions (the BN convention), accumulated in float64
 around the running mean (no cancellation), variances with ddof = 0.
@@ -31,7 +41,9 @@ from ..rng import derive_seed
 from .model import Model
 from .norm import Norm
 
-__all__ = ["bn_layers", "bn_shift_per_layer", "reestimate_bn_statistics", "train_vs_inference"]
+__all__ = ["bn_layers", "bn_shift_per_layer", "reestimate_bn_statistics", "train_vs_inference",
+           "gradient_direction_variance", "gradient_direction_error", "flat_parameters", "minibatch_gradients",
+           "full_gradient", "gradient_diagnostics"]
 
 
 def bn_layers(model: Model) -> list[Norm]:
@@ -164,3 +176,119 @@ def train_vs_inference(model: Model, x: np.ndarray, y: np.ndarray, batch: int, s
     return {"train_mode_acc": float(ok_t.mean()), "inference_acc": float(ok_i.mean()),
             "flips_to_wrong": int(np.sum(ok_t & ~ok_i)), "flips_to_right": int(np.sum(~ok_t & ok_i)),
             "n": int(x.shape[0])}
+
+
+# ------------------------------------------------------------------------------ gradient diagnostics
+def _unit_rows(G: np.ndarray, name: str) -> np.ndarray:
+    G = np.asarray(G, dtype=float)
+    if G.ndim != 2 or G.shape[1] < 1:
+        raise ParameterError(f"{name} must be an n x D array (got shape {G.shape})")
+    if not np.isfinite(G).all():
+        raise ParameterError(f"{name} must be finite (found NaN or inf)")
+    norms = np.linalg.norm(G, axis=1)
+    if np.any(norms == 0):
+        raise ParameterError(f"{name} has a zero gradient: its direction (cosine) is undefined")
+    return G / norms[:, None]
+
+
+def gradient_direction_variance(G: np.ndarray) -> float:
+    """GDV = 2/(n(n-1)) sum_{i<j} (1 - cos(g_i, g_j)) over the rows g_i of `G` (n x D, n >= 2, no zero row).
+
+    0 when all gradients point the same way, 1 for mutually orthogonal ones, at most 2.  Liu et al.,
+    ICML 2023 (arXiv:2303.01500), §3.  Returns the GDV."""
+    U = _unit_rows(G, "G")
+    n = U.shape[0]
+    if n < 2:
+        raise ParameterError(f"G must have n >= 2 rows (got {n})")
+    s = U.sum(axis=0)
+    # sum_{i<j} cos_ij = (|sum u_i|^2 - n)/2
+    return float(1.0 - (s @ s - n) / (n * (n - 1)))
+
+
+def gradient_direction_error(G: np.ndarray, g_full: np.ndarray) -> float:
+    """GDE = (1/n) sum_i (1 - cos(g_i, g_full)) over the rows g_i of `G` (n x D) against the full-data
+    gradient `g_full` (D,), no zero vector.  Liu et al., ICML 2023 (arXiv:2303.01500), §3.  Returns the GDE."""
+    U = _unit_rows(G, "G")
+    g = _unit_rows(np.asarray(g_full, dtype=float).reshape(1, -1), "g_full")[0]
+    if g.shape[0] != U.shape[1]:
+        raise ParameterError(f"g_full must have D = {U.shape[1]} entries (got {g.shape[0]})")
+    return float(np.mean(1.0 - U @ g))
+
+
+def flat_parameters(model: Model) -> np.ndarray:
+    """All trainable parameters of `model` as one float64 vector (layer order)."""
+    return np.concatenate([p.value.astype(np.float64).ravel() for p in model.parameters()])
+
+
+def _flat_grad(model: Model) -> np.ndarray:
+    return np.concatenate([p.grad.astype(np.float64).ravel() for p in model.parameters()])
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = _check_x(x)
+    y = np.asarray(y)
+    if y.shape != (x.shape[0],):
+        raise ParameterError(f"y must have shape ({x.shape[0]},) (got {y.shape})")
+    return x, y
+
+
+def minibatch_gradients(model: Model, x: np.ndarray, y: np.ndarray, batch: int, n: int, seed: int = 0,
+                        loss_fn=None) -> np.ndarray:
+    """n gradients (n x D, float64) of the mean loss (+ regularizer) on minibatches of `batch` examples
+    (each drawn without replacement from x, seeded by `seed`), in training mode with dropout as in
+    training at its current rate (masks from generators seeded by `seed`).  Runs on a copy of `model`:
+    its parameters, running statistics and generators are untouched.  `loss_fn(logits, y) -> (loss,
+    dlogits)` defaults to softmax cross-entropy."""
+    from .model import softmax_cross_entropy
+
+    x, y = _check_xy(x, y)
+    batch = check_int("batch", batch, 2, x.shape[0])
+    n = check_int("n", n, 1)
+    loss_fn = loss_fn or softmax_cross_entropy
+    m = copy.deepcopy(model)
+    for k, d in enumerate(m.dropouts):
+        d.rng = np.random.default_rng(derive_seed(seed, "grad_dropout", k))
+    rng = np.random.default_rng(derive_seed(seed, "grad_batches"))
+    out = np.empty((n, flat_parameters(m).size))
+    for i in range(n):
+        idx = rng.choice(x.shape[0], size=batch, replace=False)
+        _, dlogits = loss_fn(m.forward(x[idx], training=True), y[idx])
+        m.backward(dlogits)
+        out[i] = _flat_grad(m)
+    return out
+
+
+def full_gradient(model: Model, x: np.ndarray, y: np.ndarray, loss_fn=None) -> np.ndarray:
+    """The gradient (D,) of the mean loss over all of x in inference mode (dropout off, BN with its
+    running statistics, PN with its population statistics), accumulated over chunks of
+    `model.eval_batch` examples, plus the regularizer's gradient (the PN gamma decay, added by
+    backward once per chunk, so it is weighted by the chunk fractions: exactly once in total).
+    Runs on a copy of `model`."""
+    from .model import softmax_cross_entropy
+
+    x, y = _check_xy(x, y)
+    loss_fn = loss_fn or softmax_cross_entropy
+    m = copy.deepcopy(model)
+    total = np.zeros(flat_parameters(m).size)
+    nx = x.shape[0]
+    for s in range(0, nx, m.eval_batch):
+        xb, yb = x[s:s + m.eval_batch], y[s:s + m.eval_batch]
+        _, dlogits = loss_fn(m.forward(xb, training=False), yb)
+        m.backward(dlogits)  # gradient of the chunk mean; weight by the chunk's share
+        total += _flat_grad(m) * (len(yb) / nx)
+    return total
+
+
+def gradient_diagnostics(model: Model, x: np.ndarray, y: np.ndarray, batch: int, n: int, seed: int = 0,
+                         theta0: np.ndarray | None = None) -> dict[str, float]:
+    """The gradient diagnostics of `model` at its current parameters (module docstring): "gdv" and "gde"
+    from n minibatch gradients (`minibatch_gradients(model, x, y, batch, n, seed)`) and the full
+    gradient (`full_gradient(model, x, y)`), "grad_norm" = |g^|, "mb_grad_norm" = mean_i |g_i| and
+    "dist_init" = |theta - theta0| (NaN without theta0).  The model is not changed."""
+    G = minibatch_gradients(model, x, y, batch, n, seed)
+    g = full_gradient(model, x, y)
+    theta = flat_parameters(model)
+    return {"gdv": gradient_direction_variance(G) if n >= 2 else math.nan,
+            "gde": gradient_direction_error(G, g), "grad_norm": float(np.linalg.norm(g)),
+            "mb_grad_norm": float(np.mean(np.linalg.norm(G, axis=1))),
+            "dist_init": float(np.linalg.norm(theta - theta0)) if theta0 is not None else math.nan}

@@ -14,10 +14,16 @@ The mask is drawn per element (per example, position and channel) from the layer
 numpy Generator (seeded by the model), so runs are reproducible by seed.
 
 Rate schedules (Liu, Xu, Jin, Shen, Darrell, "Dropout Reduces Underfitting", ICML 2023,
-arXiv:2303.01500), with training progress f in [0, 1] set by `set_progress`:
-  constant  p(f) = p
-  early     p(f) = p for f < switch, else 0
-  late      p(f) = 0 for f < switch, else p
+arXiv:2303.01500), per SGD iteration t = 0, 1, ... with cutoff T_c iterations (`scheduled_rate`; the
+model sets t and T_c with `Model.set_step`):
+  constant      p(t) = p                                  (the paper's "standard")
+  early         p(t) = p for t < T_c, else 0              ("early dropout", constant)
+  early_linear  p(t) = p (T_c - 1 - t)/(T_c - 1) for t < T_c, else 0   (linear from p at t = 0 to 0 at
+                t = T_c - 1; T_c <= 1: 0)
+  late          p(t) = 0 for t < T_c, else p              ("late dropout")
+T_c is the config's ``dropout_cutoff`` (iterations) or, when that is None, `cutoff_step(switch,
+total)` = the first iteration t with t/total >= switch, so "early"/"late" switch exactly where the
+earlier progress rule (t/total < switch) switched.
 
 The choices of the model's ``dropout``, ``dropout_place`` and ``dropout_schedule``
 (sims.nn.config.CNNConfig) are `DROPOUTS`, `PLACES` (before/after the normalization of every hidden
@@ -28,26 +34,42 @@ mode too (`Model.dropout_off`, used to re-estimate BN statistics without dropout
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .layers import Layer
 
-__all__ = ["DROPOUTS", "SCHEDULES", "PLACES", "Dropout", "scheduled_rate"]
+__all__ = ["DROPOUTS", "SCHEDULES", "PLACES", "Dropout", "scheduled_rate", "cutoff_step"]
 
 DROPOUTS = ("none", "bernoulli", "gaussian", "uout")
-SCHEDULES = ("constant", "early", "late")
+SCHEDULES = ("constant", "early", "early_linear", "late")
 PLACES = ("before", "after", "last")
 
 
-def scheduled_rate(p: float, schedule: str, progress: float, switch: float) -> float:
-    """Drop rate at training progress `progress` in [0, 1] under `schedule` (one of `SCHEDULES`)
-    for base rate `p` and switch point `switch` (see the module docstring).  Returns the rate."""
+def cutoff_step(switch: float, total: int) -> int:
+    """The first iteration t >= 0 with t/total >= switch (the cutoff T_c a progress fraction `switch` of
+    `total` iterations means; exact in floating point, so t < T_c <=> t/total < switch)."""
+    total = max(int(total), 1)
+    t = max(0, math.ceil(switch * total))
+    while t > 0 and (t - 1) / total >= switch:
+        t -= 1
+    while t / total < switch:
+        t += 1
+    return t
+
+
+def scheduled_rate(p: float, schedule: str, step: int, cutoff: int) -> float:
+    """Drop rate at SGD iteration `step` (0-based) under `schedule` (one of `SCHEDULES`) for base rate
+    `p` and cutoff T_c = `cutoff` iterations (see the module docstring).  Returns the rate."""
     if schedule == "constant":
         return p
     if schedule == "early":
-        return p if progress < switch else 0.0
+        return p if step < cutoff else 0.0
+    if schedule == "early_linear":
+        return p * (cutoff - 1 - step) / (cutoff - 1) if step < cutoff and cutoff > 1 else 0.0
     if schedule == "late":
-        return 0.0 if progress < switch else p
+        return 0.0 if step < cutoff else p
     raise ValueError(f"dropout_schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")
 
 
@@ -55,19 +77,21 @@ class Dropout(Layer):
     """Dropout of one kind with a scheduled rate; identity when not training or at rate 0."""
 
     def __init__(self, kind: str, p: float, rng: np.random.Generator, schedule: str = "constant",
-                 switch: float = 0.25) -> None:
+                 switch: float = 0.25, cutoff: int | None = None) -> None:
         if kind not in DROPOUTS:
             raise ValueError(f"dropout must be one of {', '.join(DROPOUTS)} (got {kind!r})")
         self.kind, self.p, self.rng, self.schedule, self.switch = kind, float(p), rng, schedule, switch
-        self.progress = 0.0
+        self.cutoff = cutoff  # T_c in iterations; None: cutoff_step(switch, total)
+        self.step, self.total = 0, 1
         self.enabled = True   # False: identity in training mode too (Model.dropout_off)
         self.params = []
         self._mask: np.ndarray | None = None
 
     @property
     def rate(self) -> float:
-        """The drop rate at the current training progress (`scheduled_rate`)."""
-        return scheduled_rate(self.p, self.schedule, self.progress, self.switch)
+        """The drop rate at the current iteration `step` of `total` (`scheduled_rate`)."""
+        tc = self.cutoff if self.cutoff is not None else cutoff_step(self.switch, self.total)
+        return scheduled_rate(self.p, self.schedule, self.step, tc)
 
     def mask(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A fresh multiplicative mask m with E[m] = 1 and Var[m] = p/(1-p) at the current rate."""

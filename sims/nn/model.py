@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from bnreg.theory.params import ParameterError, check_float, check_int
+from bnreg.theory.params import ParameterError, check_int
 
 from .config import CNNConfig
 from .dropout import Dropout
@@ -112,7 +112,7 @@ class Model:
             self.affines.append(lin)  # type: ignore[arg-type]
             here = use_drop and (cfg.dropout_place != "last" or i == len(names) - 1)
             drop = (Dropout(cfg.dropout, cfg.p_drop, np.random.default_rng(drop_seeds[i]),
-                            cfg.dropout_schedule, cfg.dropout_switch) if here else None)
+                            cfg.dropout_schedule, cfg.dropout_switch, cfg.dropout_cutoff) if here else None)
             if drop is not None:
                 self.dropouts.append(drop)
             if drop is not None and cfg.dropout_place == "before":
@@ -224,11 +224,13 @@ class Model:
         """Current gamma-decay coefficient zeta_l per PN layer (estimated ones use M = batch_size)."""
         return {n.name: float(n.zeta) for n in self.norms if n.kind == "pn"}
 
-    def set_progress(self, frac: float) -> None:
-        """Training progress in [0, 1] (epochs done / total) for the dropout rate schedules."""
-        frac = check_float("frac", frac, 0.0, 1.0)
+    def set_step(self, step: int, total: int) -> None:
+        """The SGD iteration `step` (0-based) of `total` for the dropout rate schedules
+        (sims.nn.dropout.scheduled_rate; the cutoff is the config's dropout_cutoff or dropout_switch x total)."""
+        total = check_int("total", total, 1)
+        step = check_int("step", step, 0)
         for d in self.dropouts:
-            d.progress = frac
+            d.step, d.total = step, total
 
     # ------------------------------------------------------------------------------------------
     def _set_zeta(self) -> None:

@@ -29,7 +29,7 @@ from .train import evaluate, limit_threads, train, train_model
 
 __all__ = ["CACHE_VERSION", "run_point", "run_shift_point", "run_configs", "run_groups", "mean_se"]
 
-CACHE_VERSION = 4  # 4: one CNNConfig (records hold every config field); 3: PN evaluated on a refreshed copy
+CACHE_VERSION = 5  # 5: gradient diagnostics; 4: one CNNConfig (records hold every config field); 3: PN on a copy
 
 
 def run_point(cfg: CNNConfig) -> dict[str, Any]:
@@ -37,7 +37,8 @@ def run_point(cfg: CNNConfig) -> dict[str, Any]:
     progress bar.  Returns its metrics flattened into arrays (the cache stores
     arrays, no pickle): "diverged", "diverged_step" (-1 if not), "wall_time_s", the curves "epoch",
     "train_loss", "val_loss", "train_acc", "val_acc", "gamma2_layers" and "gamma2:LAYER" per
-    normalized layer."""
+    normalized layer, and "grad_diag:KEY" (step, gdv, gde, grad_norm, mb_grad_norm, dist_init) when
+    cfg.grad_diag_every > 0."""
     r = train(cfg, progress=False, threads=1)
     c = r["curves"]
     out: dict[str, Any] = {
@@ -49,6 +50,8 @@ def run_point(cfg: CNNConfig) -> dict[str, Any]:
     }
     for layer, v in r["gamma2"].items():
         out[f"gamma2:{layer}"] = np.array(v, float)
+    for k, v in r.get("grad_diagnostics", {}).items():  # only with grad_diag_every > 0
+        out[f"grad_diag:{k}"] = np.array(v, float)
     return out
 
 

@@ -18,6 +18,11 @@ Protocol (every choice, stated once here and in docs/cnn.md):
   ``val_loss - train_loss``, both measured this way at the end of training.
 * A non-finite training loss (or evaluation loss) stops the run; it is returned with
   ``diverged=True`` and the step, and never enters a plot.
+* Gradient diagnostics (``grad_diag_every`` > 0): at step 0 and every ``grad_diag_every`` steps, at
+  the parameters before that step, `sims.nn.diagnostics.gradient_diagnostics` with
+  ``grad_diag_batches`` minibatches of ``batch`` examples (dropout at the step's scheduled rate),
+  the full training set in inference mode and the distance from the initialization; computed on a
+  copy with its own seeds, so the training trajectory does not depend on them.
 * Checkpoints (sims.nn.checkpoint) are written at every evaluation when ``checkpoint_dir`` is
   given; a run with the same config resumes from its last checkpoint and gives the same result as
   an uninterrupted one.
@@ -46,6 +51,7 @@ from ..rng import derive_seed
 from .checkpoint import capture_state, checkpoint_path, load_checkpoint, restore_state, save_checkpoint
 from .config import CNNConfig
 from .data import Dataset, load_dataset
+from .diagnostics import flat_parameters, gradient_diagnostics
 from .model import build_cnn, softmax_cross_entropy
 from .optim import SGD, scheduled_lr
 
@@ -132,7 +138,8 @@ def train(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLi
     Returns JSON-able metrics: "config" (the validated config with the data's in_shape/n_classes),
     "config_key", "n_train", "n_val", "in_shape", "steps", "steps_per_epoch", "data_mean",
     "data_std", "curves" (step, epoch, lr, mean training-mode batch loss, train/val loss and
-    accuracy in inference mode, regularizer), "gamma2" (curve per normalized layer), "final"
+    accuracy in inference mode, regularizer), "gamma2" (curve per normalized layer), "grad_diagnostics"
+    (step, gdv, gde, grad_norm, mb_grad_norm, dist_init lists; {} when grad_diag_every = 0), "final"
     (train/val loss and accuracy, gap = val_loss - train_loss, gamma2; {} if diverged),
     "diverged", "diverged_step", "message", "wall_time_s", "resumed_from"."""
     return train_model(cfg, progress, checkpoint_dir, data, threads, checkpoint_every_s)[0]
@@ -165,6 +172,7 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
     pn_every = cfg.pn_refresh or spe
     run_cfg = cfg.with_data(data.in_shape, data.n_classes)
     model = _build_model(run_cfg)
+    theta0 = flat_parameters(model) if cfg.grad_diag_every else None  # the initialization (same on resume)
     opt = _make_optimizer(model.parameters(), cfg.lr, cfg.momentum)
     loss_fn = _loss_fn()
     is_pn = cfg.norm == "pn"
@@ -172,6 +180,8 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
     hist: dict[str, Any] = {k: [] for k in ("step", "epoch", "lr", "train_loss_batch", "train_loss", "train_acc",
                                            "val_loss", "val_acc", "regularizer")}
     hist["gamma2"] = {}
+    if cfg.grad_diag_every:
+        hist["grad_diag"] = {k: [] for k in ("step", "gdv", "gde", "grad_norm", "mb_grad_norm", "dist_init")}
     start, ckpt = 0, None
     ckpt_path = checkpoint_path(checkpoint_dir, run_cfg) if checkpoint_dir is not None else None
     batch_losses: list[float] = []
@@ -225,7 +235,13 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
                     model.refresh_population(data.x_train)
                 j = (step % spe) * cfg.batch
                 idx = perm[j:j + cfg.batch]
-                model.set_progress(step / total)
+                model.set_step(step, total)
+                if cfg.grad_diag_every and step % cfg.grad_diag_every == 0:
+                    gd = gradient_diagnostics(model, data.x_train, data.y_train, cfg.batch, cfg.grad_diag_batches,
+                                              derive_seed(cfg.seed, "grad_diag", step), theta0)
+                    hist["grad_diag"]["step"].append(step)
+                    for k, v in gd.items():
+                        hist["grad_diag"][k].append(v)
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught just below
                     logits = model.forward(data.x_train[idx], training=True)
                     loss, dlogits = loss_fn(logits, data.y_train[idx])
@@ -271,7 +287,8 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
         "config": run_cfg.to_dict(), "config_key": run_cfg.key(), "n_train": n, "n_val": len(data.y_val),
         "in_shape": list(data.in_shape), "steps": total, "steps_per_epoch": spe,
         "data_mean": data.mean.tolist(), "data_std": data.std.tolist(),
-        "curves": {k: v for k, v in hist.items() if k != "gamma2"}, "gamma2": hist["gamma2"],
+        "curves": {k: v for k, v in hist.items() if k not in ("gamma2", "grad_diag")}, "gamma2": hist["gamma2"],
+        "grad_diagnostics": hist.get("grad_diag", {}),
         "final": final, "diverged": diverged, "diverged_step": div_step, "message": message,
         "wall_time_s": time.perf_counter() - t_start, "resumed_from": start,
     }, model
