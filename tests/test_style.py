@@ -148,7 +148,8 @@ def test_no_reference_outside_the_repository():
 
 
 # The one alias of each theory module (figures, checks and tests read alike).
-THEORY_ALIASES = {"bn_noise": "B", "gamma_decay": "G", "teacher_student": "TS", "variance_shift": "VS"}
+THEORY_ALIASES = {"bn_noise": "B", "gamma_decay": "G", "teacher_student": "TS", "variance_shift": "VS",
+                  "bn_dynamics": "BD"}
 
 
 def test_each_theory_module_has_one_alias():

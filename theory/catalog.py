@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import formulas_bn_noise, formulas_gamma, formulas_teacher, formulas_variance_shift
+from . import formulas_bn_dynamics, formulas_bn_noise, formulas_gamma, formulas_teacher, formulas_variance_shift
 from .distributions import family_moments
 from .params import ParameterError
 from .registry import Formula
@@ -23,6 +23,7 @@ TOPICS = {
     "bn_noise": formulas_bn_noise,
     "gamma_decay": formulas_gamma,
     "teacher_student": formulas_teacher,
+    "bn_dynamics": formulas_bn_dynamics,
     "variance_shift": formulas_variance_shift,
 }
 

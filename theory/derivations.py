@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
+from . import bn_dynamics as BD
 from . import bn_noise as B
 from . import gamma_decay as G
 from . import teacher_student as TS
@@ -17,7 +18,7 @@ from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
 
-TOPICS = (B, G, TS, VS)
+TOPICS = (B, G, TS, VS, BD)
 
 DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {}
 for _topic in TOPICS:
