@@ -74,14 +74,17 @@ class SameData:
 
     def theory(self, lr_eff: float) -> dict[str, float]:
         """Leading order on this data: kappa x ridge(nu), its |v|^2, and the next-order bounds
-        (fluctuation |v|^2 nu; feedback eps(nu/(1 - q)) - eps(nu), q = lr_eff N f |v|^2/M)."""
+        (fluctuation |v|^2 nu; feedback eps(nu/(1 - q)) - eps(nu), q = lr_eff N f |v|^2/M) and the
+        expected squared gradient 4 |v|^2 N rho2/M at |w| = 1."""
         n0 = self.nu(lr_eff)
         v = self.kappa * self.ridge(n0)
         e0, v2 = self.eps(v), float(v @ v)
         f = (self.P - self.M) / (self.P - 1)
         q = lr_eff * self.N * f * v2 / self.M
         fb = self.eps(self.kappa * self.ridge(n0 / (1 - q))) - e0 if q < 1 else -math.inf
-        return {"eps_theory": e0, "nu": n0, "v2": v2, "fluctuation": v2 * n0, "feedback": fb, "q": q}
+        grad2 = 4 * v2 * self.N * self.resid * BD.noise_factor(self.M, self.P) / self.M
+        return {"eps_theory": e0, "nu": n0, "v2": v2, "fluctuation": v2 * n0, "feedback": fb, "q": q,
+                "grad2_theory": grad2}
 
     def references(self) -> dict[str, float]:
         """lr -> 0 limit kappa x pinv; optimal ridge (per-N lam = delta2 is set by the caller: see
@@ -133,7 +136,7 @@ def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, s
     measure_frac; min_epochs; momentum, bn_eps of the BN layer (running statistics are not used).
     Returns: StationaryRun (eps, error of the time-averaged predictor, mean batch loss, epochs,
     `extra` = same-data closed forms: eps_theory, eps_limit, eps_pinv, eps_ridge_opt, nu, v2,
-    fluctuation, feedback, q, resid, c_min)."""
+    fluctuation, feedback, q, grad2_theory, resid, c_min, and grad2 = the measured mean |grad_u L_B|^2)."""
     N = check_int("N", N, 2)
     P = n_samples(N, alpha)
     M = check_int("M", M, 4)
@@ -150,7 +153,7 @@ def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, s
     rng_t = np.random.default_rng(derive_seed(seed, "bn_dynamics_train"))
     w = rng_t.standard_normal(N) / math.sqrt(N)
     w /= math.sqrt(w @ w)
-    g, rm, rv, acc = np.ones(1), np.zeros(1), np.ones(1), np.zeros(3)
+    g, rm, rv, acc = np.ones(1), np.zeros(1), np.ones(1), np.zeros(4)
     errs, vsum, loss = [], np.zeros(N), 0.0
     for ep in range(burn + meas):
         if ep == burn:
@@ -164,20 +167,24 @@ def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, s
             vsum += v
     loss = acc[1] / acc[2]
     extra = {**sd.theory(lr_eff), **sd.references(), "eps_ridge_opt": sd.ridge_opt(delta2), "resid": sd.resid,
-             "c_min": sd.c_min, "P": float(P)}
+             "c_min": sd.c_min, "P": float(P), "grad2": acc[3] / acc[2]}
     return StationaryRun(float(np.mean(errs)), sd.eps(vsum / meas), float(loss), burn, meas, extra)
 
 
 @dataclass
 class TrainingRun:
-    """A BN student trained from scratch: eps_gen, |w|^2 and the effective learning rate lr/|w|^2
-    at the recorded epochs, with the same-data limit and optimal ridge."""
+    """A BN student trained from scratch: eps_gen, |w|^2, the effective learning rate lr/|w|^2 and
+    the mean |grad_u L_B|^2 (over the steps since the previous record) at the recorded epochs, the
+    stationary prediction on the same data at that effective learning rate (what the run would
+    settle at if lr_eff stayed there), the same-data limit and optimal ridge."""
 
     epochs: np.ndarray
     eps: np.ndarray
     w_sq: np.ndarray
     lr_eff: np.ndarray
     steps: np.ndarray
+    grad2: np.ndarray
+    eps_theory: np.ndarray
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -203,9 +210,10 @@ def training_run(N: int, alpha: float, delta2: float, M: int, lr: float, epochs:
     w = rng_t.standard_normal(N) / math.sqrt(N)
     if renorm:
         w /= math.sqrt(w @ w)
-    g, rm, rv, acc = np.ones(1), np.zeros(1), np.ones(1), np.zeros(3)
-    out: dict[str, list] = {"epochs": [], "eps": [], "w_sq": [], "lr_eff": [], "steps": []}
-    last = (0.0, 0.0)
+    g, rm, rv, acc = np.ones(1), np.zeros(1), np.ones(1), np.zeros(4)
+    out: dict[str, list] = {"epochs": [], "eps": [], "w_sq": [], "lr_eff": [], "steps": [], "grad2": [],
+                            "eps_theory": []}
+    last = (0.0, 0.0, 0.0)
     for ep in range(1, epochs + 1):
         bn_epoch_scaled(X, y, rng_t.permutation(P), M, lr, wd, 1.0 if renorm else 0.0, w, g, rm, rv, momentum,
                         bn_eps, acc)
@@ -217,7 +225,10 @@ def training_run(N: int, alpha: float, delta2: float, M: int, lr: float, epochs:
             out["w_sq"].append(float(w @ w))
             d_steps = acc[2] - last[1]
             out["lr_eff"].append((acc[0] - last[0]) / d_steps if d_steps > 0 else lr / float(w @ w))
+            out["grad2"].append((acc[3] - last[2]) / d_steps if d_steps > 0 else math.nan)
+            out["eps_theory"].append(sd.theory(out["lr_eff"][-1])["eps_theory"])
             out["steps"].append(acc[2])
-            last = (acc[0], acc[2])
+            last = (acc[0], acc[2], acc[3])
     extra = {**sd.references(), "eps_ridge_opt": sd.ridge_opt(delta2), "resid": sd.resid, "P": float(P)}
-    return TrainingRun(*(np.array(out[k]) for k in ("epochs", "eps", "w_sq", "lr_eff", "steps")), extra)
+    return TrainingRun(*(np.array(out[k]) for k in ("epochs", "eps", "w_sq", "lr_eff", "steps", "grad2", "eps_theory")),
+                       extra)

@@ -15,6 +15,10 @@ cancels).  SE over data sets, Student t.
 
 Regime judged: lr_eff <= 0.02 at N/M = 4, where q = lr_eff N f |v|^2/M <= 0.17 (the expansion
 parameter of the feedback term).  Larger learning rates are shown in the figure `bn_learning_rate`.
+Allowance: the bound on the next order in lr_eff plus the lr -> 0 limit's own O(M^-2) allowance.
+Changed after seeing data: the limit's allowance was added once a 16-set run at N = 256 showed the
+student 0.0035 +- 0.0009 above the prediction at alpha = 1.5 down to lr_eff = 0.0005, where the
+prediction is within 0.003 of the limit: an offset of the limit itself, independent of lr_eff.
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ def _theory(p: Params) -> float:
 
 def _allow(p: Params) -> float:
     nx = BD.bn_stationary_next_order(p["alpha"], p["M"], DELTA2, p["lr_eff"], N_DYN)
-    return nx["fluctuation"] + abs(nx["feedback"])
+    k = TS.bn_shrinkage(p["M"])
+    limit_allowance = 2 * (1 - k) ** 2 * (1 + DELTA2 / (p["alpha"] - 1))  # as teacher.bn_converges
+    return nx["fluctuation"] + abs(nx["feedback"]) + limit_allowance
 
 
 def _batch_loss_nu(p: Params) -> float:
@@ -84,8 +90,9 @@ CHECKS.append(Check(
      lambda p: TS.gen_error_bn_limit(p["alpha"], DELTA2, p["M"]) - _theory(p),
      "the optimal ridge lam = delta2": lambda p: TS.gen_error_ridge(p["alpha"], DELTA2, DELTA2) - _theory(p)},
     allowance=_allow,
-    allowance_doc="bound on the next order (theory.bn_stationary_next_order): predictor fluctuation <= |v|^2 nu "
-                  "(independent batches; reshuffled ones fluctuate less) plus |eps(nu/(1 - q)) - eps(nu)|, the "
-                  "fluctuation's feedback on rho2",
+    allowance_doc="bound on the next order in lr_eff (theory.bn_stationary_next_order): predictor fluctuation "
+                  "<= |v|^2 nu (independent batches; reshuffled ones fluctuate less) plus |eps(nu/(1 - q)) - eps(nu)|, "
+                  "the fluctuation's feedback on rho2; plus the lr -> 0 limit's own allowance 2 (1 - kappa)^2 "
+                  "(1 + delta2/(alpha - 1)) (its O(M^-2) terms, as teacher.bn_converges)",
     shown={"predicted shift from the limit": lambda p: _theory(p) - TS.gen_error_bn_limit(p["alpha"], DELTA2, p["M"]),
            "nu from the full batch loss (BN jitter as noise)": _batch_loss_nu}))

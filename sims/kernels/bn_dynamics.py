@@ -23,7 +23,9 @@ def bn_epoch_scaled(X, y, perm, M, lr, wd, renorm, w, gamma, running_mean, runni
     then, if renorm > 0, w <- renorm w/|w| (the BN output is invariant to the scale of w, so this
     only fixes the effective learning rate lr/|w|^2 of the direction).  wd = 0 and renorm = 0 is
     plain SGD (bn_epoch).  Per step: acc[0] += lr/|w|^2 (|w| before the step: the effective
-    learning rate), acc[1] += the batch loss, acc[2] += 1.  Returns the mean batch loss."""
+    learning rate), acc[1] += the batch loss, acc[2] += 1, acc[3] += |w|^2 |dL/dw|^2 (= |grad_u L_B|^2
+    at the unit vector u = w/|w|, from |w'|^2 = (1 - lr wd)^2 |w|^2 + lr^2 |dL/dw|^2: the step is
+    orthogonal to w, up to the BN eps).  Returns the mean batch loss."""
     nb = perm.shape[0] // M
     n = w.shape[0]
     h = np.empty((M, 1))
@@ -67,11 +69,12 @@ def bn_epoch_scaled(X, y, perm, M, lr, wd, renorm, w, gamma, running_mean, runni
             coef[i] = -lr * dh[i, 0]
         batch_axpy(X, rows, coef, w)
         gamma[0] -= lr * dgamma[0]
+        nw2_new = 0.0
+        for k in range(n):
+            nw2_new += w[k] * w[k]
+        acc[3] += nw2 * (nw2_new - (1.0 - lr * wd) ** 2 * nw2) / (lr * lr)
         if renorm > 0.0:
-            nw2 = 0.0
-            for k in range(n):
-                nw2 += w[k] * w[k]
-            f = renorm / np.sqrt(nw2)
+            f = renorm / np.sqrt(nw2_new)
             for k in range(n):
                 w[k] *= f
     return loss / (nb * M)
