@@ -26,6 +26,7 @@ FIGURE_MODULES = (
     "teacher_student",
     "mp_law",
     "bn_training_length",
+    "bn_learning_rate",
     "variance_shift_ratio",
     "variance_shift_layers",
     "variance_shift_fixes",

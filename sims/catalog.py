@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import fnmatch
 
-from . import checks_bn_noise, checks_gamma, checks_teacher, checks_training_practice, checks_variance_shift
+from . import (
+    checks_bn_dynamics,
+    checks_bn_noise,
+    checks_gamma,
+    checks_teacher,
+    checks_training_practice,
+    checks_variance_shift,
+)
 from .checks import Check
 
 __all__ = ["TOPICS", "CHECKS", "select_checks"]
@@ -18,6 +25,7 @@ TOPICS = {
     "bn_noise": checks_bn_noise,
     "gamma_decay": checks_gamma,
     "teacher_student": checks_teacher,
+    "bn_dynamics": checks_bn_dynamics,
     "variance_shift": checks_variance_shift,
     "training_practice": checks_training_practice,
 }

@@ -159,7 +159,7 @@ def test_no_reference_outside_the_repository():
 
 # The one alias of each theory module (figures, checks and tests read alike).
 THEORY_ALIASES = {"bn_noise": "B", "gamma_decay": "G", "teacher_student": "TS", "variance_shift": "VS",
-                  "training_practice": "TP", "dropout": "DO"}
+                  "training_practice": "TP", "dropout": "DO", "bn_dynamics": "BD"}
 
 
 def test_each_theory_module_has_one_alias():

@@ -207,7 +207,7 @@ def test_every_registered_formula_evaluates_at_defaults():
     for name, f in FORMULAS.items():
         names = {p.name for p in f.params}
         for Mv, fam in itertools.product((2, 64), (None, "laplace")):
-            kw = {"M": Mv} if "M" in names else {}
+            kw = {"M": max(Mv, int(f.param("M").lo or 2))} if "M" in names else {}  # M >= the formula's bound
             kw.update({p.name: _example(p) for p in f.params if p.required and p.name not in kw})
             if fam and "family" in names:
                 kw["family"] = fam

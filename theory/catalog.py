@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import (
+    formulas_bn_dynamics,
     formulas_bn_noise,
     formulas_dropout,
     formulas_gamma,
@@ -36,6 +37,7 @@ TOPICS = {
     "bn_noise": formulas_bn_noise,
     "gamma_decay": formulas_gamma,
     "teacher_student": formulas_teacher,
+    "bn_dynamics": formulas_bn_dynamics,
     "variance_shift": formulas_variance_shift,
     "training_practice": formulas_training_practice,
     "dropout": formulas_dropout,

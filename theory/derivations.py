@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
+from . import bn_dynamics as BD
 from . import bn_noise as B
 from . import dropout as DO
 from . import gamma_decay as G
@@ -19,7 +20,7 @@ from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
 
-TOPICS = (B, G, TS, VS, TP, DO)
+TOPICS = (B, G, TS, VS, TP, DO, BD)
 
 DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {}
 for _topic in TOPICS:

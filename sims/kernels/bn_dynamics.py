@@ -1,0 +1,80 @@
+"""BN student SGD steps with the scale of w controlled: renormalization after each step (fixed
+effective learning rate lr/|w|^2) or weight decay on w (docs/teacher_student.md, "BN at a finite
+learning rate").  Same forward/backward as `teacher_student.bn_epoch` (the shared
+kernels.batchnorm, C = 1, beta = 0); the data layout and batching are those of that module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .batchnorm import bn_backward, bn_forward, update_running
+from .teacher_student import batch_axpy, batch_dots
+
+__all__ = ["bn_epoch_scaled"]
+
+
+@njit(cache=True, nogil=True)
+def bn_epoch_scaled(X, y, perm, M, lr, wd, renorm, w, gamma, running_mean, running_var, momentum, eps,
+                    acc):  # pragma: no cover - njit
+    """One epoch of SGD on (1/M) sum (gamma (h - mu_B)/sigma_B - y)^2, h = w.x, beta = 0:
+      w <- w - lr (dL/dw + wd w),   gamma <- gamma - lr dL/dgamma,
+    then, if renorm > 0, w <- renorm w/|w| (the BN output is invariant to the scale of w, so this
+    only fixes the effective learning rate lr/|w|^2 of the direction).  wd = 0 and renorm = 0 is
+    plain SGD (bn_epoch).  Per step: acc[0] += lr/|w|^2 (|w| before the step: the effective
+    learning rate), acc[1] += the batch loss, acc[2] += 1, acc[3] += |w|^2 |dL/dw|^2 (= |grad_u L_B|^2
+    at the unit vector u = w/|w|, from |w'|^2 = (1 - lr wd)^2 |w|^2 + lr^2 |dL/dw|^2: the step is
+    orthogonal to w, up to the BN eps).  Returns the mean batch loss."""
+    nb = perm.shape[0] // M
+    n = w.shape[0]
+    h = np.empty((M, 1))
+    out = np.empty((M, 1))
+    xhat = np.empty((M, 1))
+    dy = np.empty((M, 1))
+    dh = np.empty((M, 1))
+    mean = np.empty(1)
+    inv_std = np.empty(1)
+    dgamma = np.empty(1)
+    dbeta = np.empty(1)
+    beta = np.zeros(1)
+    hv = np.empty(M)
+    coef = np.empty(M)
+    loss = 0.0
+    for b in range(nb):
+        rows = perm[b * M:(b + 1) * M]
+        batch_dots(X, rows, w, hv)
+        for i in range(M):
+            h[i, 0] = hv[i]
+        bn_forward(h, gamma, beta, eps, True, True, out, xhat, mean, inv_std)
+        lb = 0.0
+        for i in range(M):
+            e = out[i, 0] - y[rows[i]]
+            lb += e * e
+            dy[i, 0] = 2.0 * e / M
+        loss += lb
+        bn_backward(dy, h, xhat, gamma, mean, inv_std, True, True, dh, dgamma, dbeta)
+        update_running(running_mean, running_var, mean, inv_std, eps, M, momentum)
+        nw2 = 0.0
+        for k in range(n):
+            nw2 += w[k] * w[k]
+        acc[0] += lr / nw2
+        acc[1] += lb / M
+        acc[2] += 1.0
+        if wd > 0.0:
+            f = 1.0 - lr * wd
+            for k in range(n):
+                w[k] *= f
+        for i in range(M):
+            coef[i] = -lr * dh[i, 0]
+        batch_axpy(X, rows, coef, w)
+        gamma[0] -= lr * dgamma[0]
+        nw2_new = 0.0
+        for k in range(n):
+            nw2_new += w[k] * w[k]
+        acc[3] += nw2 * (nw2_new - (1.0 - lr * wd) ** 2 * nw2) / (lr * lr)
+        if renorm > 0.0:
+            f = renorm / np.sqrt(nw2_new)
+            for k in range(n):
+                w[k] *= f
+    return loss / (nb * M)

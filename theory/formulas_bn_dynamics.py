@@ -1,0 +1,57 @@
+"""Registered formulas of the BN-at-a-finite-learning-rate topic (theory/bn_dynamics.py).
+
+References are printed by `bnreg formulas`: Luo, Wang, Shao, Peng, "Towards Understanding
+Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); Smith, Dherin, Barrett, De,
+"On the origin of implicit regularization in stochastic gradient descent", ICLR 2021
+(arXiv:2101.12176); docs/teacher_student.md, "BN at a finite learning rate", explains all.
+"""
+
+from __future__ import annotations
+
+from . import bn_dynamics as BD
+from .registry import Formula, Param
+
+__all__ = ["FORMULAS"]
+
+FORMULAS: list[Formula] = []
+
+_ALPHA = Param("alpha", "float", lo=1.0, lo_open=True, doc="alpha = P/N (> 1: the fit does not interpolate)",
+               required=True)
+_M = Param("M", "int", 32, lo=4, doc="batch size")
+_D2 = Param("delta2", "float", 0.25, lo=0.0, doc="label-noise variance")
+_N = Param("N", "int", lo=64, doc="input dimension (the noise strength is lr_eff N/M; leading order in 1/N, "
+           "and P = round(alpha N) must exceed N + 1 and M)", required=True)
+_LR_EFF = Param("lr_eff", "float", lo=0.0, lo_open=True, doc="effective learning rate lr/|w|^2", required=True)
+_REF = ("Smith et al., ICLR 2021 (arXiv:2101.12176) for the modified loss; docs/teacher_student.md "
+        "(BN at a finite learning rate, derived here)")
+
+FORMULAS.append(Formula(
+    "bn_stationary_error",
+    lambda alpha, lr_eff, N, M=32, delta2=0.25: BD.bn_stationary_error(alpha, M, delta2, lr_eff, N),
+    (_ALPHA, _M, _D2, _LR_EFF, _N),
+    "kappa^2 |v_lam|^2 - 2 kappa (1 - lam G) + 1, lam = alpha nu, nu = lr_eff N rho2/M, "
+    "rho2 = delta2 (P - N - 1)/P ((P - M)/(P - 1) - 2/M) M/(M - 3); |v_lam|^2 = 1 - 2 lam G - lam^2 G' + "
+    "delta2 (G + lam G')", _REF,
+    "stationary error of a BN student at a fixed effective learning rate, leading order (kappa x ridge)"))
+FORMULAS.append(Formula(
+    "bn_noise_ridge",
+    lambda alpha, lr_eff, N, M=32, delta2=0.25: BD.bn_noise_ridge(alpha, M, delta2, lr_eff, N),
+    (_ALPHA, _M, _D2, _LR_EFF, _N),
+    "nu = lr_eff N rho2/M (per-sample ridge coefficient zeta; Krogh-Hertz lam = alpha nu)", _REF,
+    "ridge coefficient of SGD's implicit regularizer on the BN direction"))
+FORMULAS.append(Formula(
+    "bn_weight_norm_growth",
+    lambda alpha, lr, steps, N, M=32, delta2=0.25, w0_sq=1.0: BD.bn_weight_norm_growth(alpha, M, delta2, lr, steps, N,
+                                                                                   w0_sq),
+    (_ALPHA, _M, _D2, Param("lr", "float", lo=0.0, lo_open=True, doc="raw step size", required=True),
+     Param("steps", "float", lo=0.0, doc="SGD steps", required=True), _N,
+     Param("w0_sq", "float", 1.0, lo=0.0, lo_open=True, doc="|w|^2 at steps = 0")),
+    "|w|^4 = |w_0|^4 + 2 lr^2 G^2 steps, G^2 = 4 kappa^2 (1 + delta2/(alpha - 1)) N rho2/M", _REF,
+    "growth of |w|^2 of a BN student under SGD without weight decay (lr_eff = lr/|w|^2 ~ steps^-1/2)"))
+FORMULAS.append(Formula(
+    "bn_wd_effective_lr",
+    lambda alpha, lr, wd, N, M=32, delta2=0.25: BD.bn_wd_effective_lr(alpha, M, delta2, lr, wd, N),
+    (_ALPHA, _M, _D2, Param("lr", "float", lo=0.0, lo_open=True, doc="raw step size", required=True),
+     Param("wd", "float", lo=0.0, lo_open=True, doc="weight decay on w", required=True), _N),
+    "lr_eff* = lr/|w*|^2, |w*|^4 = lr G^2/(wd (2 - lr wd)) ~ sqrt(2 lr wd)/G", _REF,
+    "effective learning rate at the weight-decay equilibrium of |w|"))
