@@ -5,10 +5,11 @@ notebook keeps its inline backend), and optional ipywidgets sliders."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
-__all__ = ["mc_text", "Report", "interactive"]
+__all__ = ["mc_text", "Report", "interactive", "quick_from_env"]
 
 
 def mc_text(estimate: float, se: float) -> str:
@@ -75,3 +76,9 @@ def interactive() -> Any:
     except ImportError:
         return None
     return ipywidgets
+
+
+def quick_from_env() -> bool:
+    """Quick mode for a script run (``python demos/plot_NAME.py``, the documentation's gallery): True
+    when the environment variable BNREG_DEMO_QUICK is set and not "0" (the docs build sets it)."""
+    return os.environ.get("BNREG_DEMO_QUICK", "0").strip() not in ("", "0")

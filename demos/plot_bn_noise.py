@@ -17,7 +17,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report, interactive
+from bnreg.demos.common import Report, interactive, quick_from_env
 from bnreg.sims.bn_noise import simulate_batch_stats
 from bnreg.sims.rng import derive_seed
 from bnreg.theory import bn_noise as B
@@ -76,7 +76,7 @@ def explore(M: int = 8) -> None:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())
     widgets = interactive()
     if widgets is not None:
         widgets.interact(explore, M=widgets.IntSlider(value=8, min=2, max=256))

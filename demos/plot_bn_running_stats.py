@@ -26,7 +26,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report
+from bnreg.demos.common import Report, quick_from_env
 from bnreg.sims.rng import derive_seed
 from bnreg.sims.training_practice import simulate_running_stats
 from bnreg.theory import training_practice as TP
@@ -125,4 +125,4 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report
+from bnreg.demos.common import Report, quick_from_env
 from bnreg.sims.gamma_decay import SETUPS, simulate_glm_bn
 from bnreg.sims.rng import derive_seed
 from bnreg.theory import gamma_decay as G
@@ -80,4 +80,4 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())

@@ -27,7 +27,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report
+from bnreg.demos.common import Report, quick_from_env
 from bnreg.sims.training_practice import simulate_init
 from bnreg.theory import training_practice as TP
 
@@ -133,4 +133,4 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())

@@ -20,7 +20,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report
+from bnreg.demos.common import Report, quick_from_env
 from bnreg.sims.nn.config import CNNConfig
 from bnreg.sims.nn.data import load_dataset
 from bnreg.sims.nn.train import train
@@ -167,4 +167,4 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())

@@ -3,7 +3,7 @@ Teacher-student: generalization error against alpha = P/N
 =========================================================
 
 A linear student learns a linear teacher from P noisy examples in N dimensions.  Random-matrix
-theory gives its generalization error eps_gen = |v - w*|^2 in closed form as a function of
+theory gives its generalization error eps_gen = ‖v - w*‖² in closed form as a function of
 alpha = P/N: the pseudo-inverse (where plain SGD from zero converges) diverges at alpha = 1, ridge at
 its optimum lam = delta^2 does not, weight normalization with gamma decay zeta = 1/(2M) sits in
 between, and a converged BN student is the centred pseudo-inverse shrunk by E[sigma_B]/sigma
@@ -20,7 +20,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report, interactive
+from bnreg.demos.common import Report, interactive, quick_from_env
 from bnreg.sims.rng import derive_seed
 from bnreg.sims.teacher_student import Protocol, simulate_closed_form, train_student
 from bnreg.theory import teacher_student as TS
@@ -123,7 +123,7 @@ def explore(alpha: float = 1.5) -> None:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())
     widgets = interactive()
     if widgets is not None:
         widgets.interact(explore, alpha=widgets.FloatSlider(value=1.5, min=0.05, max=3.0, step=0.05))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report, interactive
+from bnreg.demos.common import Report, interactive, quick_from_env
 from bnreg.sims.rng import derive_seed
 from bnreg.sims.variance_shift import simulate_stack_shift, simulate_variance_shift
 from bnreg.theory import variance_shift as VS
@@ -108,7 +108,7 @@ def explore(keep: float = 0.5, c: float = 1.0) -> None:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())
     widgets = interactive()
     if widgets is not None:
         widgets.interact(explore, keep=widgets.FloatSlider(value=0.5, min=0.05, max=1.0, step=0.05),

@@ -2,10 +2,10 @@
 L1 vs L2 weight decay, and early stopping
 =========================================
 
-Two penalties on the weights: L2 (lam |w|^2/2, "weight decay") shrinks every weight in proportion;
-L1 (lam |w|_1) moves every weight towards 0 by the same amount and stops it there, so it makes
+Two penalties on the weights: L2 (lam ‖w‖²/2, "weight decay") shrinks every weight in proportion;
+L1 (lam ‖w‖₁) moves every weight towards 0 by the same amount and stops it there, so it makes
 exact zeros.  With an orthonormal design both are closed forms: ridge z/(1 + lam), lasso the soft
-threshold sign(z)(|z| - lam)_+ of the least-squares coefficient z ~ N(w*, sigma^2), whose risk and
+threshold sign(z) max(abs(z) - lam, 0) of the least-squares coefficient z ~ N(w*, sigma^2), whose risk and
 probability of an exact zero are closed forms in Phi and phi (``bnreg derive soft_threshold``).
 Early stopping is a third regularizer: gradient descent from 0 stopped at time tau filters the
 spectrum like ridge with lam ~ 1/tau; for a linear teacher its whole error curve eps_gen(tau) is
@@ -23,7 +23,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.demos.common import Report
+from bnreg.demos.common import Report, quick_from_env
 from bnreg.sims.mc import mc_from_values
 from bnreg.sims.nn.data import load_dataset
 from bnreg.sims.training_practice import gd_teacher_errors, simulate_penalized_orthonormal, train_mlp
@@ -152,4 +152,4 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    results = main()
+    results = main(quick=quick_from_env())
