@@ -31,7 +31,8 @@ from bnreg.theory.registry import Formula, Param
 
 # A valid value for every required parameter that has no default (the rest take their defaults).
 NOMINAL = {"M": "32", "case": "identity", "alpha": "0.5", "lam": "0.1", "zeta": "0.1", "x": "1.0", "N": "20",
-           "P": "10", "tau": "1.0", "keep": "0.5", "c": "0.5", "v": "1.0", "beta": "0.5"}
+           "P": "10", "tau": "1.0", "keep": "0.5", "c": "0.5", "v": "1.0", "beta": "0.5", "lr": "0.01",
+           "trace_sigma": "1.0"}
 
 TINY_HUGE = ["5e-324", "-5e-324", "1e-300", "-1e-300", "1e-100", "1e-10", "1e10", "1e100", "1e300", "-1e300",
              "1e308", "-1e308", "1.7976931348623157e308", "0", "-0.0", "1e309"]
@@ -351,6 +352,14 @@ ISSUE = [  # (argv, exit code, needle in stdout or stderr)
     (["eval", "gen_error_sgd", "alpha=1.0000000000000002", "delta2=1e300"], 2, "no finite value"),
     (["eval", "gen_error_sgd_exact", "N=10", "P=11"], 0, "inf"),
     (["eval", "batch_std_var", "M=32", "skew=3"], 2, "skew^2 <= rho + 2"),
+    # training practice (never fuzzed before): an integer cap, sigma^4's cap, values that were NaN, 0 or
+    # six orders of magnitude off
+    (["eval", "running_mean_var", "M=1" + "0" * 30], 2, "M must satisfy 2 <= M <= 1e+15"),
+    (["eval", "running_var_var", "M=32", "sigma=1e100"], 2, "sigma must satisfy 0 < sigma <= 1e+75"),
+    (["eval", "lasso_orthonormal_risk", "lam=0.1", "w_star=-1e100", "sigma=1e-300"], 0, "0.010000000000000002"),
+    (["eval", "sgd_excess_loss", "lr=5e-324", "M=1000000000000000", "trace_sigma=1e300"], 0, "1.23516411460"),
+    (["eval", "relu_dead_fraction", "c=0.001", "batch=1000"], 0, "2.88155101293"),
+    (["eval", "init_backward_r", "init=standard", "depth=1000"], 2, "no finite value"),
     (["verify", "--only", ""], 2, "--only"),
     (["verify", "--only", ","], 2, "--only"),
     (["verify", "--threads", "0", "--only", "simple_error"], 2, "threads >= 1"),

@@ -92,3 +92,38 @@ def test_ridge_error_tends_to_the_pseudo_inverse_error(a, d):
 @given(pos, st.floats(min_value=0.0, max_value=1e300))
 def test_mp_density_nonnegative(a, x):
     assert evaluate("mp_density", alpha=a, x=x) >= 0.0
+
+
+# ------------------------------------------------------------------ training practice
+decay = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
+updates = st.integers(0, 10**7)
+
+
+@SET
+@given(decay, updates, st.booleans(), st.integers(2, 10**15), st.floats(min_value=1e-100, max_value=1e75),
+       st.floats(min_value=-2.0, max_value=1e6), st.floats(min_value=-1e100, max_value=1e100))
+def test_running_statistics_bias_and_variance_finite_and_bounded(d, t, warm, M, sigma, rho, s0):
+    """Var >= 0 and at most the variance of one batch statistic (sum w_k^2 <= (sum w_k)^2 <= 1);
+    |bias| <= |s0 - target| (Pi_t in [0, 1]); all finite."""
+    kw = {"d": d, "t": t, "warmup": warm}
+    vm = evaluate("running_mean_var", M=M, sigma=sigma, **kw)
+    vv = evaluate("running_var_var", M=M, sigma=sigma, rho=rho, **kw)
+    assert 0.0 <= vm <= sigma * sigma / M * (1 + 1e-14)
+    assert 0.0 <= vv <= sigma**4 * (2 / (M - 1) + rho / M) * (1 + 1e-14)
+    bm = evaluate("running_mean_bias", s0=s0, mu=1.0, **kw)
+    bv = evaluate("running_var_bias", s0=s0, sigma=sigma, **kw)
+    assert math.isfinite(bm) and abs(bm) <= abs(s0 - 1.0) * (1 + 1e-14)
+    assert math.isfinite(bv) and abs(bv) <= abs(s0 - sigma * sigma) * (1 + 1e-14)
+
+
+@SET
+@given(st.floats(min_value=0.0, max_value=1e100), st.floats(min_value=-1e100, max_value=1e100),
+       st.floats(min_value=-1e100, max_value=1e100), st.floats(min_value=1e-300, max_value=1e100))
+def test_lasso_zero_prob_in_unit_interval_and_decreasing_in_w_star(lam, w1, w2, sigma):
+    """P(|w* + sigma u| <= lam) is in [0, 1] and decreases in |w*| (Anderson: a symmetric unimodal law
+    puts the most mass on the centred interval); the risk lies in [0, min(w*^2, lam^2) + sigma^2]."""
+    w1, w2 = sorted((w1, w2), key=abs)
+    p1, p2 = (evaluate("lasso_zero_prob", lam=lam, w_star=w, sigma=sigma) for w in (w1, w2))
+    assert 0.0 <= p2 <= p1 * (1 + 1e-14) and p1 <= 1.0
+    r = evaluate("lasso_orthonormal_risk", lam=lam, w_star=w1, sigma=sigma)
+    assert 0.0 <= r <= (min(w1 * w1, lam * lam) + sigma * sigma) * (1 + 1e-14)

@@ -118,6 +118,37 @@ def test_sgd_stationary_excess_tends_to_first_order():
     assert TP.sgd_stationary_excess(X, y, 0.3, 8) > TP.sgd_excess_loss(0.3, 8, tr, 100)
 
 
+def test_tanh_series_coefficients_are_the_derived_ones():
+    """The small-q branch of activation_moments uses the SymPy series to O(q^5)."""
+    m = TP.derive_activation_moments("tanh", 5)
+    series = []
+    for key, row in zip(("E phi^2", "E phi'^2"), TP._TANH_SERIES, strict=True):
+        want = [float(c) for c in sp.Poly(m[key], TP.q).all_coeffs()[::-1]]
+        assert want == list(row)
+        series.append(lambda qv, w=want: sum(c * qv**k for k, c in enumerate(w)))
+    for qv in (1e-300, 1e-8, 9.9e-5, 1.01e-4, 3e-4):  # both sides of the switch to quadrature at 1e-4 agree
+        for got, f in zip(TP.activation_moments("tanh", qv), series, strict=True):
+            assert got == pytest.approx(f(qv), rel=1e-14)
+
+
+def test_ema_closed_form_equals_the_weights():
+    """ema_terms (O(1) in t: the warm-up sums in exact rationals) against the explicit weights."""
+    for d, t, warm in itertools.product((0.0, 0.3, 0.9, 0.95, 0.999), (0, 1, 2, 9, 10, 80, 81, 300), (False, True)):
+        pi, w = TP.ema_weights(d, t, warm)
+        assert TP.ema_pi(d, t, warm) == pytest.approx(pi, rel=1e-13, abs=1e-300)
+        assert TP.ema_sum_w2(d, t, warm) == pytest.approx(float(w @ w), rel=1e-13, abs=1e-300)
+        assert TP.ema_bias(d, t, 0.7, -0.2, warm) == pytest.approx(0.9 * pi, rel=1e-13, abs=1e-300)
+    assert TP.ema_terms(0.9, 100, True)[:2] == (362880 / math.prod(range(81, 90)), 20)  # switch at k = 80
+
+
+def test_relu_dead_fraction_orthant_closed_forms():
+    """Two and three equicorrelated Gaussians: 1/4 + arcsin(c)/(2 pi), 1/8 + 3 arcsin(c)/(4 pi)
+    (Sheppard; the second checks the log-space quadrature)."""
+    for c in (1e-300, 1e-8, 0.3, 0.9, 1 - 1e-9):
+        assert TP.relu_dead_fraction(c, 2) == pytest.approx(0.25 + math.asin(c) / (2 * math.pi), rel=1e-15)
+        assert TP.relu_dead_fraction(c, 3) == pytest.approx(0.125 + 3 * math.asin(c) / (4 * math.pi), rel=1e-14)
+
+
 def test_relu_dead_fraction_limits_and_brute_force():
     assert TP.relu_dead_fraction(0.0, 10) == pytest.approx(2.0**-10)
     assert TP.relu_dead_fraction(1.0, 10) == 0.5

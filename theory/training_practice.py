@@ -50,12 +50,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 from functools import cache
 
 import numpy as np
 import sympy as sp
-from scipy import integrate
-from scipy.special import expit, ndtr
+from scipy import integrate, optimize
+from scipy.special import log_ndtr
 
 from .params import ParameterError, check_bool, check_choice, check_float, check_int
 
@@ -67,7 +68,7 @@ __all__ = [
     "init_sigma_w2", "activation_moments", "forward_variance", "backward_variance", "weight_grad_rms",
     "init_forward_q", "init_backward_r",
     "relu_correlation_map", "relu_correlations", "relu_dead_fraction",
-    "ema_decays", "ema_weights", "ema_bias", "ema_variance", "batch_var_var",
+    "ema_decays", "ema_weights", "ema_terms", "ema_pi", "ema_sum_w2", "ema_bias", "ema_variance", "batch_var_var",
     "running_mean_bias", "running_mean_var", "running_var_bias", "running_var_var",
     "minibatch_factor", "minibatch_mean_var", "gradient_noise_cov", "sgd_excess_loss", "sgd_stationary_excess",
     "ridge_orthonormal_risk", "lasso_orthonormal_risk", "lasso_zero_prob",
@@ -242,6 +243,111 @@ def derive_soft_threshold() -> dict[str, sp.Expr]:
             "lasso risk at w* = 0": sp.simplify(risk.subs(ws, 0))}
 
 
+# ------------------------------------------------------ double-precision building blocks
+# Exact sums and products of two doubles (Knuth, Dekker), exp(a) 2^k without intermediate under- or
+# overflow, the normal density at a point known to twice the working precision and a product of
+# several factors kept as mantissa x 2^exponent.  They make the closed forms below accurate to a few
+# units in the last place at every legal parameter (tests/test_stability.py).
+_SPLIT = 134217729.0  # 2^27 + 1 (Veltkamp)
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 = HI + LO, HI 32 bits
+_INV_SQRT_2PI = 0.3989422804014327
+_TINY = 2.2250738585072014e-308  # the smallest normal double
+
+
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    """(s, e) with s = fl(a + b) and s + e = a + b exactly."""
+    s = a + b
+    bv = s - a
+    return s, (a - (s - bv)) + (b - bv)
+
+
+def _two_prod(a: float, b: float) -> tuple[float, float]:
+    """(p, e) with p = fl(a b) and p + e = a b exactly (|a|, |b| < 1e290, no underflow)."""
+    p = a * b
+    ca, cb = _SPLIT * a, _SPLIT * b
+    ah, bh = ca - (ca - a), cb - (cb - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _quotient(a: float, b: float, sigma: float) -> tuple[float, float]:
+    """(x, xl): x = fl((a + b)/sigma) and x + xl = (a + b)/sigma to about twice the working precision
+    (xl = 0 where x is not finite or outside [1, 1e4], where the correction cannot matter)."""
+    n, nl = _two_sum(a, b)
+    x = n / sigma
+    if not (1.0 <= abs(x) <= 1e4) or sigma > 1e280:
+        return x, 0.0
+    p, e = _two_prod(x, sigma)
+    return x, (((n - p) - e) + nl) / sigma
+
+
+def _exp2k(a: float, b: float, k: int) -> float:
+    """exp(a + b) 2^k / sqrt(2 pi) for an exactly known a and a small correction b: a is reduced by
+    multiples of ln 2 exactly (Cody-Waite), so exp is only taken of a number in [-0.35, 0.35] and the
+    result is right even where exp(a) alone would under- or overflow."""
+    if a < -1e6:
+        return 0.0
+    n = round(a / _LN2_HI)
+    r = (a - n * _LN2_HI) - n * _LN2_LO
+    return math.ldexp(math.exp(r + b) * _INV_SQRT_2PI, n + k)
+
+
+def _phi2k(x: float, xl: float = 0.0, k: int = 0) -> float:
+    """phi(x + xl) 2^k, phi the standard normal density, accurate to a few ulp for every x >= 0 (x^2/2
+    is split so that exp sees it exactly; xl a correction of order eps x)."""
+    if not x <= 1e150:
+        return 0.0
+    c = _SPLIT * x
+    xh = c - (c - x)
+    return _exp2k(-0.5 * xh * xh, -0.5 * (x - xh) * (x + xh) - x * xl, k)
+
+
+def _product(*xs: float) -> float:
+    """x_1 x_2 ... x_n rounded once per factor, without an intermediate under- or overflow (mantissas
+    and exponents apart); OverflowError if the product itself exceeds a double."""
+    m, e = 1.0, 0
+    for v in xs:
+        fm, fe = math.frexp(v)
+        m, me = math.frexp(m * fm)
+        e += fe + me
+    return math.ldexp(m, e)
+
+
+def _pow_times(x: float, d: float, n: int) -> float:
+    """x d^n for 0 <= d <= 1, with d^n taken in two halves where it alone would leave the normal
+    doubles (x d^n can be normal when d^n is not)."""
+    p = math.pow(d, n)
+    if p >= _TINY or p == 1.0 or x == 0.0:
+        return x * p
+    h = n // 2
+    return x * math.pow(d, h) * math.pow(d, n - h)
+
+
+_GL_T, _GL_W = np.polynomial.legendre.leggauss(10)
+_BREAKS = np.arange(1.0, 61.0)
+
+
+def _tail_quad(x: float, xl: float, C: float, D: float, smax: float = math.inf) -> float:
+    """int_0^smax (C + D s)^2 phi(x + s) ds for x >= 0 (x + xl the exact lower limit), a positive
+    integrand integrated without cancellation: phi(x + s) = phi(x) exp(-x s - s^2/2), Gauss-Legendre
+    (10 points) on the pieces where x s + s^2/2 grows by 1, up to 60 (e^-60 of the peak: negligible).
+    The scale of C, D is taken out exactly, so the result is right wherever it is a normal double."""
+    big = max(abs(C), abs(D))
+    if big == 0.0 or smax <= 0.0 or not x <= 1e150:
+        return 0.0
+    s = np.concatenate(([0.0], 2.0 * _BREAKS / (x + np.sqrt(x * x + 2.0 * _BREAKS))))  # x s + s^2/2 = j, stably
+    if smax < s[-1]:
+        s = np.append(s[s < smax], smax)
+    lo, hi = s[:-1], s[1:]
+    half = 0.5 * (hi - lo)
+    nodes = (0.5 * (lo + hi))[:, None] + half[:, None] * _GL_T
+    h = math.frexp(big)[1]
+    c, dd_ = math.ldexp(C, -h), math.ldexp(D, -h)
+    vals = (c + dd_ * nodes) ** 2 * np.exp(-(x * nodes + 0.5 * nodes * nodes))
+    total = float(np.sum(half * (vals @ _GL_W)))
+    return total * _phi2k(x, xl, 2 * h)
+
+
 # ------------------------------------------------------------------------------- numerics
 def init_sigma_w2(init: str, width: int) -> float:
     """sigma_w2 = width x (per-weight variance) of a square layer of `width` units under `init`:
@@ -252,32 +358,58 @@ def init_sigma_w2(init: str, width: int) -> float:
     return {"small": 1e-4 * width, "standard": float(width), "xavier": 1.0, "he": 2.0}[init]
 
 
-def _gauss_expect(f: Callable[[np.ndarray], np.ndarray], qv: float) -> float:
-    """E[f(sqrt(q) z)], z ~ N(0, 1), by adaptive quadrature on [-12, 12] with break points where f
-    changes on the scale 1 (|sqrt(q) z| <= 3)."""
-    s = math.sqrt(qv)
-    pts = sorted({0.0, *(p for p in (-3.0 / s, 3.0 / s) if abs(p) < 12)})
-    g = lambda zz: f(np.asarray(s * zz)) * math.exp(-0.5 * zz * zz) / math.sqrt(2 * math.pi)
-    val, _ = integrate.quad(g, -12.0, 12.0, points=pts, limit=400, epsabs=1e-15, epsrel=1e-12)
+# tanh for h ~ N(0, q), q < 1e-4: E[tanh^2] and E[tanh'^2] to O(q^5) (derive_activation_moments("tanh", 5);
+# tests/test_training_practice.py compares), relative error below 1e-17.
+_TANH_SERIES = ((0.0, 1.0, -2.0, 17 / 3, -62 / 3, 1382 / 15), (1.0, -2.0, 7.0, -94 / 3, 502 / 3, -15484 / 15))
+
+
+def _sech2(h: np.ndarray) -> np.ndarray:
+    e = np.exp(-2.0 * np.abs(h))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+def _dsigmoid(h: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(h))
+    return e / (1.0 + e) ** 2
+
+
+def _even_gauss_expect(f: Callable[[np.ndarray], np.ndarray], qv: float, local: bool) -> float:
+    """E[f(h)], h ~ N(0, q), for an even f, by adaptive quadrature with a relative tolerance only:
+    on z = h/sqrt(q) in [0, 12] for q <= 1, on h for q > 1 where f is `local` (decays at least like
+    e^-|h|: [0, min(12 sqrt q, 45)], break points at the scales of f and of the density)."""
+    if qv <= 1.0 or not local:
+        s = math.sqrt(qv)
+        g = lambda zz: 2.0 * f(np.asarray(s * zz)) * math.exp(-0.5 * zz * zz) * _INV_SQRT_2PI
+        pts, end = [3.0], 12.0
+    else:
+        s = math.sqrt(qv)
+        g = lambda hh: 2.0 * f(np.asarray(hh)) * math.exp(-0.5 * (hh / s) ** 2) * _INV_SQRT_2PI / s
+        end = min(12.0 * s, 45.0)
+        pts = sorted({p for p in (1.0, 3.0, 10.0, 20.0, s, 3.0 * s) if p < end})
+    val, _ = integrate.quad(g, 0.0, end, points=pts, limit=400, epsabs=0.0, epsrel=1e-13)
     return float(val)
 
 
 def activation_moments(activation: str, qv: float) -> tuple[float, float]:
     """(E[phi(h)^2], E[phi'(h)^2]) for h ~ N(0, q): closed forms for linear (q, 1) and ReLU
-    (q/2, 1/2), adaptive quadrature for tanh and sigmoid."""
+    (q/2, 1/2); for tanh and sigmoid the series in q below q = 1e-4 (tanh) and otherwise adaptive
+    quadrature of even, overflow-free integrands with a relative tolerance, E[tanh^2] = 1 - E[sech^2]
+    and E[sigmoid^2] = 1/2 - E[sigmoid'] (sigmoid(-h) = 1 - sigmoid(h)) so that large q loses nothing."""
     activation = check_choice("activation", activation, ACTIVATIONS)
     qv = check_float("q", qv, 0.0)
     if activation == "linear":
         return qv, 1.0
     if activation == "relu":
         return qv / 2.0, 0.5
-    if qv == 0.0:
-        return (0.0, 1.0) if activation == "tanh" else (0.25, 1.0 / 16.0)
     if activation == "tanh":
-        return (_gauss_expect(lambda h: np.tanh(h) ** 2, qv),
-                _gauss_expect(lambda h: (1.0 - np.tanh(h) ** 2) ** 2, qv))
-    return (_gauss_expect(lambda h: expit(h) ** 2, qv),
-            _gauss_expect(lambda h: (expit(h) * (1.0 - expit(h))) ** 2, qv))
+        if qv < 1e-4:
+            a, b = (sum(c * qv**k for k, c in enumerate(cs)) for cs in _TANH_SERIES)
+            return a, b
+        m2 = (_even_gauss_expect(lambda h: np.tanh(h) ** 2, qv, False) if qv <= 1.0
+              else 1.0 - _even_gauss_expect(_sech2, qv, True))
+        return m2, _even_gauss_expect(lambda h: _sech2(h) ** 2, qv, True)
+    return (0.5 - _even_gauss_expect(_dsigmoid, qv, True),
+            _even_gauss_expect(lambda h: _dsigmoid(h) ** 2, qv, True))
 
 
 def _check_net(activation: str, sigma_w2: float, depth: int, q0: float) -> tuple[str, float, int, float]:
@@ -300,15 +432,24 @@ def forward_variance(activation: str, sigma_w2: float, depth: int, q0: float = 1
     return out
 
 
+def _chi(activation: str, sigma_w2: float, qv: float) -> float:
+    """sigma_w2 E[phi'(h)^2], h ~ N(0, q): the factor of one layer of the backward pass (for linear
+    and ReLU independent of q, so also where q overflowed)."""
+    if activation in ("linear", "relu"):
+        return sigma_w2 * (1.0 if activation == "linear" else 0.5)
+    return sigma_w2 * activation_moments(activation, qv)[1]
+
+
 def backward_variance(activation: str, sigma_w2: float, depth: int, q0: float = 1.0) -> np.ndarray:
     """r_l = E[(dL/dh_l)^2], l = 1..depth, for L = g . h_depth, g ~ N(0, I): r_depth = 1,
-    r_l = sigma_w2 E[phi'(h_l)^2] r_{l+1} (mean field, gradient-independence assumption)."""
+    r_l = sigma_w2 E[phi'(h_l)^2] r_{l+1} (mean field, gradient-independence assumption).
+    Overflow gives inf, underflow 0."""
     qs = forward_variance(activation, sigma_w2, depth, q0)
     r = np.empty(depth)
     r[-1] = 1.0
-    for layer in range(depth - 2, -1, -1):
-        chi = sigma_w2 * activation_moments(activation, qs[layer])[1] if math.isfinite(qs[layer]) else math.nan
-        r[layer] = chi * r[layer + 1]
+    with np.errstate(over="ignore"):
+        for layer in range(depth - 2, -1, -1):
+            r[layer] = _chi(activation, sigma_w2, qs[layer]) * r[layer + 1]
     return r
 
 
@@ -322,18 +463,41 @@ def weight_grad_rms(activation: str, sigma_w2: float, depth: int, q0: float = 1.
         return np.sqrt(r * p)
 
 
+def _sigma_w2_exact(init: str, width: int) -> Fraction:
+    """`init_sigma_w2` as the exact rational it stands for (n/10^4, n, 1, 2)."""
+    init = check_choice("init", init, INITS)
+    width = check_int("width", width, 1)
+    return {"small": Fraction(width, 10**4), "standard": Fraction(width), "xavier": Fraction(1),
+            "he": Fraction(2)}[init]
+
+
 def init_forward_q(activation: str = "relu", init: str = "he", depth: int = 10, width: int = 256,
                    q0: float = 1.0) -> float:
     """q_depth, the pre-activation variance at layer `depth` of a square net of `width` units under
-    `init` (`init_sigma_w2`), from the mean-field recursion `forward_variance`."""
+    `init` (`init_sigma_w2`), from the mean-field recursion `forward_variance`; linear and ReLU by the
+    closed form sigma_w2 q0 (sigma_w2 m)^(depth-1), m = 1 or 1/2, in exact rational arithmetic rounded
+    once (no rounding amplified by the power, no spurious under- or overflow; OverflowError where
+    q_depth exceeds a double)."""
+    activation, _, depth, q0 = _check_net(activation, init_sigma_w2(init, width), depth, q0)
+    if activation in ("linear", "relu"):
+        s2 = _sigma_w2_exact(init, width)
+        return float(s2 * Fraction(q0) * (s2 * (1 if activation == "linear" else Fraction(1, 2))) ** (depth - 1))
     return float(forward_variance(activation, init_sigma_w2(init, width), depth, q0)[-1])
 
 
 def init_backward_r(activation: str = "relu", init: str = "he", depth: int = 10, width: int = 256,
                     q0: float = 1.0) -> float:
     """r_1 = E[(dL/dh_1)^2] at the first layer for L = g . h_depth (r_depth = 1): below 1 the
-    gradient vanishes towards the input, above 1 it explodes (`backward_variance`)."""
-    return float(backward_variance(activation, init_sigma_w2(init, width), depth, q0)[0])
+    gradient vanishes towards the input, above 1 it explodes (`backward_variance`).  Linear and ReLU:
+    (sigma_w2 m)^(depth-1) exactly, rounded once; tanh and sigmoid: the depth - 1 layer factors
+    multiplied as one product (`_product`: no spurious under- or overflow of a partial product).
+    OverflowError where r_1 exceeds a double."""
+    activation, sigma_w2, depth, q0 = _check_net(activation, init_sigma_w2(init, width), depth, q0)
+    if activation in ("linear", "relu"):
+        s2 = _sigma_w2_exact(init, width)
+        return float((s2 * (1 if activation == "linear" else Fraction(1, 2))) ** (depth - 1))
+    qs = forward_variance(activation, sigma_w2, depth, q0)
+    return _product(*(_chi(activation, sigma_w2, qv) for qv in qs[:-1]))
 
 
 def relu_correlation_map(c: float) -> float:
@@ -357,19 +521,39 @@ def relu_correlations(depth: int, c1: float = 0.0) -> np.ndarray:
 def relu_dead_fraction(c: float, batch: int = 64) -> float:
     """Probability that a ReLU unit whose pre-activations on `batch` inputs are jointly Gaussian,
     zero mean, equicorrelated with c in [0, 1], is off (h <= 0) on all of them:
-    int phi(z) Phi(-sqrt(c/(1-c)) z)^batch dz (1/2 at c = 1, 2^-batch at c = 0)."""
+    int phi(z) Phi(-sqrt(c/(1-c)) z)^batch dz (1/2 at c = 1, 2^-batch at c = 0; 1/2 for one input,
+    1/4 + arcsin(c)/(2 pi) for two, Sheppard).
+
+    The integrand, written exp(L(z)) with L(z) = log phi(z) + batch log Phi(k z) (z -> -z), is
+    log-concave with L'' <= -1: its peak z* is the root of L', the window where L > L(z*) - 60 lies
+    within 11 of it, and the integral of exp(L - L(z*)) over that window (break points where L has
+    dropped by 1/2, 2, 8 and 20 and where k z = 1, 2, 4, 8, the end of Phi(k z)^batch's rise) is taken
+    with a relative tolerance, so the result keeps its relative
+    accuracy down to the smallest doubles and at the sharp edge of c near 1."""
     c = check_float("c", c, 0.0, 1.0)
     batch = check_int("batch", batch, 1)
-    if c >= 1.0:
+    if c >= 1.0 or batch == 1:
         return 0.5
     if c == 0.0:
-        return 0.5**batch
+        return math.ldexp(1.0, -batch)
+    if batch == 2:
+        return 0.25 + math.asin(c) / (2.0 * math.pi)
     k = math.sqrt(c / (1.0 - c))
-    f = lambda zz: math.exp(-0.5 * zz * zz) / math.sqrt(2 * math.pi) * float(ndtr(-k * zz)) ** batch
-    lo = -12.0
-    hi = min(12.0, 12.0 / k + 1.0)
-    val, _ = integrate.quad(f, lo, hi, points=[0.0], limit=400, epsabs=1e-15, epsrel=1e-12)
-    return float(val)
+    lnd = lambda zz: float(log_ndtr(k * zz))
+    L = lambda zz: -0.5 * zz * zz + batch * lnd(zz)
+    # L'(z) = -z + batch k phi(kz)/Phi(kz) > 0 at z <= 0; phi/Phi <= 2 phi(0) for z >= 0, so z* <= 0.8 batch k
+    dL = lambda zz: -zz + batch * k * math.exp(-0.5 * (k * zz) ** 2 - lnd(zz)) * _INV_SQRT_2PI
+    zs = optimize.brentq(dL, 0.0, 0.8 * batch * k + 1.0, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+    Ls = L(zs)
+    at = lambda drop, side: optimize.brentq(lambda zz: L(zz) - Ls + drop, *sorted((zs, zs + 11.5 * side)),
+                                            xtol=1e-300, rtol=1e-10, maxiter=500)
+    lo, hi = at(60.0, -1.0), at(60.0, 1.0)
+    pts = sorted({zs, *(at(dr, sd) for dr in (0.5, 2.0, 8.0, 20.0) for sd in (-1.0, 1.0)),
+                  *(j / k for j in (1.0, 2.0, 4.0, 8.0) if lo < j / k < hi)} - {lo, hi})
+    # batch log Phi carries an absolute rounding error of about batch eps |log Phi|: ask no more than that
+    tol = max(1e-13, 100 * np.finfo(float).eps * batch * (1.0 - lnd(zs)))
+    val, _ = integrate.quad(lambda zz: math.exp(L(zz) - Ls), lo, hi, points=pts, limit=400, epsabs=0.0, epsrel=tol)
+    return math.exp(Ls + math.log(val)) * _INV_SQRT_2PI
 
 
 # --------------------------------------------------------------- running statistics (EMA)
@@ -395,25 +579,91 @@ def ema_weights(d: float, t: int, warmup: bool = False) -> tuple[float, np.ndarr
     return float(suffix[0]), (1.0 - dk) * suffix[1:]
 
 
+def _warmup_steps(d: float, t: int) -> int:
+    """K, the number of the first t updates that use the warm-up decay, i.e. the first k with
+    (1 + k)/(10 + k) >= d in doubles (as `ema_decays` compares), or t; by bisection."""
+    lo, hi = 0, t
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (1.0 + mid) / (WARMUP_OFFSET + mid) >= d:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _p8_sq(k: int) -> int:
+    return math.prod(range(k + 2, k + 10)) ** 2
+
+
+# Forward differences at 0 of P(k)^2, P(k) = (k+2)(k+3)...(k+9) (degree 16): sum_{k<K} P(k)^2 =
+# sum_j DELTA[j] C(K, j+1) exactly, in integers (Newton's forward-difference formula).
+_P8_DIFFS: list[int] = []
+_row = [_p8_sq(k) for k in range(17)]
+while _row:
+    _P8_DIFFS.append(_row[0])
+    _row = [b - a for a, b in zip(_row, _row[1:], strict=False)]
+del _row
+
+
+def ema_terms(d: float, t: int, warmup: bool = False) -> tuple[float, int, float, float]:
+    """The EMA of t updates in closed form, O(1) in t: (W, n, A, B) with Pi_t = W d^n and
+    sum_k w_k^2 = A d^(2n) + B.  With K = `_warmup_steps` warm-up updates followed by n = t - K at d:
+    W = 9!/((K+1)...(K+9)), A = 81 sum_{k<K} ((k+2)...(k+9))^2/((K+1)...(K+9))^2 (since
+    (1 - d_k) prod_{k<j<K} d_j = 9 (k+2)...(k+9)/((K+1)...(K+9)) for d_k = (1+k)/(10+k)), both exact
+    rationals rounded once, and B = (1 - d)(1 - d^(2n))/(1 + d) with 1 - d^(2n) = -expm1(2n log d)
+    (log1p(-(1 - d)) for d > 1/2: no cancellation at d near 1 or small n (1 - d))."""
+    d, t = _check_ema(d, t)
+    K = _warmup_steps(d, t) if check_bool("warmup", warmup) else 0
+    n = t - K
+    Q = math.prod(range(K + 1, K + 10))
+    W = math.factorial(9) / Q
+    A = 81 * sum(c * math.comb(K, j + 1) for j, c in enumerate(_P8_DIFFS)) / (Q * Q)
+    if n == 0:
+        B = 0.0
+    elif d == 0.0:
+        B = 1.0
+    else:
+        B = (1.0 - d) / (1.0 + d) * -math.expm1(2 * n * (math.log1p(-(1.0 - d)) if d > 0.5 else math.log(d)))
+    return W, n, A, B
+
+
+def ema_pi(d: float, t: int, warmup: bool = False) -> float:
+    """Pi_t = prod_k d_k, the weight left on the start value after t updates (closed form)."""
+    W, n, _, _ = ema_terms(d, t, warmup)
+    return _pow_times(W, d, n)
+
+
+def ema_sum_w2(d: float, t: int, warmup: bool = False) -> float:
+    """sum_k w_k^2, the variance of the EMA of t independent unit-variance inputs (closed form)."""
+    _, n, A, B = ema_terms(d, t, warmup)
+    return _pow_times(A, d, 2 * n) + B
+
+
 def ema_bias(d: float, t: int, s0: float, target: float, warmup: bool = False) -> float:
-    """E[s_t] - target = Pi_t (s0 - target) when every x_k has mean `target` (exact)."""
-    pi, _ = ema_weights(d, t, warmup)
-    return pi * (check_float("s0", s0) - check_float("target", target))
+    """E[s_t] - target = Pi_t (s0 - target) when every x_k has mean `target` (exact; closed form,
+    the power of d taken so that Pi_t (s0 - target) is right even where Pi_t alone underflows)."""
+    W, n, _, _ = ema_terms(d, t, warmup)
+    return _pow_times(W * (check_float("s0", s0) - check_float("target", target)), d, n)
 
 
 def ema_variance(d: float, t: int, v: float, warmup: bool = False) -> float:
     """Var(s_t) = v sum_k w_k^2 for independent x_k of variance v (exact); constant d:
     v (1 - d)(1 - d^(2t))/(1 + d)."""
-    _, w = ema_weights(d, t, warmup)
-    return check_float("v", v, 0.0) * float(w @ w)
+    return check_float("v", v, 0.0) * ema_sum_w2(d, t, warmup)
 
 
 def batch_var_var(M: int, sigma: float = 1.0, rho: float = 0.0) -> float:
-    """Var of the unbiased batch variance of M i.i.d. inputs: sigma^4 (2/(M - 1) + rho/M)."""
+    """Var of the unbiased batch variance of M i.i.d. inputs: sigma^4 (2/(M - 1) + rho/M), evaluated
+    as sigma^4 ((2 + rho)/M + 2/(M (M - 1))), two non-negative terms (no cancellation at rho near -2)."""
     M = check_int("M", M, 2)
     sigma = check_float("sigma", sigma, 0.0, lo_open=True)
     rho = check_float("rho", rho, -2.0)
-    return sigma**4 * (2.0 / (M - 1) + rho / M)
+    return _product(sigma, sigma, sigma, sigma, _var_coef(M, rho))
+
+
+def _var_coef(M: int, rho: float) -> float:
+    return (2.0 + rho) / M + 2 / (M * (M - 1))
 
 
 def running_mean_bias(d: float = 0.9, t: int = 100, s0: float = 0.0, mu: float = 1.0, warmup: bool = False) -> float:
@@ -426,19 +676,29 @@ def running_mean_var(M: int, d: float = 0.9, t: int = 100, sigma: float = 1.0, w
     """Var of BN's running mean after t updates with batch means of M i.i.d. inputs:
     (sigma^2/M) sum_k w_k^2; exact."""
     M = check_int("M", M, 1)
-    return ema_variance(d, t, check_float("sigma", sigma, 0.0, lo_open=True) ** 2 / M, warmup)
+    sigma = check_float("sigma", sigma, 0.0, lo_open=True)
+    return _product(sigma, sigma, ema_sum_w2(d, t, warmup)) / M
 
 
 def running_var_bias(d: float = 0.9, t: int = 100, s0: float = 1.0, sigma: float = 1.0, warmup: bool = False) -> float:
     """Bias E[s_t] - sigma^2 of BN's running variance (EMA of unbiased batch variances) after t
-    updates from s0 (PyTorch starts at 1): Pi_t (s0 - sigma^2); exact."""
-    return ema_bias(d, t, s0, check_float("sigma", sigma, 0.0, lo_open=True) ** 2, warmup)
+    updates from s0 (PyTorch starts at 1): Pi_t (s0 - sigma^2); exact (s0 - sigma^2 with the exact
+    product sigma sigma, so s0 near sigma^2 loses nothing)."""
+    s0 = check_float("s0", s0)
+    sigma = check_float("sigma", sigma, 0.0, lo_open=True)
+    p, e = _two_prod(sigma, sigma) if 1e-140 < sigma < 1e140 else (sigma * sigma, 0.0)
+    W, n, _, _ = ema_terms(d, t, warmup)
+    return _pow_times(W * ((s0 - p) - e), d, n)
 
 
 def running_var_var(M: int, d: float = 0.9, t: int = 100, sigma: float = 1.0, rho: float = 0.0,
                     warmup: bool = False) -> float:
-    """Var of BN's running variance after t updates: sigma^4 (2/(M - 1) + rho/M) sum_k w_k^2; exact."""
-    return ema_variance(d, t, batch_var_var(M, sigma, rho), warmup)
+    """Var of BN's running variance after t updates: sigma^4 (2/(M - 1) + rho/M) sum_k w_k^2; exact
+    (one product: no spurious overflow of sigma^4 where the whole is a double)."""
+    M = check_int("M", M, 2)
+    sigma = check_float("sigma", sigma, 0.0, lo_open=True)
+    rho = check_float("rho", rho, -2.0)
+    return _product(sigma, sigma, sigma, sigma, _var_coef(M, rho), ema_sum_w2(d, t, warmup))
 
 
 # ------------------------------------------------------------------ minibatch-gradient noise
@@ -477,7 +737,7 @@ def sgd_excess_loss(lr: float, M: int, trace_sigma: float, N: int | None = None,
     """Stationary E[L(w)] - L(w*) of SGD with step lr and minibatches of M of N examples, to first
     order in lr: lr factor(N, M) tr(Sigma_g(w*))/4 (Lyapunov equation; module docstring)."""
     lr = check_float("lr", lr, 0.0, lo_open=True)
-    return lr * minibatch_factor(N, M, replace) * check_float("trace_sigma", trace_sigma, 0.0) / 4.0
+    return _product(lr, minibatch_factor(N, M, replace), check_float("trace_sigma", trace_sigma, 0.0), 0.25)
 
 
 def sgd_stationary_excess(X: np.ndarray, y: np.ndarray, lr: float, M: int, replace: bool = False) -> float:
@@ -529,27 +789,53 @@ def _check_pen(lam_: float, w_star: float, sigma: float) -> tuple[float, float, 
 
 
 def ridge_orthonormal_risk(lam: float, w_star: float = 0.0, sigma: float = 1.0) -> float:
-    """E[(z/(1 + lam) - w*)^2], z ~ N(w*, sigma^2): (lam w*)^2/(1 + lam)^2 + sigma^2/(1 + lam)^2."""
+    """E[(z/(1 + lam) - w*)^2], z ~ N(w*, sigma^2): (lam w*)^2/(1 + lam)^2 + sigma^2/(1 + lam)^2,
+    evaluated as (w* lam/(1 + lam))^2 + (sigma/(1 + lam))^2 (no square of lam w* formed)."""
     lam, w_star, sigma = _check_pen(lam, w_star, sigma)
-    return ((lam * w_star) ** 2 + sigma * sigma) / (1.0 + lam) ** 2
+    return (w_star * (lam / (1.0 + lam))) ** 2 + (sigma / (1.0 + lam)) ** 2
+
+
+def _zero_part(lam: float, w: float, sigma: float, C: float) -> float:
+    """C^2 P(|z| <= lam), z ~ N(w, sigma^2), w >= 0: u = (z - w)/sigma in [a, b] = [-(lam + w)/sigma,
+    (lam - w)/sigma].  If the interval holds u = 0: (erf(b/sqrt 2) + erf(-a/sqrt 2))/2, a sum of two
+    non-negative numbers; otherwise (w > lam) the integral of phi over [lo, lo + 2 lam/sigma],
+    lo = (w - lam)/sigma > 0, by `_tail_quad` (a difference of two normal tails would cancel)."""
+    if lam == 0.0:
+        return 0.0
+    if w <= lam:
+        r = math.sqrt(0.5)
+        return C * C * (0.5 * (math.erf((lam - w) / sigma * r) + math.erf((lam + w) / sigma * r)))
+    lo, lo_l = _quotient(w, -lam, sigma)
+    return _tail_quad(lo, lo_l, C, 0.0, 2.0 * lam / sigma)
 
 
 def lasso_zero_prob(lam: float, w_star: float = 0.0, sigma: float = 1.0) -> float:
-    """P(soft threshold = 0) = Phi((lam - w*)/sigma) - Phi((-lam - w*)/sigma)."""
+    """P(soft threshold = 0) = Phi((lam - w*)/sigma) - Phi((-lam - w*)/sigma), evaluated without
+    cancellation (`_zero_part`; symmetric in w*)."""
     lam, w_star, sigma = _check_pen(lam, w_star, sigma)
-    return float(ndtr((lam - w_star) / sigma) - ndtr((-lam - w_star) / sigma))
+    return min(1.0, _zero_part(lam, abs(w_star), sigma, 1.0))
 
 
 def lasso_orthonormal_risk(lam: float, w_star: float = 0.0, sigma: float = 1.0) -> float:
     """E[(sign(z)(|z| - lam)_+ - w*)^2], z ~ N(w*, sigma^2), with a = (-lam - w*)/sigma,
     b = (lam - w*)/sigma: w*^2 (Phi(b) - Phi(a)) + sigma^2 (1 - Phi(b) + b phi(b)) - 2 sigma lam phi(b)
-    + lam^2 (1 - Phi(b)) + sigma^2 (Phi(a) - a phi(a)) - 2 sigma lam phi(a) + lam^2 Phi(a)."""
+    + lam^2 (1 - Phi(b)) + sigma^2 (Phi(a) - a phi(a)) - 2 sigma lam phi(a) + lam^2 Phi(a).
+
+    That sum cancels (to nothing in the tails), so it is evaluated as three non-negative parts, with
+    w = |w*| (the risk is symmetric), u = (z - w)/sigma: w^2 P(zero) + int_b^oo (sigma u - lam)^2 phi
+    + int_{(lam + w)/sigma}^oo (sigma u - lam)^2 phi (the part z < -lam, reflected).  A tail integral
+    from x >= 0 is `_tail_quad` with the integrand's value at x exact (sigma x - lam = -w or w); for
+    b < 0 the second part is sigma^2 + lam^2 minus the tail beyond -b (at most 0.9 of it)."""
     lam, w_star, sigma = _check_pen(lam, w_star, sigma)
-    a, b = (-lam - w_star) / sigma, (lam - w_star) / sigma
-    pa, pb = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi), math.exp(-0.5 * b * b) / math.sqrt(2 * math.pi)
-    Pa, Pb = float(ndtr(a)), float(ndtr(b))
-    return (w_star**2 * (Pb - Pa) + sigma**2 * (1 - Pb + b * pb) - 2 * sigma * lam * pb + lam**2 * (1 - Pb)
-            + sigma**2 * (Pa - a * pa) - 2 * sigma * lam * pa + lam**2 * Pa)
+    w = abs(w_star)
+    x, x_l = _quotient(lam, w, sigma)
+    below = _tail_quad(x, x_l, w, sigma)
+    b, b_l = _quotient(lam, -w, sigma)
+    if b >= 0.0:
+        above = _tail_quad(b, b_l, -w, sigma)
+    else:
+        above = (sigma * sigma + lam * lam) - _tail_quad(-b, -b_l, w, sigma)
+    return _zero_part(lam, w, sigma, w) + above + below
 
 
 # ---------------------------------------------------------------- `bnreg derive` steps
