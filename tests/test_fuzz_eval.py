@@ -30,9 +30,9 @@ from bnreg.theory.catalog import FORMULAS
 from bnreg.theory.registry import Formula, Param
 
 # A valid value for every required parameter that has no default (the rest take their defaults).
-NOMINAL = {"M": "32", "case": "identity", "alpha": "0.5", "lam": "0.1", "zeta": "0.1", "x": "1.0", "N": "20",
+NOMINAL = {"M": "32", "case": "identity", "alpha": "0.5", "lam": "0.1", "zeta": "0.1", "x": "1.0", "N": "128",
            "P": "10", "tau": "1.0", "keep": "0.5", "c": "0.5", "v": "1.0", "beta": "0.5", "lr": "0.01",
-           "trace_sigma": "1.0"}
+           "trace_sigma": "1.0", "lr_eff": "0.01", "steps": "100", "wd": "0.001"}
 
 TINY_HUGE = ["5e-324", "-5e-324", "1e-300", "-1e-300", "1e-100", "1e-10", "1e10", "1e100", "1e300", "-1e300",
              "1e308", "-1e308", "1.7976931348623157e308", "0", "-0.0", "1e309"]
@@ -80,9 +80,15 @@ def bad_values(p: Param) -> dict[str, list[str]]:
     return {"malformed": ["nope", p.choices[0].upper(), p.choices[0] + " ", "1", "nan", *p.choices]}
 
 
+# Formulas whose legal range excludes a shared nominal value.
+NOMINAL_FOR = {name: {"alpha": "1.5"} for name in ("bn_stationary_error", "bn_weight_norm_growth", "bn_noise_ridge",
+                                                "bn_wd_effective_lr")}
+
+
 def base(f: Formula) -> dict[str, str]:
     """The required parameters at nominal values."""
-    return {p.name: NOMINAL[p.name] for p in f.params if p.required}
+    nominal = {**NOMINAL, **NOMINAL_FOR.get(f.name, {})}
+    return {p.name: nominal[p.name] for p in f.params if p.required}
 
 
 def items(d: dict[str, str]) -> list[str]:

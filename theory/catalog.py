@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -148,8 +149,16 @@ def evaluate_detail(name: str, **kwargs: Any) -> Evaluation:
     except (OverflowError, ZeroDivisionError, FloatingPointError) as e:
         raise ParameterError(f"{name} has no finite value at {_where(values)} ({e}): outside what a double "
                              f"can hold") from None
+    except ParameterError as e:
+        # The inputs passed their declared ranges, so an error about a quantity the user did not give
+        # (an intermediate such as lam = alpha nu) means these inputs leave what the code computes:
+        # say so naming the formula and the inputs, not the intermediate.
+        if any(re.search(rf"\b{re.escape(p.name)}\b", str(e)) for p in f.params):
+            raise
+        raise ParameterError(f"{name} has no finite value at {_where(values)}: an intermediate quantity leaves "
+                             f"the range of a double ({e})") from None
     except ValueError as e:
-        if isinstance(e, ParameterError) or "math domain" not in str(e):
+        if "math domain" not in str(e):
             raise
         raise ParameterError(f"{name} is not defined at {_where(values)} ({e})") from None
     if not math.isfinite(val):

@@ -17,9 +17,9 @@ FORMULAS: list[Formula] = []
 
 _ALPHA = Param("alpha", "float", lo=1.0, lo_open=True, doc="alpha = P/N (> 1: the fit does not interpolate)",
                required=True)
-_M = Param("M", "int", 32, lo=4, doc="batch size")
+_M = Param("M", "int", 32, lo=4, hi=10**15, doc="batch size")
 _D2 = Param("delta2", "float", 0.25, lo=0.0, doc="label-noise variance")
-_N = Param("N", "int", lo=64, doc="input dimension (the noise strength is lr_eff N/M; leading order in 1/N, "
+_N = Param("N", "int", lo=64, hi=10**15, doc="input dimension (the noise strength is lr_eff N/M; leading order in 1/N, "
            "and P = round(alpha N) must exceed N + 1 and M)", required=True)
 _LR_EFF = Param("lr_eff", "float", lo=0.0, lo_open=True, doc="effective learning rate lr/|w|^2", required=True)
 _REF = ("Smith et al., ICLR 2021 (arXiv:2101.12176) for the modified loss; docs/teacher_student.md "

@@ -17,7 +17,7 @@ _ALPHA = Param("alpha", "float", lo=0.0, lo_open=True, doc="alpha = P/N", requir
 _KEEP = Param("keep", "float", lo=0.0, lo_open=True, hi=1.0, doc="retain probability of inverted input dropout",
               required=True)
 _D2 = Param("delta2", "float", 0.25, lo=0.0, doc="label-noise variance")
-_N = Param("N", "int", lo=1, doc="input dimension", required=True)
+_N = Param("N", "int", lo=1, hi=10**15, doc="input dimension", required=True)
 _REF = ("Srivastava et al., Dropout, JMLR 15 (2014); Krogh & Hertz, J. Phys. A 25 (1992); docs/dropout.md, "
         "docs/teacher_student.md")
 
@@ -35,7 +35,7 @@ FORMULAS.append(Formula(
     _REF, "O(1/N) mean of eps(diagonal dropout ridge) - eps(scalar ridge at lam), same Gaussian data"))
 FORMULAS.append(Formula(
     "gen_error_dropout_bn_limit", DO.gen_error_dropout_bn_limit,
-    (_ALPHA, _KEEP, _D2, Param("M", "int", 32, lo=2, doc="batch size"),
+    (_ALPHA, _KEEP, _D2, Param("M", "int", 32, lo=2, hi=10**15, doc="batch size"),
      Param("stats", "choice", "running", choices=("running", "recomputed"),
            doc="BN statistics learned with dropout on, or recomputed without dropout")),
     "rho^2 Q - 2 rho (1 - lam G) + 1, Q = 1 - 2 lam G - lam^2 G' + delta2 (G + lam G'); rho = kappa (running) "
