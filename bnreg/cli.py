@@ -110,12 +110,16 @@ def cmd_derive(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from bnreg.sims.catalog import select_checks
     from bnreg.sims.checks import run_check
-    from bnreg.sims.executor import resolve_parallelism, thread_limits
+    from bnreg.sims.executor import resolve_backend, resolve_parallelism, thread_limits
 
     from .verify_report import format_check, summary_line
 
-    # one process: --threads alone says it all (more than the cores is allowed, with a warning)
-    threads = None if args.threads is None else resolve_parallelism(1, args.threads)[1]
+    # in-process by default: --threads alone says it all (more than the cores warns); --workers or
+    # --backend dask spread each check's points over processes or a Dask cluster
+    backend = resolve_backend(args.backend, 1 if args.workers is None else args.workers)
+    workers, threads = resolve_parallelism(1 if args.workers is None else args.workers, args.threads)
+    if backend == "serial" and args.threads is None:
+        threads = None  # BNREG_THREADS or all cores, as before
     checks = select_checks(args.only)
     if not checks:
         raise ParameterError(f"--only {args.only!r} matches no check; see `bnreg verify --list`")
@@ -130,7 +134,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     results = []
     with thread_limits(threads):
         for c in checks:
-            r = run_check(c, scale)
+            r = run_check(c, scale, backend=backend, workers=workers, address=args.address)
             results.append(r)
             print(format_check(r), flush=True)
     print(summary_line(results))
@@ -300,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="write the full results to this file")
     s.add_argument("--threads", type=int, default=None,
                    help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")
+    s.add_argument("--workers", type=int, default=None, help="processes for the checks' points (default 1)")
+    s.add_argument("--backend", default=None, choices=("serial", "processes", "dask"),
+                   help="where the points run (dask: --address of a scheduler, or a local cluster)")
+    s.add_argument("--address", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     s.add_argument("--list", action="store_true", help="list the checks and exit")
     s.set_defaults(func=cmd_verify)
     s = sub.add_parser("check", help="run the formula checks a Python file declares (bnreg.testing; "

@@ -176,24 +176,49 @@ def scaled_samples(check: Check, scale: str) -> int:
     return max(1, round(check.n * SCALES[scale] / SCALES["default"]))
 
 
-def run_check(check: Check, scale: str = "quick", base_seed: int | None = None) -> CheckResult:
+class _SimulatePoint:
+    """One point's simulation, shipped to a worker process or a Dask worker (cloudpickle carries
+    the check's functions); returns the MCResult as a dict of numbers."""
+
+    def __init__(self, check: Check, samples: int):
+        self.check, self.samples = check, samples
+
+    def __call__(self, item: tuple[Params, int]) -> dict[str, float]:
+        mc = self.check.simulate(item[0], self.samples, item[1])
+        return {"estimate": mc.estimate, "se": mc.se, "n": mc.n, "n_chunks": mc.n_chunks}
+
+
+def run_check(check: Check, scale: str = "quick", base_seed: int | None = None, *, backend: str | None = None,
+              workers: int = 1, address: str | None = None) -> CheckResult:
     """Simulate and judge every point of `check` (protocol in the module doc).
 
     Parameters: check; scale "quick" | "default" | "paper" (samples per point, `scaled_samples`);
-    base_seed (None: the check's `seed`, else BASE_SEED).
+    base_seed (None: the check's `seed`, else BASE_SEED); backend None/"serial" (in this process,
+    Monte Carlo on threads), "processes" (`workers` local processes) or "dask" (a cluster at
+    `address`, or a local one): the points' simulations are spread there, with the same seeds, so
+    every number is the same on every backend.
     Returns: CheckResult."""
     samples = scaled_samples(check, scale)
     if base_seed is None:
         base_seed = BASE_SEED if check.seed is None else check.seed
     pts = check.points(scale)
     n_judged = sum(is_judged(check, p) for p in pts)
+    # Seed depends on the simulated quantity's inputs only, so checks that share a
+    # simulation (exact vs asymptotic; one simulation for every u) reuse it.
+    seeds = [derive_seed(base_seed, tuple(sorted((k, v) for k, v in p.items() if k not in check.shared_over)))
+             for p in pts]
+    if backend in (None, "serial"):
+        mcs = [check.simulate(p, samples, sd) for p, sd in zip(pts, seeds, strict=True)]
+    else:
+        from .executor import sweep
+
+        items = list(zip(pts, seeds, strict=True))
+        res = sweep(_SimulatePoint(check, samples), items, key=lambda it: {"check": check.name, "seed": it[1]},
+                    workers=workers, backend=backend, address=address, desc=check.name, progress=False)
+        mcs = [MCResult(float(r["estimate"]), float(r["se"]), int(r["n"]), int(r["n_chunks"])) for r in res]
     zmax = 0.0
     out = []
-    for p in pts:
-        # Seed depends on the simulated quantity's inputs only, so checks that share a
-        # simulation (exact vs asymptotic; one simulation for every u) reuse it.
-        key = tuple(sorted((k, v) for k, v in p.items() if k not in check.shared_over))
-        mc = check.simulate(p, samples, derive_seed(base_seed, key))
+    for p, mc in zip(pts, mcs, strict=True):
         th = check.theory(p)
         allow = check.allowance(p)
         # Student t with the point's own degrees of freedom (chunks or seeds - 1).

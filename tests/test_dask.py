@@ -44,3 +44,15 @@ def test_killed_worker_loses_no_finished_point(tmp_path):
     again = sweep(lambda **kw: pytest.fail("recomputed a cached point"), records, cache=cache, name="kill",
                   progress=False)
     assert [int(r["v"]) for r in again] == [i * i for i in range(10)]
+
+
+def test_verify_on_dask_equals_in_process():
+    """`bnreg verify --backend dask`: every point's estimate, SE and verdict as in process."""
+    from bnreg.sims.catalog import select_checks
+    from bnreg.sims.checks import run_check
+
+    (check,) = select_checks("batch_mean_var")
+    local = run_check(check, "quick")
+    remote = run_check(check, "quick", backend="dask", workers=2)
+    assert [p.mc for p in remote.points] == [p.mc for p in local.points]
+    assert remote.passed == local.passed and remote.power == local.power
