@@ -1,12 +1,15 @@
 """Throughput benchmark for the batch-normalization Monte Carlo kernel (`bnreg bench bn_noise`).
 
-Three workloads, timed in one run (best of `repeats`, compile time excluded), in normalized samples/s:
+Three workloads, timed in one run (compile time excluded), in normalized samples/s:
   numpy    the write-up's snippet  a = randn(M, N); b = (a - a.mean(0))/a.std(0); mean((b - a)^2)   -> M N / t
   kernel   `simulate_batch_stats("gaussian", M, n_batches)` on t threads                        -> M n_batches / t
   ceiling  an njit loop summing rng.standard_normal() through `run_chunks` (same chunks, same variate count):
            the raw normal-variate generation speed.
-Targets: kernel(t_hi)/ceiling(t_hi) >= 0.6, kernel(t_lo)/numpy >= 5, scaling efficiency
-kernel(t_hi)/kernel(t_lo) / (t_hi/t_lo) >= 0.8.
+Kernel and ceiling run in alternating timed blocks (`timing.interleaved_rates`), so that changing
+load on a shared machine affects both alike; kernel/ceiling is the median of the per-block ratios
+and the samples/s are block medians.  numpy is timed best-of-`repeats`.
+Targets: kernel/ceiling >= 0.8 on 1 thread and >= 0.75 on 2 or more, kernel(t_lo)/numpy >= 5,
+scaling efficiency kernel(t_hi)/kernel(t_lo) / (t_hi/t_lo) >= 0.8.
 """
 
 from __future__ import annotations
@@ -21,13 +24,18 @@ from bnreg.sims.bn_noise import simulate_batch_stats
 from bnreg.sims.mc import run_chunks
 from bnreg.theory.params import ParameterError, check_int
 
-from .timing import best_time, calibrate
+from .timing import best_time, calibrate, interleaved_rates
 
 __all__ = ["format_benchmark", "run_benchmark"]
 
 N_CHUNKS = 64
 NUMPY_BLOCK = 1 << 16  # columns per numpy call: bounds memory (M * 2^16 * 8 B per temporary)
-TARGETS = {"kernel_vs_ceiling": 0.6, "kernel_vs_numpy": 5.0, "scaling_efficiency": 0.8}
+TARGETS = {"kernel_vs_ceiling_1t": 0.8, "kernel_vs_ceiling": 0.75, "kernel_vs_numpy": 5.0, "scaling_efficiency": 0.8}
+
+
+def ceiling_target(t: int) -> float:
+    """The kernel/ceiling target on t threads."""
+    return TARGETS["kernel_vs_ceiling_1t"] if t == 1 else TARGETS["kernel_vs_ceiling"]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -65,7 +73,7 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int
     threads = tuple(sorted({check_int("threads", t, 1) for t in threads}))
     if not threads:
         raise ParameterError("threads must contain at least one thread count >= 1")
-    target_s, repeats = (0.3, 3) if quick else (2.0, 3)
+    target_s, repeats = (0.3, 3) if quick else (1.0, 7)
     t_lo, t_hi = threads[0], threads[-1]
 
     _kernel_run(M, 2 * N_CHUNKS, t_lo)  # warm-up: numba compile / cache load
@@ -76,20 +84,23 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int
     n_batches = -(-n_batches // N_CHUNKS) * N_CHUNKS  # what the kernel actually runs
     n_samples = n_batches * M
 
-    numpy_sps = M * N / best_time(lambda: _numpy_run(M, N), repeats)
-    kernel = {t: n_samples / best_time(lambda t=t: _kernel_run(M, n_batches, t), repeats) for t in threads}
-    ceiling = {t: n_samples / best_time(lambda t=t: _ceiling_run(n_samples, t), repeats) for t in threads}
-
+    numpy_sps = M * N / best_time(lambda: _numpy_run(M, N), min(repeats, 3))
+    kernel: dict[int, float] = {}
+    ceiling: dict[int, float] = {}
     ratios: dict[str, float] = {}
+    blocks: dict[str, list[float]] = {}
     for t in threads:
+        rates = interleaved_rates({"kernel": lambda t=t: _kernel_run(M, n_batches, t),
+                                   "ceiling": lambda t=t: _ceiling_run(n_samples, t)},
+                                  {"kernel": 1, "ceiling": 1}, repeats, units_per_call=n_samples)
+        kernel[t], ceiling[t] = float(np.median(rates["kernel"])), float(np.median(rates["ceiling"]))
+        blocks[f"kernel_{t}t"], blocks[f"ceiling_{t}t"] = rates["kernel"], rates["ceiling"]
         ratios[f"kernel_{t}t/numpy"] = kernel[t] / numpy_sps
-        ratios[f"kernel_{t}t/ceiling_{t}t"] = kernel[t] / ceiling[t]
-    meets = {
-        f"kernel_{t_hi}t/ceiling_{t_hi}t>={TARGETS['kernel_vs_ceiling']}":
-            ratios[f"kernel_{t_hi}t/ceiling_{t_hi}t"] >= TARGETS["kernel_vs_ceiling"],
-        f"kernel_{t_lo}t/numpy>={TARGETS['kernel_vs_numpy']}":
-            ratios[f"kernel_{t_lo}t/numpy"] >= TARGETS["kernel_vs_numpy"],
-    }
+        ratios[f"kernel_{t}t/ceiling_{t}t"] = float(np.median(np.divide(rates["kernel"], rates["ceiling"])))
+    meets = {f"kernel_{t}t/ceiling_{t}t>={ceiling_target(t)}": ratios[f"kernel_{t}t/ceiling_{t}t"] >= ceiling_target(t)
+             for t in threads}
+    meets[f"kernel_{t_lo}t/numpy>={TARGETS['kernel_vs_numpy']}"] = (
+        ratios[f"kernel_{t_lo}t/numpy"] >= TARGETS["kernel_vs_numpy"])
     if t_hi > t_lo:
         ratios[f"scaling_{t_hi}t/{t_lo}t"] = kernel[t_hi] / kernel[t_lo]
         ratios["scaling_efficiency"] = ratios[f"scaling_{t_hi}t/{t_lo}t"] / (t_hi / t_lo)
@@ -101,8 +112,10 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int
                    "numpy_N": N, "numpy_block": NUMPY_BLOCK, "n_batches": n_batches, "n_chunks": N_CHUNKS},
         "samples_per_s": {"numpy": numpy_sps, **{f"kernel_{t}t": v for t, v in kernel.items()},
                           **{f"ceiling_{t}t": v for t, v in ceiling.items()}},
+        "blocks_samples_per_s": blocks,
         "ratios": ratios,
         "meets_targets": meets,
+        "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "env": {"python": platform.python_version(), "numpy": np.__version__, "numba": nb.__version__,
                 "machine": platform.machine(), "cpu_count": os.cpu_count(),
                 **{k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "BNREG_THREADS")}},
@@ -112,7 +125,8 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int
 def format_benchmark(result: dict) -> str:
     """A readable table of `run_benchmark` output."""
     c, e = result["config"], result["env"]
-    lines = [f"BN kernel benchmark (M={c['M']}, best of {c['repeats']}, ~{c['target_seconds']} s per run)",
+    lines = [f"BN kernel benchmark (M={c['M']}, {c['repeats']} interleaved blocks of ~{c['target_seconds']} s; "
+             "kernel/ceiling = median per-block ratio)",
              (f"  numpy {e['numpy']}, numba {e['numba']}, python {e['python']}, {e['machine']}, "
               f"cpu_count={e['cpu_count']}, OPENBLAS_CORETYPE={e['OPENBLAS_CORETYPE']}, "
               f"OPENBLAS_L2_SIZE={e['OPENBLAS_L2_SIZE']}"),
