@@ -1,7 +1,8 @@
 """BN student SGD steps with the scale of w controlled: renormalization after each step (fixed
 effective learning rate lr/|w|^2) or weight decay on w (docs/teacher_student.md, "BN at a finite
 learning rate").  Same forward/backward as `teacher_student.bn_epoch` (the shared
-kernels.batchnorm, C = 1, beta = 0); the data layout and batching are those of that module.
+kernels.batchnorm through `teacher_student.bn_unit_step`, C = 1, beta = 0); the data layout and
+batching are those of that module.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .batchnorm import bn_backward, bn_forward, update_running
-from .teacher_student import batch_axpy, batch_dots
+from .teacher_student import batch_axpy, batch_dots, bn_unit_step, bn_unit_work
 
 __all__ = ["bn_epoch_scaled"]
 
@@ -28,33 +28,15 @@ def bn_epoch_scaled(X, y, perm, M, lr, wd, renorm, w, gamma, running_mean, runni
     orthogonal to w, up to the BN eps).  Returns the mean batch loss."""
     nb = perm.shape[0] // M
     n = w.shape[0]
-    h = np.empty((M, 1))
-    out = np.empty((M, 1))
-    xhat = np.empty((M, 1))
-    dy = np.empty((M, 1))
-    dh = np.empty((M, 1))
-    mean = np.empty(1)
-    inv_std = np.empty(1)
-    dgamma = np.empty(1)
-    dbeta = np.empty(1)
-    beta = np.zeros(1)
+    work = bn_unit_work(M)
     hv = np.empty(M)
     coef = np.empty(M)
     loss = 0.0
     for b in range(nb):
         rows = perm[b * M:(b + 1) * M]
         batch_dots(X, rows, w, hv)
-        for i in range(M):
-            h[i, 0] = hv[i]
-        bn_forward(h, gamma, beta, eps, True, True, out, xhat, mean, inv_std)
-        lb = 0.0
-        for i in range(M):
-            e = out[i, 0] - y[rows[i]]
-            lb += e * e
-            dy[i, 0] = 2.0 * e / M
+        lb, dgamma, _ = bn_unit_step(hv, y, rows, gamma, running_mean, running_var, momentum, eps, work, coef)
         loss += lb
-        bn_backward(dy, h, xhat, gamma, mean, inv_std, True, True, dh, dgamma, dbeta)
-        update_running(running_mean, running_var, mean, inv_std, eps, M, momentum)
         nw2 = 0.0
         for k in range(n):
             nw2 += w[k] * w[k]
@@ -66,9 +48,9 @@ def bn_epoch_scaled(X, y, perm, M, lr, wd, renorm, w, gamma, running_mean, runni
             for k in range(n):
                 w[k] *= f
         for i in range(M):
-            coef[i] = -lr * dh[i, 0]
+            coef[i] *= -lr
         batch_axpy(X, rows, coef, w)
-        gamma[0] -= lr * dgamma[0]
+        gamma[0] -= lr * dgamma
         nw2_new = 0.0
         for k in range(n):
             nw2_new += w[k] * w[k]

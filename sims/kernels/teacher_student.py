@@ -178,25 +178,47 @@ def wn_epoch(X, y, perm, M, lr, zeta, w, g, acc):  # pragma: no cover - njit
 
 
 @njit(cache=True, nogil=True)
+def bn_unit_work(M):  # pragma: no cover - njit
+    """Work buffers of `bn_unit_step` for batch size M: h, out, xhat, dy, dh of shape (M, 1) and
+    mean, inv_std, dgamma, dbeta, beta of shape (1,) (beta stays 0)."""
+    return (np.empty((M, 1)), np.empty((M, 1)), np.empty((M, 1)), np.empty((M, 1)), np.empty((M, 1)),
+            np.empty(1), np.empty(1), np.empty(1), np.empty(1), np.zeros(1))
+
+
+@njit(cache=True, nogil=True)
+def bn_unit_step(hv, y, rows, gamma, running_mean, running_var, momentum, eps, work, dh_out):  # pragma: no cover
+    """One BN unit (C = 1, beta = 0) on the batch pre-activations hv (length M): forward
+    out = gamma (h - mu_B)/sigma_B through the shared kernels.batchnorm, residual e = out - y[rows],
+    backward of (1/M) sum e^2, running statistics updated.  Writes dL/dh into dh_out and returns
+    (sum of e^2, dL/dgamma, 1/sigma_B)."""
+    h, out, xhat, dy, dh, mean, inv_std, dgamma, dbeta, beta = work
+    M = hv.shape[0]
+    for i in range(M):
+        h[i, 0] = hv[i]
+    bn_forward(h, gamma, beta, eps, True, True, out, xhat, mean, inv_std)
+    lb = 0.0
+    for i in range(M):
+        e = out[i, 0] - y[rows[i]]
+        lb += e * e
+        dy[i, 0] = 2.0 * e / M
+    bn_backward(dy, h, xhat, gamma, mean, inv_std, True, True, dh, dgamma, dbeta)
+    update_running(running_mean, running_var, mean, inv_std, eps, M, momentum)
+    for i in range(M):
+        dh_out[i] = dh[i, 0]
+    return lb, dgamma[0], inv_std[0]
+
+
+@njit(cache=True, nogil=True)
 def bn_epoch(X, y, perm, M, lr, w, gamma, running_mean, running_var, momentum, eps, acc, keep=1.0,
              seed=0):  # pragma: no cover - njit
     """SGD on (1/M) sum (gamma (h - mu_B)/sigma_B - y)^2, h = w.x, beta fixed at 0, through the
-    shared BN forward/backward (C = 1); running statistics updated every step.  keep < 1: h = w.(x m)/keep
-    (input dropout, masks from `seed`), so the running statistics are learned with dropout on.
+    shared BN forward/backward (C = 1, `bn_unit_step`); running statistics updated every step.  keep < 1:
+    h = w.(x m)/keep (input dropout, masks from `seed`), so the running statistics are learned with dropout on.
     acc[0] += lr gamma^2 inv_std^2 per step: the effective step of the weight direction (the
     BN gradient in w is scaled by gamma/sigma_B, so the induced step in v = gamma w/sigma is
     lr gamma^2/sigma^2).  Returns the mean batch loss."""
     nb = perm.shape[0] // M
-    h = np.empty((M, 1))
-    out = np.empty((M, 1))
-    xhat = np.empty((M, 1))
-    dy = np.empty((M, 1))
-    dh = np.empty((M, 1))
-    mean = np.empty(1)
-    inv_std = np.empty(1)
-    dgamma = np.empty(1)
-    dbeta = np.empty(1)
-    beta = np.zeros(1)
+    work = bn_unit_work(M)
     hv = np.empty(M)
     coef = np.empty(M)
     drop = keep < 1.0
@@ -211,21 +233,14 @@ def bn_epoch(X, y, perm, M, lr, w, gamma, running_mean, running_var, momentum, e
             batch_dots(buf, idx, w, hv)
         else:
             batch_dots(X, rows, w, hv)
+        lb, dgamma, inv_std = bn_unit_step(hv, y, rows, gamma, running_mean, running_var, momentum, eps, work, coef)
+        loss += lb
+        acc[0] += lr * gamma[0] * gamma[0] * inv_std * inv_std
         for i in range(M):
-            h[i, 0] = hv[i]
-        bn_forward(h, gamma, beta, eps, True, True, out, xhat, mean, inv_std)
-        for i in range(M):
-            e = out[i, 0] - y[rows[i]]
-            loss += e * e
-            dy[i, 0] = 2.0 * e / M
-        bn_backward(dy, h, xhat, gamma, mean, inv_std, True, True, dh, dgamma, dbeta)
-        acc[0] += lr * gamma[0] * gamma[0] * inv_std[0] * inv_std[0]
-        update_running(running_mean, running_var, mean, inv_std, eps, M, momentum)
-        for i in range(M):
-            coef[i] = -lr * dh[i, 0]
+            coef[i] *= -lr
         if drop:
             batch_axpy(buf, idx, coef, w)
         else:
             batch_axpy(X, rows, coef, w)
-        gamma[0] -= lr * dgamma[0]
+        gamma[0] -= lr * dgamma
     return loss / (nb * M)
