@@ -198,3 +198,18 @@ def test_pn_with_training_set_statistics_is_not_wn():
     assert abs(ratio_top - 1.0) > 0.10 * edge  # power: "PN = WN" (ratio 1) is rejected
     w = rng.standard_normal(N)
     assert float(w @ S @ w / (w @ w)) == pytest.approx(1.0, abs=6 * np.sqrt(2 / P))  # random w: ~1
+
+
+@pytest.mark.parametrize("case", ["identity", "squared", "logistic", "poisson", "relu"])
+def test_kernel_glm_derivatives_match_theory(case):
+    """The MC kernel's (A, A', A'') (one exponential per call) against theory.gamma_decay.glm,
+    including |eta| large enough that a naive sigmoid or softplus would overflow."""
+    from bnreg.sims.kernels.gamma_decay import IDENTITY, LOGISTIC, POISSON, RELU, SQUARED, glm_a012
+
+    kind = {"identity": IDENTITY, "squared": SQUARED, "logistic": LOGISTIC, "poisson": POISSON, "relu": RELU}[case]
+    f = G.glm(case)
+    etas = [-700.0, -40.0, -3.0, -0.5, -1e-9, 0.0, 1e-9, 0.7, 3.0, 40.0] + ([] if case == "poisson" else [700.0])
+    for eta in etas:
+        got = glm_a012(kind, eta)
+        for k in range(3):
+            assert got[k] == pytest.approx(f(eta, k), rel=1e-14, abs=1e-300), (case, eta, k)

@@ -19,21 +19,54 @@ N_STAT = 6
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def glm_a(kind, eta, k):  # pragma: no cover - njit
-    """A^(k)(eta), k = 0, 1, 2."""
+def glm_a012(kind, eta):  # pragma: no cover - njit
+    """(A(eta), A'(eta), A''(eta)), with one exponential for the logistic and Poisson kinds."""
     if kind == IDENTITY:
-        return 0.5 * eta * eta if k == 0 else (eta if k == 1 else 1.0)
+        return 0.5 * eta * eta, eta, 1.0
     if kind == SQUARED:
-        return eta * eta if k == 0 else (2.0 * eta if k == 1 else 2.0)
+        return eta * eta, 2.0 * eta, 2.0
     if kind == LOGISTIC:
-        if k == 0:
-            return max(eta, 0.0) + math.log1p(math.exp(-abs(eta)))
-        s = 1.0 / (1.0 + math.exp(-eta))
-        return s if k == 1 else s * (1.0 - s)
+        t = math.exp(-abs(eta))
+        inv = 1.0 / (1.0 + t)
+        s = inv if eta >= 0.0 else t * inv  # sigmoid(eta) without overflow
+        return max(eta, 0.0) + math.log1p(t), s, s * (1.0 - s)
     if kind == POISSON:
-        return math.exp(eta)
+        e = math.exp(eta)
+        return e, e, e
     p = max(eta, 0.0)
-    return 0.5 * p * p if k == 0 else (p if k == 1 else (1.0 if eta > 0.0 else 0.0))
+    return 0.5 * p * p, p, (1.0 if eta > 0.0 else 0.0)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _member_sums(kind, g, beta, M, u, xh, y, out_k):  # pragma: no cover - njit
+    """out_k[:] += the member sums of one batch (see glm_bn_kernel) at one gamma g.  Inlined with a
+    constant `kind`, so each GLM gets its own branch-free loop with the sums in registers."""
+    s_dl = 0.0
+    s_first = 0.0
+    s_second = 0.0
+    s_grad_bn = 0.0
+    s_curv_bn = 0.0
+    s_grad_pn = 0.0
+    for i in range(M):
+        uu = u[i]
+        hb = g * uu + beta
+        hh = g * xh[i] + beta
+        dev = hh - hb
+        a0b, a1b, a2b = glm_a012(kind, hb)
+        a0h, a1h, a2h = glm_a012(kind, hh)
+        yi = y[i]
+        s_dl += a0h - a0b - yi * dev
+        s_first += (a1b - yi) * dev
+        s_second += 0.5 * a2b * dev * dev
+        s_grad_bn += (a1h - yi) * xh[i]
+        s_curv_bn += a2h * xh[i] * xh[i]
+        s_grad_pn += (a1b - yi) * uu
+    out_k[S_DL] += s_dl
+    out_k[S_FIRST] += s_first
+    out_k[S_SECOND] += s_second
+    out_k[S_GRAD_BN] += s_grad_bn
+    out_k[S_CURV_BN] += s_curv_bn
+    out_k[S_GRAD_PN] += s_grad_pn
 
 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
@@ -44,8 +77,11 @@ def glm_bn_kernel(rng, code, raw_mean, raw_std, M, n_batches, center, kind, gamm
     accumulate into out[k, :] the member sums of
       dL     = l(hhat) - l(hbar),  l(eta) = A(eta) - y_eff eta, hhat = gamma xhat + beta, hbar = gamma u + beta
       first  = (A'(hbar) - y_eff)(hhat - hbar),  second = A''(hbar)(hhat - hbar)^2/2
-      grad_bn = dl(hhat)/dgamma, curv_bn = d^2 l(hhat)/dgamma^2, grad_pn = dl(hbar)/dgamma."""
+      grad_bn = dl(hhat)/dgamma, curv_bn = d^2 l(hhat)/dgamma^2, grad_pn = dl(hbar)/dgamma.
+    Per batch the member sums are formed first and then added to out (one addition per batch)."""
     buf = np.empty(M)
+    xh = np.empty(M)
+    y = np.empty(M)
     inv_std = 1.0 / raw_std
     K = gammas.shape[0]
     for _ in range(n_batches):
@@ -58,18 +94,17 @@ def glm_bn_kernel(rng, code, raw_mean, raw_std, M, n_batches, center, kind, gamm
         sd = math.sqrt(v / M)
         inv_sd = 1.0 / sd if sd > 0.0 else 0.0  # all-equal batch -> 0, as BN with eps > 0
         for i in range(M):
-            uu = buf[i]
-            xh = (uu - m) * inv_sd
-            y = glm_a(kind, gamma0 * uu + beta0, 1)
-            for k in range(K):
-                g = gammas[k]
-                hb = g * uu + beta
-                hh = g * xh + beta
-                dev = hh - hb
-                a1b = glm_a(kind, hb, 1)
-                out[k, S_DL] += glm_a(kind, hh, 0) - glm_a(kind, hb, 0) - y * dev
-                out[k, S_FIRST] += (a1b - y) * dev
-                out[k, S_SECOND] += 0.5 * glm_a(kind, hb, 2) * dev * dev
-                out[k, S_GRAD_BN] += (glm_a(kind, hh, 1) - y) * xh
-                out[k, S_CURV_BN] += glm_a(kind, hh, 2) * xh * xh
-                out[k, S_GRAD_PN] += (a1b - y) * uu
+            xh[i] = (buf[i] - m) * inv_sd
+            y[i] = glm_a012(kind, gamma0 * buf[i] + beta0)[1]
+        for k in range(K):
+            # the kind is tested once per batch, not per member
+            if kind == IDENTITY:
+                _member_sums(IDENTITY, gammas[k], beta, M, buf, xh, y, out[k])
+            elif kind == SQUARED:
+                _member_sums(SQUARED, gammas[k], beta, M, buf, xh, y, out[k])
+            elif kind == LOGISTIC:
+                _member_sums(LOGISTIC, gammas[k], beta, M, buf, xh, y, out[k])
+            elif kind == POISSON:
+                _member_sums(POISSON, gammas[k], beta, M, buf, xh, y, out[k])
+            else:
+                _member_sums(RELU, gammas[k], beta, M, buf, xh, y, out[k])
