@@ -126,10 +126,32 @@ def _norm(kind: str, c: int = 3, seed: int = 0) -> Norm:
 @pytest.mark.parametrize("kind", N.NORM_KINDS)
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("shape", [(3, 2, 4, 3), (7, 3)])
-def test_norm(kind, training, shape):
+@pytest.mark.parametrize("relu", [False, True])
+def test_norm(kind, training, shape, relu):
+    """Every norm kind, plain and with the fused ReLU (relu=True: max(y, 0), backward dy [y > 0])."""
     n = _norm(kind)  # zeta = 0: the gamma-decay gradient is checked with the penalty in the model tests
+    n.relu = relu
     errs = layer_errors(n, rand(*shape) * 2 + 1, training)
     assert max(errs.values()) < TOL, errs
+    if relu:  # some outputs are clipped, so the check has power over the mask
+        assert 0 < np.mean(n.forward(rand(*shape) * 2 + 1, training) == 0) < 1
+
+
+@pytest.mark.parametrize("kind", ["bn", "pn"])
+def test_power_fused_relu_without_mask(kind):
+    """A fused norm + ReLU whose backward forgets the ReLU mask fails the check."""
+    n = _norm(kind)
+    n.relu = True
+    fwd = n.forward
+
+    def forward(x, training):
+        y = fwd(x, training)
+        n.relu = False  # backward of the plain norm: no mask
+        return y
+
+    n.forward = forward
+    errs = layer_errors(n, rand(7, 3) * 2 + 1, True, reset=lambda: setattr(n, "relu", True))
+    assert errs["x"] > WRONG
 
 
 @pytest.mark.parametrize("kind", ["bernoulli", "gaussian", "uout"])
@@ -221,8 +243,8 @@ def test_model_mlp(training):
 # ------------------------------------------------------------------------------------------------
 # power: deliberately wrong backward passes must fail the same checks
 # ------------------------------------------------------------------------------------------------
-def _stats_as_constants(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):
-    norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta)
+def _stats_as_constants(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta, y=None, relu=False):
+    norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, y, relu)
 
 
 @pytest.mark.parametrize("kind", ["bn", "wn_mean_bn", "wn_var_bn"])

@@ -8,6 +8,11 @@ Variants (the "WN + variance-only BN" and "WN + mean-only BN" of the CNN experim
 ICLR 2019, arXiv:1809.00846; docs/cnn_library.md): center=False -> variance-only BN (xhat = x * inv_std, var still
 centred); scale=False -> mean-only BN (xhat = x - mu).  With fixed statistics (population
 normalization, inference with running statistics) use `norm_apply` / `norm_apply_backward`.
+
+Fused ReLU (the CNN's norm -> ReLU, one pass instead of two): with relu=True the forward kernels
+write y = max(gamma * xhat + beta, 0) and the backward kernels take that y and use the upstream
+gradient dy [y > 0] in place of dy (the ReLU subgradient 0 at 0, as PyTorch).  relu=False (the
+default) is plain BN; the numbers are the same as BN followed by a separate ReLU.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ __all__ = ["bn_forward", "bn_backward", "norm_apply", "norm_apply_backward", "up
 
 
 @njit(cache=True, nogil=True)
-def bn_forward(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std):  # pragma: no cover - njit
-    """Training-mode BN of x (N, C): fills y, xhat (N, C), mean (C,), inv_std (C,) in place."""
+def bn_forward(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std, relu=False):  # pragma: no cover - njit
+    """Training-mode BN of x (N, C): fills y, xhat (N, C), mean (C,), inv_std (C,) in place;
+    y = gamma xhat + beta, or max(gamma xhat + beta, 0) with relu=True."""
     n, c = x.shape
     mean[:] = 0.0
     for i in range(n):
@@ -39,61 +45,81 @@ def bn_forward(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std):  # p
             v = (x[i, j] - mean[j]) if center else x[i, j]
             v *= inv_std[j]
             xhat[i, j] = v
-            y[i, j] = gamma[j] * v + beta[j]
+            o = gamma[j] * v + beta[j]
+            y[i, j] = max(o, 0.0) if relu else o
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grad_in(dy, y, i, j, relu):  # pragma: no cover - njit
+    """The upstream gradient of element (i, j): dy, or dy [y > 0] behind a fused ReLU."""
+    d = dy[i, j]
+    if relu and not y[i, j] > 0:
+        return d * 0
+    return d
 
 
 @njit(cache=True, nogil=True)
-def bn_backward(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover
+def bn_backward(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta, y=None,
+                relu=False):  # pragma: no cover - njit
     """Backward of `bn_forward` through the batch statistics: fills dx (N, C), dgamma, dbeta (C,).
+    With relu=True, `y` is the fused forward's output and g = dy [y > 0] replaces dy below.
 
     full BN:       dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat))
     mean-only:     dx = gamma (dy - mean(dy))
     variance-only: dx = gamma inv_std (dy - (x - mu) inv_std^2 mean(dy x))
     """
     n, c = dy.shape
+    yy = dy if y is None else y
     dgamma[:] = 0.0
     dbeta[:] = 0.0
     sdyx = np.zeros(c)
     for i in range(n):
         for j in range(c):
-            dgamma[j] += dy[i, j] * xhat[i, j]
-            dbeta[j] += dy[i, j]
-            sdyx[j] += dy[i, j] * x[i, j]
+            d = _grad_in(dy, yy, i, j, relu)
+            dgamma[j] += d * xhat[i, j]
+            dbeta[j] += d
+            sdyx[j] += d * x[i, j]
     for i in range(n):
         for j in range(c):
+            d = _grad_in(dy, yy, i, j, relu)
             g = gamma[j] * inv_std[j]
             if center and scale:
-                dx[i, j] = g * (dy[i, j] - dbeta[j] / n - xhat[i, j] * dgamma[j] / n)
+                dx[i, j] = g * (d - dbeta[j] / n - xhat[i, j] * dgamma[j] / n)
             elif center:
-                dx[i, j] = gamma[j] * (dy[i, j] - dbeta[j] / n)
+                dx[i, j] = gamma[j] * (d - dbeta[j] / n)
             elif scale:
-                dx[i, j] = g * (dy[i, j] - (x[i, j] - mean[j]) * inv_std[j] * inv_std[j] * sdyx[j] / n)
+                dx[i, j] = g * (d - (x[i, j] - mean[j]) * inv_std[j] * inv_std[j] * sdyx[j] / n)
             else:
-                dx[i, j] = gamma[j] * dy[i, j]
+                dx[i, j] = gamma[j] * d
 
 
 @njit(cache=True, nogil=True)
-def norm_apply(x, gamma, beta, mean, inv_std, y, xhat):  # pragma: no cover - njit
-    """Normalization with fixed statistics: xhat = (x - mean) inv_std, y = gamma xhat + beta."""
+def norm_apply(x, gamma, beta, mean, inv_std, y, xhat, relu=False):  # pragma: no cover - njit
+    """Normalization with fixed statistics: xhat = (x - mean) inv_std, y = gamma xhat + beta
+    (max(gamma xhat + beta, 0) with relu=True)."""
     n, c = x.shape
     for i in range(n):
         for j in range(c):
             v = (x[i, j] - mean[j]) * inv_std[j]
             xhat[i, j] = v
-            y[i, j] = gamma[j] * v + beta[j]
+            o = gamma[j] * v + beta[j]
+            y[i, j] = max(o, 0.0) if relu else o
 
 
 @njit(cache=True, nogil=True)
-def norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
-    """Backward of `norm_apply` (statistics are constants): dx = gamma inv_std dy."""
+def norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, y=None, relu=False):  # pragma: no cover
+    """Backward of `norm_apply` (statistics are constants): dx = gamma inv_std g with g = dy, or
+    g = dy [y > 0] with relu=True (`y` the fused forward's output)."""
     n, c = dy.shape
+    yy = dy if y is None else y
     dgamma[:] = 0.0
     dbeta[:] = 0.0
     for i in range(n):
         for j in range(c):
-            dgamma[j] += dy[i, j] * xhat[i, j]
-            dbeta[j] += dy[i, j]
-            dx[i, j] = gamma[j] * inv_std[j] * dy[i, j]
+            d = _grad_in(dy, yy, i, j, relu)
+            dgamma[j] += d * xhat[i, j]
+            dbeta[j] += d
+            dx[i, j] = gamma[j] * inv_std[j] * d
 
 
 @njit(cache=True, nogil=True)

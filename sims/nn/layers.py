@@ -74,38 +74,68 @@ PAR_MIN = 1 << 21            # elements per part of an elementwise kernel
 # ----------------------------------------------------------------------------------------------
 # threads: coarse-grained splits over a small pool, single-threaded BLAS inside each part
 # ----------------------------------------------------------------------------------------------
-_STATE: dict = {"threads": None, "pool": None, "blas": None}
+_STATE: dict = {"threads": None, "pool": None, "pool_size": 0, "blas": None}
 
 
-def set_num_threads(n: int) -> None:
-    """Threads used by sims.nn (default: numba's NUMBA_NUM_THREADS, i.e. the core count)."""
-    if int(n) < 1:
+def set_num_threads(n: int | None) -> None:
+    """Threads used by sims.nn; None (the default): numba's current thread count
+    (`numba.get_num_threads()`, so `numba.set_num_threads` and the training loop's limit apply).
+    Results do not depend on it (`run_parts`)."""
+    if n is not None and int(n) < 1:
         raise ValueError(f"n must be >= 1 (got {n})")
     if _STATE["pool"] is not None:
         _STATE["pool"].shutdown(wait=True)
-    _STATE["threads"], _STATE["pool"] = int(n), None
+    _STATE["threads"], _STATE["pool"] = (None if n is None else int(n)), None
 
 
 def get_num_threads() -> int:
     """Threads used by sims.nn (see `set_num_threads`)."""
     if _STATE["threads"] is None:
-        _STATE["threads"] = int(nb.config.NUMBA_NUM_THREADS)
+        return int(nb.get_num_threads())
     return _STATE["threads"]
 
 
+MAX_PARTS = 4  # parts of one operation at most (a power of 2); fixed by the problem size only
+
+
+def n_parts(n: int, min_part: int = 1) -> int:
+    """Parts an operation over range(n) is split into: the largest power of 2 <= min(n // min_part,
+    MAX_PARTS) (at least 1).  It depends on the problem size only, never on the thread count, so
+    every result (GEMMs split by rows or columns, partial sums added in part order) is bit-identical
+    on any number of threads."""
+    p = 1
+    while 2 * p <= min(n // max(min_part, 1), MAX_PARTS):
+        p *= 2
+    return p
+
+
 def run_parts(fn: Callable[[int, int, int], object], n: int, min_part: int = 1) -> list:
-    """Split range(n) into contiguous parts (one per thread, each >= min_part items) and return
-    [fn(k, start, stop) for part k] in part order; part 0 runs on the calling thread.  Static
-    splits make results independent of scheduling (deterministic for a given thread count)."""
-    t = max(1, min(get_num_threads(), n // max(min_part, 1)))
-    if t == 1:
+    """Split range(n) into `n_parts(n, min_part)` contiguous parts and return [fn(k, start, stop) for
+    part k] in part order.  The parts are fixed by the problem size; the threads (`get_num_threads`)
+    only share them out (thread t runs a contiguous run of parts; thread 0 is the calling one), so
+    results are independent of the thread count and of scheduling."""
+    p = n_parts(n, min_part)
+    edges = [n * k // p for k in range(p + 1)]
+    if p == 1:
         return [fn(0, 0, n)]
-    if _STATE["pool"] is None:
-        _STATE["pool"] = ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="sims-nn")
-    edges = [n * k // t for k in range(t + 1)]
-    futs = [_STATE["pool"].submit(fn, k, edges[k], edges[k + 1]) for k in range(1, t)]
-    first = fn(0, edges[0], edges[1])
-    return [first] + [f.result() for f in futs]
+    t = min(get_num_threads(), p)
+    if t == 1:
+        return [fn(k, edges[k], edges[k + 1]) for k in range(p)]
+    if _STATE["pool"] is None or _STATE["pool_size"] != t - 1:
+        if _STATE["pool"] is not None:
+            _STATE["pool"].shutdown(wait=True)
+        _STATE["pool"] = ThreadPoolExecutor(t - 1, thread_name_prefix="sims-nn")
+        _STATE["pool_size"] = t - 1
+    groups = [range(p * g // t, p * (g + 1) // t) for g in range(t)]
+
+    def run(ks: range) -> list:
+        return [fn(k, edges[k], edges[k + 1]) for k in ks]
+
+    futs = [_STATE["pool"].submit(run, ks) for ks in groups[1:]]
+    out = run(groups[0])
+    for f in futs:
+        out += f.result()
+    return out
 
 
 @contextmanager
@@ -134,27 +164,57 @@ def single_threaded_blas() -> Iterator[None]:
 # ----------------------------------------------------------------------------------------------
 @nb.njit(cache=True, nogil=True)
 def _im2col_rows(x, kh, kw, r0, r1, cols):  # pragma: no cover - njit
-    """cols[r - r0] = patch of output pixel r (flat index over (b, i, j)) for r0 <= r < r1."""
+    """cols[r - r0] = patch of output pixel r (flat index over (b, i, j)) for r0 <= r < r1.
+    The kw taps of a kernel row inside the image are one contiguous run of kw*C values
+    (channels-last), copied through array views (vectorized); boundary pixels go tap by tap."""
     b_, h_, w_, c_ = x.shape
     ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    span = kw * c_
+    xf = x.reshape(-1)
     hw = h_ * w_
+    b = r0 // hw
+    i = (r0 - b * hw) // w_
+    j = r0 - b * hw - i * w_
     for r in range(r0, r1):
-        b = r // hw
-        rem = r - b * hw
-        i = rem // w_
-        j = rem - i * w_
-        row = r - r0
         for di in range(kh):
             ii = i + di - ph
-            for dj in range(kw):
-                jj = j + dj - pw
-                base = (di * kw + dj) * c_
-                if 0 <= ii < h_ and 0 <= jj < w_:
-                    for c in range(c_):
-                        cols[row, base + c] = x[b, ii, jj, c]
-                else:
-                    for c in range(c_):
-                        cols[row, base + c] = 0.0
+            out = cols[r - r0, di * span:(di + 1) * span]
+            if ii < 0 or ii >= h_:
+                for t in range(span):
+                    out[t] = 0.0
+                continue
+            if j - pw >= 0 and j - pw + kw <= w_:
+                s0 = ((b * h_ + ii) * w_ + j - pw) * c_
+                src = xf[s0:s0 + span]
+                for t in range(span):
+                    out[t] = src[t]
+            else:
+                for dj in range(kw):
+                    jj = j - pw + dj
+                    if 0 <= jj < w_:
+                        for c in range(c_):
+                            out[dj * c_ + c] = x[b, ii, jj, c]
+                    else:
+                        for c in range(c_):
+                            out[dj * c_ + c] = 0.0
+        j += 1
+        if j == w_:
+            j = 0
+            i += 1
+            if i == h_:
+                i = 0
+                b += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _col_sums(a, out):  # pragma: no cover - njit
+    """out[j] = sum_i a[i, j], accumulated in float64, rows in order (numpy's axis-0 sum is slow for
+    few columns)."""
+    acc = np.zeros(a.shape[1])
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            acc[j] += a[i, j]
+    out[:] = acc
 
 
 CHUNK_BYTES = 1 << 20  # im2col block per thread: stays in L2/L3 between im2col and its GEMM
@@ -299,7 +359,7 @@ class Conv2D(_Affine):
         dz = dy.reshape(-1, self.c_out)
         self._set_weight_grad(conv_same_weight_grad(self._x, dz, self.kh, self.kw))
         if self.b is not None:
-            self.b.grad[...] = dz.sum(axis=0)
+            _col_sums(dz, self.b.grad)
         if not self.need_dx:
             return None
         wf = flip_kernel(self._w, self.kh, self.kw, self.c_in)
@@ -337,7 +397,7 @@ class Dense(_Affine):
         _split_cols(part_w, x.shape[1], 2 * x.shape[0] * self.d_out)
         self._set_weight_grad(dw)
         if self.b is not None:
-            self.b.grad[...] = dy.sum(axis=0)
+            _col_sums(np.ascontiguousarray(dy), self.b.grad)
         if not self.need_dx:
             return None
         dx = np.empty_like(x)
@@ -425,13 +485,18 @@ def _relu_backward_kernel(dy, y, r0, r1, dx):  # pragma: no cover - njit
 
 class ReLU(Layer):
     """y = max(x, 0); dx = dy [y > 0] (the subgradient 0 at x = 0, as PyTorch).  With
-    inplace=True (used by the model, whose layers never keep their outputs) x and dy are overwritten."""
+    inplace=True (used by the model, whose layers never keep their outputs) x and dy are overwritten.
+    With fused=True the preceding layer (a `sims.nn.norm.Norm` with relu=True) already applied the
+    ReLU and its mask: forward returns x (= max(x, 0) for such input), backward returns dy."""
 
-    def __init__(self, inplace: bool = False) -> None:
+    def __init__(self, inplace: bool = False, fused: bool = False) -> None:
         self.params = []
         self.inplace = inplace
+        self.fused = fused
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        if self.fused:
+            return x
         x = np.ascontiguousarray(x)
         y = x if self.inplace else np.empty_like(x)
         xf, yf = x.reshape(-1), y.reshape(-1)
@@ -440,6 +505,8 @@ class ReLU(Layer):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self.fused:
+            return dy
         dy = np.ascontiguousarray(dy)
         dx = dy if self.inplace else np.empty_like(dy)
         df, yf, xf = dy.reshape(-1), self._y.reshape(-1), dx.reshape(-1)

@@ -3,7 +3,9 @@ kernel `sims.kernels.batchnorm` (docs/cnn_library.md, "Normalizations").
 
 Input z: the pre-activation of a conv (B, H, W, C) or fc (B, C) layer, viewed as (N, C) with
 N = B*H*W (channels-last: statistics per channel over batch and positions).  Output
-y = gamma * zhat + beta, then the model applies ReLU.  eps = 1e-5 inside the square root.
+y = gamma * zhat + beta, then the model applies ReLU; with ``relu = True`` (set by the model, whose
+ReLU layer after a norm is then a pass-through) the layer outputs max(y, 0) and its backward uses
+dy [y > 0] (the same numbers in one pass).  eps = 1e-5 inside the square root.
 
   kind        training                                  inference
   bn          zhat = (z - mu_B)/sqrt(var_B + eps)       running mean/var (momentum m, PyTorch:
@@ -61,6 +63,7 @@ class Norm(Layer):
         self.pop_mean: np.ndarray | None = None
         self.pop_var: np.ndarray | None = None
         self.zeta = 0.0  # explicit gamma-decay coefficient (PN); penalty zeta * sum gamma^2
+        self.relu = False  # True: the output is max(y, 0) (the model fuses the ReLU that follows)
 
     # statistics -------------------------------------------------------------------------------
     def set_population(self, mean: np.ndarray, var: np.ndarray) -> None:
@@ -94,13 +97,13 @@ class Norm(Layer):
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
             mean, inv = np.empty(self.channels), np.empty(self.channels)
-            bn_forward(x, self.gamma.value, self.beta.value, self.eps, center, scale, y, xhat, mean, inv)
+            bn_forward(x, self.gamma.value, self.beta.value, self.eps, center, scale, y, xhat, mean, inv, self.relu)
             update_running(self.running_mean, self.running_var, mean, inv, self.eps, x.shape[0], self.momentum)
             self._x = x
         else:
             mean, inv = self._fixed_stats()
-            norm_apply(x, self.gamma.value, self.beta.value, mean, inv, y, xhat)
-        self._mean, self._inv, self._xhat = mean, inv, xhat
+            norm_apply(x, self.gamma.value, self.beta.value, mean, inv, y, xhat, self.relu)
+        self._mean, self._inv, self._xhat, self._y = mean, inv, xhat, y
         return y.reshape(shape)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -111,9 +114,9 @@ class Norm(Layer):
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
             bn_backward(d, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center, scale, dx,
-                        dgamma, dbeta)
+                        dgamma, dbeta, self._y, self.relu)
         else:
-            norm_apply_backward(d, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta)
+            norm_apply_backward(d, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta, self._y, self.relu)
         if self.zeta:
             dgamma += 2.0 * self.zeta * self.gamma.value
         self.gamma.grad[...] = dgamma
