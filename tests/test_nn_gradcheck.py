@@ -16,7 +16,7 @@ import pytest
 
 import bnreg.sims.nn.layers as L
 import bnreg.sims.nn.norm as N
-from bnreg.sims.kernels.batchnorm import norm_apply_backward
+from bnreg.sims.kernels.batchnorm import norm_apply_backward, norm_apply_backward_relu
 from bnreg.sims.nn import CNNConfig, build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.dropout import Dropout
 from bnreg.sims.nn.norm import Norm
@@ -243,13 +243,18 @@ def test_model_mlp(training):
 # ------------------------------------------------------------------------------------------------
 # power: deliberately wrong backward passes must fail the same checks
 # ------------------------------------------------------------------------------------------------
-def _stats_as_constants(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta, y=None, relu=False):
-    norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, y, relu)
+def _stats_as_constants(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):
+    norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta)
+
+
+def _stats_as_constants_relu(dy, y, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):
+    norm_apply_backward_relu(dy, y, xhat, gamma, inv_std, dx, dgamma, dbeta)
 
 
 @pytest.mark.parametrize("kind", ["bn", "wn_mean_bn", "wn_var_bn"])
 def test_power_bn_ignoring_batch_statistics(monkeypatch, kind):
     monkeypatch.setattr(N, "bn_backward", _stats_as_constants)
+    monkeypatch.setattr(N, "bn_backward_relu", _stats_as_constants_relu)  # the model fuses norm + ReLU
     assert layer_errors(_norm(kind), rand(6, 3) * 2 + 1, True)["x"] > WRONG
     assert max(model_errors(CNNConfig(**SMALL, norm=kind), True).values()) > WRONG
 

@@ -10,9 +10,10 @@ centred); scale=False -> mean-only BN (xhat = x - mu).  With fixed statistics (p
 normalization, inference with running statistics) use `norm_apply` / `norm_apply_backward`.
 
 Fused ReLU (the CNN's norm -> ReLU, one pass instead of two): with relu=True the forward kernels
-write y = max(gamma * xhat + beta, 0) and the backward kernels take that y and use the upstream
-gradient dy [y > 0] in place of dy (the ReLU subgradient 0 at 0, as PyTorch).  relu=False (the
-default) is plain BN; the numbers are the same as BN followed by a separate ReLU.
+write y = max(gamma * xhat + beta, 0) and the backward kernels `bn_backward_relu` /
+`norm_apply_backward_relu` take that y and use the upstream gradient dy [y > 0] in place of dy
+(the ReLU subgradient 0 at 0, as PyTorch).  relu=False (the default) is plain BN; the numbers are
+the same as BN followed by a separate ReLU.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["bn_forward", "bn_backward", "norm_apply", "norm_apply_backward", "update_running"]
+__all__ = ["bn_forward", "bn_backward", "bn_backward_relu", "norm_apply", "norm_apply_backward",
+           "norm_apply_backward_relu", "update_running"]
 
 
 @njit(cache=True, nogil=True)
@@ -59,17 +61,26 @@ def _grad_in(dy, y, i, j, relu):  # pragma: no cover - njit
 
 
 @njit(cache=True, nogil=True)
-def bn_backward(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta, y=None,
-                relu=False):  # pragma: no cover - njit
+def bn_backward(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover - njit
     """Backward of `bn_forward` through the batch statistics: fills dx (N, C), dgamma, dbeta (C,).
-    With relu=True, `y` is the fused forward's output and g = dy [y > 0] replaces dy below.
 
     full BN:       dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat))
     mean-only:     dx = gamma (dy - mean(dy))
     variance-only: dx = gamma inv_std (dy - (x - mu) inv_std^2 mean(dy x))
     """
+    _bn_backward(dy, dy, False, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True)
+def bn_backward_relu(dy, y, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover
+    """Backward of `bn_forward(..., relu=True)` with output `y`: `bn_backward` with g = dy [y > 0]
+    in place of dy."""
+    _bn_backward(dy, y, True, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bn_backward(dy, yy, relu, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover
     n, c = dy.shape
-    yy = dy if y is None else y
     dgamma[:] = 0.0
     dbeta[:] = 0.0
     sdyx = np.zeros(c)
@@ -107,11 +118,20 @@ def norm_apply(x, gamma, beta, mean, inv_std, y, xhat, relu=False):  # pragma: n
 
 
 @njit(cache=True, nogil=True)
-def norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta, y=None, relu=False):  # pragma: no cover
-    """Backward of `norm_apply` (statistics are constants): dx = gamma inv_std g with g = dy, or
-    g = dy [y > 0] with relu=True (`y` the fused forward's output)."""
+def norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
+    """Backward of `norm_apply` (statistics are constants): dx = gamma inv_std dy."""
+    _norm_apply_backward(dy, dy, False, xhat, gamma, inv_std, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True)
+def norm_apply_backward_relu(dy, y, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
+    """Backward of `norm_apply(..., relu=True)` with output `y`: dx = gamma inv_std dy [y > 0]."""
+    _norm_apply_backward(dy, y, True, xhat, gamma, inv_std, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _norm_apply_backward(dy, yy, relu, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
     n, c = dy.shape
-    yy = dy if y is None else y
     dgamma[:] = 0.0
     dbeta[:] = 0.0
     for i in range(n):

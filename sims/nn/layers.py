@@ -414,33 +414,53 @@ class Dense(_Affine):
 # ----------------------------------------------------------------------------------------------
 @nb.njit(cache=True, nogil=True)
 def _maxpool_kernel(x, ph, pw, b0, b1, y, arg):  # pragma: no cover - njit
+    """y = window max, arg = its row-major index a*pw + d in the window (the first maximum: strict >),
+    vectorized over the channels (rows of C values, channels-last)."""
     _, ho, wo, c_ = y.shape
     for b in range(b0, b1):
         for i in range(ho):
             for j in range(wo):
+                yr = y[b, i, j]
+                ar = arg[b, i, j]
+                x0 = x[b, i * ph, j * pw]
                 for c in range(c_):
-                    best = x[b, i * ph, j * pw, c]
-                    k = 0
-                    for a in range(ph):
-                        for d in range(pw):
-                            v = x[b, i * ph + a, j * pw + d, c]
-                            if v > best:
-                                best = v
-                                k = a * pw + d
-                    y[b, i, j, c] = best
-                    arg[b, i, j, c] = k
+                    yr[c] = x0[c]
+                    ar[c] = 0
+                for a in range(ph):
+                    for d in range(pw):
+                        if a == 0 and d == 0:
+                            continue
+                        xr = x[b, i * ph + a, j * pw + d]
+                        kk = a * pw + d
+                        for c in range(c_):
+                            v = xr[c]
+                            if v > yr[c]:
+                                yr[c] = v
+                                ar[c] = kk
 
 
 @nb.njit(cache=True, nogil=True)
 def _maxpool_backward_kernel(dy, arg, ph, pw, b0, b1, dx):  # pragma: no cover - njit
+    """dx = dy at each window's argmax, 0 elsewhere (each element of dx written once)."""
     _, ho, wo, c_ = dy.shape
+    _, h_, w_, _ = dx.shape
     for b in range(b0, b1):
-        dx[b] = 0.0  # rows/columns dropped by the floor division get no gradient
+        for i in range(h_):
+            for j in range(w_):
+                if i >= ho * ph or j >= wo * pw:  # dropped by the floor division: no gradient
+                    xr = dx[b, i, j]
+                    for c in range(c_):
+                        xr[c] = 0.0
         for i in range(ho):
             for j in range(wo):
-                for c in range(c_):
-                    k = arg[b, i, j, c]
-                    dx[b, i * ph + k // pw, j * pw + k % pw, c] = dy[b, i, j, c]
+                dr = dy[b, i, j]
+                ar = arg[b, i, j]
+                for a in range(ph):
+                    for d in range(pw):
+                        xr = dx[b, i * ph + a, j * pw + d]
+                        kk = a * pw + d
+                        for c in range(c_):
+                            xr[c] = dr[c] if ar[c] == kk else 0.0
 
 
 class MaxPool(Layer):

@@ -34,7 +34,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
+from ..kernels.batchnorm import (
+    bn_backward,
+    bn_backward_relu,
+    bn_forward,
+    norm_apply,
+    norm_apply_backward,
+    norm_apply_backward_relu,
+    update_running,
+)
 from .layers import Layer, Parameter
 
 __all__ = ["NORMS", "NORM_KINDS", "Norm", "EPS"]
@@ -113,10 +121,16 @@ class Norm(Layer):
         dgamma, dbeta = np.empty(self.channels), np.empty(self.channels)
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
-            bn_backward(d, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center, scale, dx,
-                        dgamma, dbeta, self._y, self.relu)
+            if self.relu:
+                bn_backward_relu(d, self._y, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center,
+                                 scale, dx, dgamma, dbeta)
+            else:
+                bn_backward(d, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center, scale, dx,
+                            dgamma, dbeta)
+        elif self.relu:
+            norm_apply_backward_relu(d, self._y, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta)
         else:
-            norm_apply_backward(d, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta, self._y, self.relu)
+            norm_apply_backward(d, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta)
         if self.zeta:
             dgamma += 2.0 * self.zeta * self.gamma.value
         self.gamma.grad[...] = dgamma
