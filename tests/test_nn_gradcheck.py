@@ -247,7 +247,7 @@ def _stats_as_constants(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dg
     norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta)
 
 
-def _stats_as_constants_relu(dy, y, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):
+def _stats_as_constants_relu(dy, y, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta, group=1):
     norm_apply_backward_relu(dy, y, xhat, gamma, inv_std, dx, dgamma, dbeta)
 
 

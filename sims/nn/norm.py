@@ -97,6 +97,11 @@ class Norm(Layer):
         return self.running_mean, inv
 
     # forward / backward -----------------------------------------------------------------------
+    def _group(self) -> int:
+        """Rows per flat block of the BN kernels: 64 // C for fewer than 32 channels (vectorized sums
+        over blocks of ~64 values), else 1 (row by row)."""
+        return 64 // self.channels if self.channels < 32 else 1
+
     def forward(self, z: np.ndarray, training: bool) -> np.ndarray:
         shape = z.shape
         x = np.ascontiguousarray(z.reshape(-1, self.channels))
@@ -105,7 +110,8 @@ class Norm(Layer):
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
             mean, inv = np.empty(self.channels), np.empty(self.channels)
-            bn_forward(x, self.gamma.value, self.beta.value, self.eps, center, scale, y, xhat, mean, inv, self.relu)
+            bn_forward(x, self.gamma.value, self.beta.value, self.eps, center, scale, y, xhat, mean, inv, self.relu,
+                       self._group())
             update_running(self.running_mean, self.running_var, mean, inv, self.eps, x.shape[0], self.momentum)
             self._x = x
         else:
@@ -123,7 +129,7 @@ class Norm(Layer):
             center, scale = _BATCH_FLAGS[self.kind]
             if self.relu:
                 bn_backward_relu(d, self._y, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center,
-                                 scale, dx, dgamma, dbeta)
+                                 scale, dx, dgamma, dbeta, self._group())
             else:
                 bn_backward(d, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center, scale, dx,
                             dgamma, dbeta)
