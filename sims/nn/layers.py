@@ -22,6 +22,7 @@ default, float64 for gradient checks).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,7 +69,7 @@ class Layer:
 
 # Work per thread below which an operation stays on the calling thread: handing work to another
 # thread costs ~50 us on an idle machine but ~1 ms when the cores are shared, so parts are large.
-MIN_FLOPS = 1 << 25          # GEMM flops per part (~0.5 ms of single-core sgemm)
+MIN_FLOPS = 1 << 23          # GEMM flops per part (~80 us of single-core sgemm)
 PAR_MIN = 1 << 21            # elements per part of an elementwise kernel
 
 # ----------------------------------------------------------------------------------------------
@@ -111,13 +112,14 @@ def n_parts(n: int, min_part: int = 1) -> int:
 
 def run_parts(fn: Callable[[int, int, int], object], n: int, min_part: int = 1) -> list:
     """Split range(n) into `n_parts(n, min_part)` contiguous parts and return [fn(k, start, stop) for
-    part k] in part order.  The parts are fixed by the problem size; the threads (`get_num_threads`)
-    only share them out (thread t runs a contiguous run of parts; thread 0 is the calling one), so
-    results are independent of the thread count and of scheduling."""
+    part k] in part order.  The parts are fixed by the problem size; the threads (`get_num_threads`;
+    the calling one included) only claim them one by one from a shared counter, so a thread that is
+    descheduled on a busy machine delays at most the part it holds, and the results are independent
+    of the thread count and of scheduling (each part writes its own output or partial sum)."""
     p = n_parts(n, min_part)
-    edges = [n * k // p for k in range(p + 1)]
     if p == 1:
         return [fn(0, 0, n)]
+    edges = [n * k // p for k in range(p + 1)]
     t = min(get_num_threads(), p)
     if t == 1:
         return [fn(k, edges[k], edges[k + 1]) for k in range(p)]
@@ -126,15 +128,17 @@ def run_parts(fn: Callable[[int, int, int], object], n: int, min_part: int = 1) 
             _STATE["pool"].shutdown(wait=True)
         _STATE["pool"] = ThreadPoolExecutor(t - 1, thread_name_prefix="sims-nn")
         _STATE["pool_size"] = t - 1
-    groups = [range(p * g // t, p * (g + 1) // t) for g in range(t)]
+    out: list = [None] * p
+    claim = itertools.count()  # next() is atomic under the GIL
 
-    def run(ks: range) -> list:
-        return [fn(k, edges[k], edges[k + 1]) for k in ks]
+    def work() -> None:
+        while (k := next(claim)) < p:
+            out[k] = fn(k, edges[k], edges[k + 1])
 
-    futs = [_STATE["pool"].submit(run, ks) for ks in groups[1:]]
-    out = run(groups[0])
+    futs = [_STATE["pool"].submit(work) for _ in range(t - 1)]
+    work()
     for f in futs:
-        out += f.result()
+        f.result()
     return out
 
 
@@ -217,7 +221,7 @@ def _col_sums(a, out):  # pragma: no cover - njit
     out[:] = acc
 
 
-CHUNK_BYTES = 1 << 20  # im2col block per thread: stays in L2/L3 between im2col and its GEMM
+CHUNK_BYTES = 1 << 22  # im2col block: 4 MB (in L3 between im2col and its GEMM; larger GEMMs run faster)
 
 
 def _chunk_rows(k: int, itemsize: int) -> int:
