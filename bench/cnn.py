@@ -23,9 +23,11 @@ Implementations, timed in one run on `threads` cores (numba, BLAS and torch thre
   torch   torch.nn (NCHW, its default CPU kernels) when PyTorch is installed, the same network
   gemm    numpy float32 matmul of the workload's largest forward GEMM (rows x k @ k x out) and, once per
           thread count, of 2048x1024 @ 1024x1024: the machine's own GEMM rate in the same run
-Throughput = batch * steps / time in images/s; the implementations run in alternating timed blocks
+Throughput = batch * steps / time in images/s; sims and torch run in alternating timed blocks
 (after warm-up, compile time excluded) so that changing load on a shared machine affects them alike;
-vs_torch is the median of the per-block ratios.
+vs_torch is the median of the per-block ratios.  The BLAS-threaded references (gemm, numpy) are timed
+right after each workload's sims/torch blocks, alternating among themselves: OpenBLAS worker threads
+spin-wait after a call and would slow whichever block follows them.
 
 FLOP count (`step_flops`, GEMM-equivalent, analytic): forward conv 2 (B H W) (kh kw C_in) C_out,
 dense 2 B d_in d_out; backward = the weight-gradient GEMM of every layer (the forward's flops) + the
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -320,7 +323,7 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] | None = None,
     """Images/s and GFLOP/s of sims.nn, torch (if installed), the numpy baseline (luo_* only) and the
     machine's numpy GEMM per workload and thread count (default: 2 and 1; quick: 2 threads, the
     `QUICK` workloads): medians over interleaved blocks; vs_torch is the median of the per-block
-    ratios, vs_numpy the ratio of medians (numpy runs at most 3 blocks)."""
+    ratios, vs_numpy the ratio of medians (gemm and numpy: at most 3 blocks, after sims/torch)."""
     threads = threads or ((2,) if quick else (2, 1))
     workloads = workloads or (QUICK if quick else tuple(WORKLOADS))
     repeats = 3 if quick else 7
@@ -375,10 +378,13 @@ def _bench_workload(name: str, quick: bool, repeats: int) -> dict:
     n = max(1, int(w.work * (0.1 if quick else 0.2) / w.batch))
     gm = max(_layer_gemms(w), key=lambda s: s[0] * s[1] * s[2])
     gemm_calls = max(1, int(2e7 * (0.1 if quick else 0.2) / (2 * gm[0] * gm[1] * gm[2])) * 5)
-    steppers = {"sims": sims_step(w), "torch": torch_step(w), "gemm": gemm_step(*gm),
-                "numpy": numpy_step(w) if name.startswith("luo_") else None}
-    calls = {"sims": n, "torch": n, "gemm": gemm_calls, "numpy": max(1, n // 4)}
-    rates = interleaved_rates(steppers, calls, repeats, max_blocks={"numpy": 3})
+    # sims and torch alternate; the BLAS-threaded references (the GEMM, the numpy step) are timed right
+    # after, on their own: OpenBLAS worker threads spin for a while after a call and would slow the
+    # block that follows them on a shared machine (hence also the pause before the sims/torch blocks)
+    time.sleep(0.25)
+    rates = interleaved_rates({"sims": sims_step(w), "torch": torch_step(w)}, {"sims": n, "torch": n}, repeats)
+    refs = {"gemm": gemm_step(*gm), "numpy": numpy_step(w) if name.startswith("luo_") else None}
+    rates.update(interleaved_rates(refs, {"gemm": gemm_calls, "numpy": max(1, n // 4)}, min(repeats, 3)))
     flops = step_flops(w)
     row: dict = {"steps_per_block": n, "gemm_shape": list(gm)}
     for k in ("sims", "torch", "numpy"):
