@@ -77,6 +77,10 @@ def _tile(v, c, length):  # pragma: no cover - njit
 @njit(cache=True, nogil=True)
 def _bn_forward_grouped(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std, relu,
                         group):  # pragma: no cover - njit
+    """`bn_forward` over flat blocks of `group` rows (L = group*C values, channel of value t = t mod C):
+    acc[t] = sum over blocks of x, folded to mu_c; then sum (x - mu)^2 likewise (two-pass variance);
+    then xhat = (x - mu) inv_std, y = gamma xhat + beta (max(., 0) with relu) with per-value tiles of
+    the per-channel constants.  Rows after the last full block go row by row."""
     n, c = x.shape
     length = group * c
     ng = n // group
@@ -221,6 +225,7 @@ def _bn_backward_grouped(dy, yy, x, xhat, gamma, mean, inv_std, center, scale, d
 
 @njit(cache=True, nogil=True, inline="always")
 def _bn_backward(dy, yy, relu, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover
+    """The formulas of `bn_backward`, row by row; g = dy [yy > 0] in place of dy when relu."""
     n, c = dy.shape
     dgamma[:] = 0.0
     dbeta[:] = 0.0
@@ -272,6 +277,7 @@ def norm_apply_backward_relu(dy, y, xhat, gamma, inv_std, dx, dgamma, dbeta):  #
 
 @njit(cache=True, nogil=True, inline="always")
 def _norm_apply_backward(dy, yy, relu, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
+    """dx = gamma inv_std g, dgamma = sum g xhat, dbeta = sum g with g = dy (dy [yy > 0] when relu)."""
     n, c = dy.shape
     dgamma[:] = 0.0
     dbeta[:] = 0.0
