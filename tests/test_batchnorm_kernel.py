@@ -78,3 +78,29 @@ def test_fixed_statistics_and_running_update(data):
     update_running(rm, rv, bm, bi, EPS, x.shape[0], 0.1)
     np.testing.assert_allclose(rm, 0.1 * x.mean(0), rtol=1e-12)
     np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(0, ddof=1), rtol=1e-9)
+
+
+@pytest.mark.parametrize("center,scale", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("n,c,group", [(50, 3, 7), (64, 4, 16), (5, 3, 7), (45, 8, 8)])
+def test_fused_relu_and_grouped_kernels(center, scale, n, c, group):
+    """relu=True (max(y, 0), backward dy [y > 0]) and the grouped (flat blocks of rows) kernels equal the
+    plain ones followed by a ReLU, to float64 rounding (only the order of the sums differs)."""
+    from bnreg.sims.kernels.batchnorm import bn_backward_relu
+
+    rng = np.random.default_rng(n + c)
+    x, g, b = rng.standard_normal((n, c)) * 2 + 1, rng.standard_normal(c) + 1.5, rng.standard_normal(c)
+    dy = rng.standard_normal((n, c))
+    y, xhat, mean, inv = _forward(x, g, b, center, scale)
+    ref_y = np.maximum(y, 0)
+    ref = [np.empty_like(x), np.empty(c), np.empty(c)]
+    bn_backward(dy * (y > 0), x, xhat, g, mean, inv, center, scale, *ref)
+    assert 0 < np.mean(ref_y == 0) < 1
+    for grp in (1, group):
+        y2, xh2, m2, i2 = np.empty_like(x), np.empty_like(x), np.empty(c), np.empty(c)
+        bn_forward(x, g, b, EPS, center, scale, y2, xh2, m2, i2, True, grp)
+        np.testing.assert_allclose(y2, ref_y, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(xh2, xhat, rtol=1e-13, atol=1e-13)
+        out = [np.empty_like(x), np.empty(c), np.empty(c)]
+        bn_backward_relu(dy, y2, x, xh2, g, m2, i2, center, scale, *out, grp)
+        for a, r in zip(out, ref, strict=True):
+            np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)

@@ -61,3 +61,15 @@ def test_interleaved_rates():
     assert all(r > 0 for v in rates.values() for r in v)
     # warm-up (two calls each), then alternating blocks: a a b | a a | a a
     assert order == ["a", "a", "b", "b", "a", "a", "b", "a", "a", "a", "a"]
+
+
+def test_cnn_step_flops_are_the_analytic_gemm_count():
+    """bnreg bench cnn: step = 3 x forward GEMM flops - the first layer's input gradient (by hand)."""
+    from bnreg.bench.cnn import WORKLOADS, step_flops
+
+    f = [2 * 2560 * 3 * 32, 2 * 2560 * 96 * 32, 2 * 2560 * 96 * 64, 2 * 2560 * 192 * 64, 2 * 64 * 1280 * 512,
+         2 * 64 * 512 * 10]  # luo_1d: convs over 64 x 40 positions, pool to 20, fc 512, out 10
+    assert step_flops(WORKLOADS["luo_1d"]) == 3 * sum(f) - f[0] == 584_908_800
+    f = [2 * 64 * 40 * 128] + [2 * 64 * 128 * 128] * 4 + [2 * 64 * 128 * 10]  # vs_mlp: no conv, fc 128 x 5
+    assert step_flops(WORKLOADS["vs_mlp"]) == 3 * sum(f) - f[0]
+    assert all(w.target >= 1.0 for w in WORKLOADS.values())

@@ -16,7 +16,7 @@ import pytest
 
 import bnreg.sims.nn.layers as L
 import bnreg.sims.nn.norm as N
-from bnreg.sims.kernels.batchnorm import norm_apply_backward
+from bnreg.sims.kernels.batchnorm import norm_apply_backward, norm_apply_backward_relu
 from bnreg.sims.nn import CNNConfig, build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.dropout import Dropout
 from bnreg.sims.nn.norm import Norm
@@ -126,10 +126,32 @@ def _norm(kind: str, c: int = 3, seed: int = 0) -> Norm:
 @pytest.mark.parametrize("kind", N.NORM_KINDS)
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("shape", [(3, 2, 4, 3), (7, 3)])
-def test_norm(kind, training, shape):
+@pytest.mark.parametrize("relu", [False, True])
+def test_norm(kind, training, shape, relu):
+    """Every norm kind, plain and with the fused ReLU (relu=True: max(y, 0), backward dy [y > 0])."""
     n = _norm(kind)  # zeta = 0: the gamma-decay gradient is checked with the penalty in the model tests
+    n.relu = relu
     errs = layer_errors(n, rand(*shape) * 2 + 1, training)
     assert max(errs.values()) < TOL, errs
+    if relu:  # some outputs are clipped, so the check has power over the mask
+        assert 0 < np.mean(n.forward(rand(*shape) * 2 + 1, training) == 0) < 1
+
+
+@pytest.mark.parametrize("kind", ["bn", "pn"])
+def test_power_fused_relu_without_mask(kind):
+    """A fused norm + ReLU whose backward forgets the ReLU mask fails the check."""
+    n = _norm(kind)
+    n.relu = True
+    fwd = n.forward
+
+    def forward(x, training):
+        y = fwd(x, training)
+        n.relu = False  # backward of the plain norm: no mask
+        return y
+
+    n.forward = forward
+    errs = layer_errors(n, rand(7, 3) * 2 + 1, True, reset=lambda: setattr(n, "relu", True))
+    assert errs["x"] > WRONG
 
 
 @pytest.mark.parametrize("kind", ["bernoulli", "gaussian", "uout"])
@@ -225,9 +247,14 @@ def _stats_as_constants(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dg
     norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta)
 
 
+def _stats_as_constants_relu(dy, y, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta, group=1):
+    norm_apply_backward_relu(dy, y, xhat, gamma, inv_std, dx, dgamma, dbeta)
+
+
 @pytest.mark.parametrize("kind", ["bn", "wn_mean_bn", "wn_var_bn"])
 def test_power_bn_ignoring_batch_statistics(monkeypatch, kind):
     monkeypatch.setattr(N, "bn_backward", _stats_as_constants)
+    monkeypatch.setattr(N, "bn_backward_relu", _stats_as_constants_relu)  # the model fuses norm + ReLU
     assert layer_errors(_norm(kind), rand(6, 3) * 2 + 1, True)["x"] > WRONG
     assert max(model_errors(CNNConfig(**SMALL, norm=kind), True).values()) > WRONG
 

@@ -224,3 +224,36 @@ def test_softmax_cross_entropy_values_and_errors():
 def test_dense_initialization_scale():
     d = Dense("d", 400, 300, np.random.default_rng(0), np.dtype(np.float64))
     assert d.W.value.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)  # He: se of std ~ 1/sqrt(2n) = 0.2%
+
+
+def _train_params(threads: int, cfg: CNNConfig, steps: int = 3) -> list[np.ndarray]:
+    from bnreg.sims.nn.layers import set_num_threads
+
+    set_num_threads(threads)
+    try:
+        m = build_cnn(cfg)
+        opt = SGD(m.parameters(), lr=0.05)
+        rng = np.random.default_rng(3)
+        for _ in range(steps):
+            x = rng.standard_normal((16, *cfg.in_shape)).astype(cfg.dtype)
+            y = rng.integers(0, cfg.n_classes, 16)
+            _, d = softmax_cross_entropy(m.forward(x, True), y)
+            m.backward(d)
+            opt.step()
+        return [p.value.copy() for p in m.parameters()] + [n.running_var.copy() for n in m.norms]
+    finally:
+        set_num_threads(None)
+
+
+@pytest.mark.parametrize("in_shape", [(1, 12, 2), (6, 6, 2)])
+def test_training_is_bit_identical_on_1_and_2_threads(monkeypatch, in_shape):
+    """Parts are fixed by the problem size (layers.n_parts), so a few SGD steps (BN, dropout, every
+    layer split into parts: thresholds lowered) give bit-identical parameters on 1 and 2 threads."""
+    import bnreg.sims.nn.layers as L
+
+    monkeypatch.setattr(L, "MIN_FLOPS", 1000)
+    monkeypatch.setattr(L, "PAR_MIN", 64)
+    assert L.n_parts(1000, 100) == L.MAX_PARTS
+    cfg = CNNConfig(in_shape, 3, (4, 6), (8, 5), norm="bn", dropout="bernoulli", p_drop=0.2, seed=1)
+    one, two = _train_params(1, cfg), _train_params(2, cfg)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))

@@ -8,6 +8,12 @@ Variants (the "WN + variance-only BN" and "WN + mean-only BN" of the CNN experim
 ICLR 2019, arXiv:1809.00846; docs/cnn_library.md): center=False -> variance-only BN (xhat = x * inv_std, var still
 centred); scale=False -> mean-only BN (xhat = x - mu).  With fixed statistics (population
 normalization, inference with running statistics) use `norm_apply` / `norm_apply_backward`.
+
+Fused ReLU (the CNN's norm -> ReLU, one pass instead of two): with relu=True the forward kernels
+write y = max(gamma * xhat + beta, 0) and the backward kernels `bn_backward_relu` /
+`norm_apply_backward_relu` take that y and use the upstream gradient dy [y > 0] in place of dy
+(the ReLU subgradient 0 at 0, as PyTorch).  relu=False (the default) is plain BN; the numbers are
+the same as BN followed by a separate ReLU.
 """
 
 from __future__ import annotations
@@ -15,13 +21,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["bn_forward", "bn_backward", "norm_apply", "norm_apply_backward", "update_running"]
+__all__ = ["bn_forward", "bn_backward", "bn_backward_relu", "norm_apply", "norm_apply_backward",
+           "norm_apply_backward_relu", "update_running"]
 
 
 @njit(cache=True, nogil=True)
-def bn_forward(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std):  # pragma: no cover - njit
-    """Training-mode BN of x (N, C): fills y, xhat (N, C), mean (C,), inv_std (C,) in place."""
+def bn_forward(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std, relu=False,
+               group=1):  # pragma: no cover - njit
+    """Training-mode BN of x (N, C): fills y, xhat (N, C), mean (C,), inv_std (C,) in place;
+    y = gamma xhat + beta, or max(gamma xhat + beta, 0) with relu=True.  group > 1 (C-contiguous
+    arrays): the sums run over blocks of `group` rows as flat vectors of group*C values (per-channel
+    partial sums folded at the end, float64) - the same formulas, vectorized for few channels."""
     n, c = x.shape
+    if group > 1:
+        _bn_forward_grouped(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std, relu, group)
+        return
     mean[:] = 0.0
     for i in range(n):
         for j in range(c):
@@ -39,61 +53,240 @@ def bn_forward(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std):  # p
             v = (x[i, j] - mean[j]) if center else x[i, j]
             v *= inv_std[j]
             xhat[i, j] = v
-            y[i, j] = gamma[j] * v + beta[j]
+            o = gamma[j] * v + beta[j]
+            y[i, j] = max(o, 0.0) if relu else o
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fold(acc, c, out):  # pragma: no cover - njit
+    """out[j] += sum_k acc[k C + j] (partial sums of a block of rows, in row order)."""
+    for k in range(acc.shape[0] // c):
+        for j in range(c):
+            out[j] += acc[k * c + j]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile(v, c, length):  # pragma: no cover - njit
+    """v (C,) repeated to length `length` (= rows * C): t -> v[t % C]."""
+    out = np.empty(length)
+    for t in range(length):
+        out[t] = v[t % c]
+    return out
 
 
 @njit(cache=True, nogil=True)
-def bn_backward(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover
+def _bn_forward_grouped(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std, relu,
+                        group):  # pragma: no cover - njit
+    """`bn_forward` over flat blocks of `group` rows (L = group*C values, channel of value t = t mod C):
+    acc[t] = sum over blocks of x, folded to mu_c; then sum (x - mu)^2 likewise (two-pass variance);
+    then xhat = (x - mu) inv_std, y = gamma xhat + beta (max(., 0) with relu) with per-value tiles of
+    the per-channel constants.  Rows after the last full block go row by row."""
+    n, c = x.shape
+    length = group * c
+    ng = n // group
+    xf, yf, hf = x.reshape(-1), y.reshape(-1), xhat.reshape(-1)
+    acc = np.zeros(length)
+    for g in range(ng):
+        seg = xf[g * length:(g + 1) * length]
+        for t in range(length):
+            acc[t] += seg[t]
+    s = np.zeros(c)
+    _fold(acc, c, s)
+    for i in range(ng * group, n):
+        for j in range(c):
+            s[j] += x[i, j]
+    for j in range(c):
+        mean[j] = s[j] / n
+    mt = _tile(mean, c, length)
+    acc[:] = 0.0
+    for g in range(ng):
+        seg = xf[g * length:(g + 1) * length]
+        for t in range(length):
+            d = seg[t] - mt[t]
+            acc[t] += d * d
+    var = np.zeros(c)
+    _fold(acc, c, var)
+    for i in range(ng * group, n):
+        for j in range(c):
+            d = x[i, j] - mean[j]
+            var[j] += d * d
+    for j in range(c):
+        inv_std[j] = 1.0 / np.sqrt(var[j] / n + eps) if scale else 1.0
+    if not center:
+        mt[:] = 0.0
+    at, gt, bt = _tile(inv_std, c, length), _tile(gamma, c, length), _tile(beta, c, length)
+    for g in range(ng):
+        seg = xf[g * length:(g + 1) * length]
+        hs = hf[g * length:(g + 1) * length]
+        ys = yf[g * length:(g + 1) * length]
+        for t in range(length):
+            v = (seg[t] - mt[t]) * at[t]
+            hs[t] = v
+            o = gt[t] * v + bt[t]
+            ys[t] = max(o, 0.0) if relu else o
+    for i in range(ng * group, n):
+        for j in range(c):
+            v = (x[i, j] - mean[j]) if center else x[i, j]
+            v *= inv_std[j]
+            xhat[i, j] = v
+            o = gamma[j] * v + beta[j]
+            y[i, j] = max(o, 0.0) if relu else o
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grad_in(dy, y, i, j, relu):  # pragma: no cover - njit
+    """The upstream gradient of element (i, j): dy, or dy [y > 0] behind a fused ReLU."""
+    d = dy[i, j]
+    if relu and not y[i, j] > 0:
+        return d * 0
+    return d
+
+
+@njit(cache=True, nogil=True)
+def bn_backward(dy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover - njit
     """Backward of `bn_forward` through the batch statistics: fills dx (N, C), dgamma, dbeta (C,).
 
     full BN:       dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat))
     mean-only:     dx = gamma (dy - mean(dy))
     variance-only: dx = gamma inv_std (dy - (x - mu) inv_std^2 mean(dy x))
     """
+    _bn_backward(dy, dy, False, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True)
+def bn_backward_relu(dy, y, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta,
+                     group=1):  # pragma: no cover - njit
+    """Backward of `bn_forward(..., relu=True)` with output `y`: `bn_backward` with g = dy [y > 0]
+    in place of dy; `group` as in `bn_forward` (flat blocks of rows, C-contiguous arrays)."""
+    if group > 1:
+        _bn_backward_grouped(dy, y, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta, group)
+    else:
+        _bn_backward(dy, y, True, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True)
+def _bn_backward_grouped(dy, yy, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta,
+                         group):  # pragma: no cover - njit
+    """`_bn_backward` (relu=True) over flat blocks of `group` rows: the same formulas."""
+    n, c = dy.shape
+    length = group * c
+    ng = n // group
+    df, yf, xf, hf, of = dy.reshape(-1), yy.reshape(-1), x.reshape(-1), xhat.reshape(-1), dx.reshape(-1)
+    ag, ab, axs = np.zeros(length), np.zeros(length), np.zeros(length)
+    for g in range(ng):
+        o = g * length
+        for t in range(length):
+            d = df[o + t] if yf[o + t] > 0 else df[o + t] * 0
+            ag[t] += d * hf[o + t]
+            ab[t] += d
+            axs[t] += d * xf[o + t]
+    dgamma[:] = 0.0
+    dbeta[:] = 0.0
+    sdyx = np.zeros(c)
+    _fold(ag, c, dgamma)
+    _fold(ab, c, dbeta)
+    _fold(axs, c, sdyx)
+    for i in range(ng * group, n):
+        for j in range(c):
+            d = _grad_in(dy, yy, i, j, True)
+            dgamma[j] += d * xhat[i, j]
+            dbeta[j] += d
+            sdyx[j] += d * x[i, j]
+    gi = np.empty(c)
+    for j in range(c):
+        gi[j] = gamma[j] * inv_std[j]
+    gt, git, mt, it = _tile(gamma, c, length), _tile(gi, c, length), _tile(mean, c, length), _tile(inv_std, c, length)
+    bt, dgt, st = _tile(dbeta, c, length), _tile(dgamma, c, length), _tile(sdyx, c, length)
+    for g in range(ng):
+        o = g * length
+        for t in range(length):
+            d = df[o + t] if yf[o + t] > 0 else df[o + t] * 0
+            if center and scale:
+                of[o + t] = git[t] * (d - bt[t] / n - hf[o + t] * dgt[t] / n)
+            elif center:
+                of[o + t] = gt[t] * (d - bt[t] / n)
+            elif scale:
+                of[o + t] = git[t] * (d - (xf[o + t] - mt[t]) * it[t] * it[t] * st[t] / n)
+            else:
+                of[o + t] = gt[t] * d
+    for i in range(ng * group, n):
+        for j in range(c):
+            d = _grad_in(dy, yy, i, j, True)
+            g = gamma[j] * inv_std[j]
+            if center and scale:
+                dx[i, j] = g * (d - dbeta[j] / n - xhat[i, j] * dgamma[j] / n)
+            elif center:
+                dx[i, j] = gamma[j] * (d - dbeta[j] / n)
+            elif scale:
+                dx[i, j] = g * (d - (x[i, j] - mean[j]) * inv_std[j] * inv_std[j] * sdyx[j] / n)
+            else:
+                dx[i, j] = gamma[j] * d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bn_backward(dy, yy, relu, x, xhat, gamma, mean, inv_std, center, scale, dx, dgamma, dbeta):  # pragma: no cover
+    """The formulas of `bn_backward`, row by row; g = dy [yy > 0] in place of dy when relu."""
     n, c = dy.shape
     dgamma[:] = 0.0
     dbeta[:] = 0.0
     sdyx = np.zeros(c)
     for i in range(n):
         for j in range(c):
-            dgamma[j] += dy[i, j] * xhat[i, j]
-            dbeta[j] += dy[i, j]
-            sdyx[j] += dy[i, j] * x[i, j]
+            d = _grad_in(dy, yy, i, j, relu)
+            dgamma[j] += d * xhat[i, j]
+            dbeta[j] += d
+            sdyx[j] += d * x[i, j]
     for i in range(n):
         for j in range(c):
+            d = _grad_in(dy, yy, i, j, relu)
             g = gamma[j] * inv_std[j]
             if center and scale:
-                dx[i, j] = g * (dy[i, j] - dbeta[j] / n - xhat[i, j] * dgamma[j] / n)
+                dx[i, j] = g * (d - dbeta[j] / n - xhat[i, j] * dgamma[j] / n)
             elif center:
-                dx[i, j] = gamma[j] * (dy[i, j] - dbeta[j] / n)
+                dx[i, j] = gamma[j] * (d - dbeta[j] / n)
             elif scale:
-                dx[i, j] = g * (dy[i, j] - (x[i, j] - mean[j]) * inv_std[j] * inv_std[j] * sdyx[j] / n)
+                dx[i, j] = g * (d - (x[i, j] - mean[j]) * inv_std[j] * inv_std[j] * sdyx[j] / n)
             else:
-                dx[i, j] = gamma[j] * dy[i, j]
+                dx[i, j] = gamma[j] * d
 
 
 @njit(cache=True, nogil=True)
-def norm_apply(x, gamma, beta, mean, inv_std, y, xhat):  # pragma: no cover - njit
-    """Normalization with fixed statistics: xhat = (x - mean) inv_std, y = gamma xhat + beta."""
+def norm_apply(x, gamma, beta, mean, inv_std, y, xhat, relu=False):  # pragma: no cover - njit
+    """Normalization with fixed statistics: xhat = (x - mean) inv_std, y = gamma xhat + beta
+    (max(gamma xhat + beta, 0) with relu=True)."""
     n, c = x.shape
     for i in range(n):
         for j in range(c):
             v = (x[i, j] - mean[j]) * inv_std[j]
             xhat[i, j] = v
-            y[i, j] = gamma[j] * v + beta[j]
+            o = gamma[j] * v + beta[j]
+            y[i, j] = max(o, 0.0) if relu else o
 
 
 @njit(cache=True, nogil=True)
 def norm_apply_backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
     """Backward of `norm_apply` (statistics are constants): dx = gamma inv_std dy."""
+    _norm_apply_backward(dy, dy, False, xhat, gamma, inv_std, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True)
+def norm_apply_backward_relu(dy, y, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
+    """Backward of `norm_apply(..., relu=True)` with output `y`: dx = gamma inv_std dy [y > 0]."""
+    _norm_apply_backward(dy, y, True, xhat, gamma, inv_std, dx, dgamma, dbeta)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _norm_apply_backward(dy, yy, relu, xhat, gamma, inv_std, dx, dgamma, dbeta):  # pragma: no cover - njit
+    """dx = gamma inv_std g, dgamma = sum g xhat, dbeta = sum g with g = dy (dy [yy > 0] when relu)."""
     n, c = dy.shape
     dgamma[:] = 0.0
     dbeta[:] = 0.0
     for i in range(n):
         for j in range(c):
-            dgamma[j] += dy[i, j] * xhat[i, j]
-            dbeta[j] += dy[i, j]
-            dx[i, j] = gamma[j] * inv_std[j] * dy[i, j]
+            d = _grad_in(dy, yy, i, j, relu)
+            dgamma[j] += d * xhat[i, j]
+            dbeta[j] += d
+            dx[i, j] = gamma[j] * inv_std[j] * d
 
 
 @njit(cache=True, nogil=True)

@@ -22,6 +22,7 @@ default, float64 for gradient checks).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,44 +69,77 @@ class Layer:
 
 # Work per thread below which an operation stays on the calling thread: handing work to another
 # thread costs ~50 us on an idle machine but ~1 ms when the cores are shared, so parts are large.
-MIN_FLOPS = 1 << 25          # GEMM flops per part (~0.5 ms of single-core sgemm)
+MIN_FLOPS = 1 << 23          # GEMM flops per part (~80 us of single-core sgemm)
 PAR_MIN = 1 << 21            # elements per part of an elementwise kernel
 
 # ----------------------------------------------------------------------------------------------
 # threads: coarse-grained splits over a small pool, single-threaded BLAS inside each part
 # ----------------------------------------------------------------------------------------------
-_STATE: dict = {"threads": None, "pool": None, "blas": None}
+_STATE: dict = {"threads": None, "pool": None, "pool_size": 0, "blas": None}
 
 
-def set_num_threads(n: int) -> None:
-    """Threads used by sims.nn (default: numba's NUMBA_NUM_THREADS, i.e. the core count)."""
-    if int(n) < 1:
+def set_num_threads(n: int | None) -> None:
+    """Threads used by sims.nn; None (the default): numba's current thread count
+    (`numba.get_num_threads()`, so `numba.set_num_threads` and the training loop's limit apply).
+    Results do not depend on it (`run_parts`)."""
+    if n is not None and int(n) < 1:
         raise ValueError(f"n must be >= 1 (got {n})")
     if _STATE["pool"] is not None:
         _STATE["pool"].shutdown(wait=True)
-    _STATE["threads"], _STATE["pool"] = int(n), None
+    _STATE["threads"], _STATE["pool"] = (None if n is None else int(n)), None
 
 
 def get_num_threads() -> int:
     """Threads used by sims.nn (see `set_num_threads`)."""
     if _STATE["threads"] is None:
-        _STATE["threads"] = int(nb.config.NUMBA_NUM_THREADS)
+        return int(nb.get_num_threads())
     return _STATE["threads"]
 
 
+MAX_PARTS = 4  # parts of one operation at most (a power of 2); fixed by the problem size only
+
+
+def n_parts(n: int, min_part: int = 1) -> int:
+    """Parts an operation over range(n) is split into: the largest power of 2 <= min(n // min_part,
+    MAX_PARTS) (at least 1).  It depends on the problem size only, never on the thread count, so
+    every result (GEMMs split by rows or columns, partial sums added in part order) is bit-identical
+    on any number of threads."""
+    p = 1
+    while 2 * p <= min(n // max(min_part, 1), MAX_PARTS):
+        p *= 2
+    return p
+
+
 def run_parts(fn: Callable[[int, int, int], object], n: int, min_part: int = 1) -> list:
-    """Split range(n) into contiguous parts (one per thread, each >= min_part items) and return
-    [fn(k, start, stop) for part k] in part order; part 0 runs on the calling thread.  Static
-    splits make results independent of scheduling (deterministic for a given thread count)."""
-    t = max(1, min(get_num_threads(), n // max(min_part, 1)))
-    if t == 1:
+    """Split range(n) into `n_parts(n, min_part)` contiguous parts and return [fn(k, start, stop) for
+    part k] in part order.  The parts are fixed by the problem size; the threads (`get_num_threads`;
+    the calling one included) only claim them one by one from a shared counter, so a thread that is
+    descheduled on a busy machine delays at most the part it holds, and the results are independent
+    of the thread count and of scheduling (each part writes its own output or partial sum)."""
+    p = n_parts(n, min_part)
+    if p == 1:
         return [fn(0, 0, n)]
-    if _STATE["pool"] is None:
-        _STATE["pool"] = ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="sims-nn")
-    edges = [n * k // t for k in range(t + 1)]
-    futs = [_STATE["pool"].submit(fn, k, edges[k], edges[k + 1]) for k in range(1, t)]
-    first = fn(0, edges[0], edges[1])
-    return [first] + [f.result() for f in futs]
+    edges = [n * k // p for k in range(p + 1)]
+    t = min(get_num_threads(), p)
+    if t == 1:
+        return [fn(k, edges[k], edges[k + 1]) for k in range(p)]
+    if _STATE["pool"] is None or _STATE["pool_size"] != t - 1:
+        if _STATE["pool"] is not None:
+            _STATE["pool"].shutdown(wait=True)
+        _STATE["pool"] = ThreadPoolExecutor(t - 1, thread_name_prefix="sims-nn")
+        _STATE["pool_size"] = t - 1
+    out: list = [None] * p
+    claim = itertools.count()  # next() is atomic under the GIL
+
+    def work() -> None:
+        while (k := next(claim)) < p:
+            out[k] = fn(k, edges[k], edges[k + 1])
+
+    futs = [_STATE["pool"].submit(work) for _ in range(t - 1)]
+    work()
+    for f in futs:
+        f.result()
+    return out
 
 
 @contextmanager
@@ -134,30 +168,60 @@ def single_threaded_blas() -> Iterator[None]:
 # ----------------------------------------------------------------------------------------------
 @nb.njit(cache=True, nogil=True)
 def _im2col_rows(x, kh, kw, r0, r1, cols):  # pragma: no cover - njit
-    """cols[r - r0] = patch of output pixel r (flat index over (b, i, j)) for r0 <= r < r1."""
+    """cols[r - r0] = patch of output pixel r (flat index over (b, i, j)) for r0 <= r < r1.
+    The kw taps of a kernel row inside the image are one contiguous run of kw*C values
+    (channels-last), copied through array views (vectorized); boundary pixels go tap by tap."""
     b_, h_, w_, c_ = x.shape
     ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    span = kw * c_
+    xf = x.reshape(-1)
     hw = h_ * w_
+    b = r0 // hw
+    i = (r0 - b * hw) // w_
+    j = r0 - b * hw - i * w_
     for r in range(r0, r1):
-        b = r // hw
-        rem = r - b * hw
-        i = rem // w_
-        j = rem - i * w_
-        row = r - r0
         for di in range(kh):
             ii = i + di - ph
-            for dj in range(kw):
-                jj = j + dj - pw
-                base = (di * kw + dj) * c_
-                if 0 <= ii < h_ and 0 <= jj < w_:
-                    for c in range(c_):
-                        cols[row, base + c] = x[b, ii, jj, c]
-                else:
-                    for c in range(c_):
-                        cols[row, base + c] = 0.0
+            out = cols[r - r0, di * span:(di + 1) * span]
+            if ii < 0 or ii >= h_:
+                for t in range(span):
+                    out[t] = 0.0
+                continue
+            if j - pw >= 0 and j - pw + kw <= w_:
+                s0 = ((b * h_ + ii) * w_ + j - pw) * c_
+                src = xf[s0:s0 + span]
+                for t in range(span):
+                    out[t] = src[t]
+            else:
+                for dj in range(kw):
+                    jj = j - pw + dj
+                    if 0 <= jj < w_:
+                        for c in range(c_):
+                            out[dj * c_ + c] = x[b, ii, jj, c]
+                    else:
+                        for c in range(c_):
+                            out[dj * c_ + c] = 0.0
+        j += 1
+        if j == w_:
+            j = 0
+            i += 1
+            if i == h_:
+                i = 0
+                b += 1
 
 
-CHUNK_BYTES = 1 << 20  # im2col block per thread: stays in L2/L3 between im2col and its GEMM
+@nb.njit(cache=True, nogil=True)
+def _col_sums(a, out):  # pragma: no cover - njit
+    """out[j] = sum_i a[i, j], accumulated in float64, rows in order (numpy's axis-0 sum is slow for
+    few columns)."""
+    acc = np.zeros(a.shape[1])
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            acc[j] += a[i, j]
+    out[:] = acc
+
+
+CHUNK_BYTES = 1 << 22  # im2col block: 4 MB (in L3 between im2col and its GEMM; larger GEMMs run faster)
 
 
 def _chunk_rows(k: int, itemsize: int) -> int:
@@ -299,7 +363,7 @@ class Conv2D(_Affine):
         dz = dy.reshape(-1, self.c_out)
         self._set_weight_grad(conv_same_weight_grad(self._x, dz, self.kh, self.kw))
         if self.b is not None:
-            self.b.grad[...] = dz.sum(axis=0)
+            _col_sums(dz, self.b.grad)
         if not self.need_dx:
             return None
         wf = flip_kernel(self._w, self.kh, self.kw, self.c_in)
@@ -337,7 +401,7 @@ class Dense(_Affine):
         _split_cols(part_w, x.shape[1], 2 * x.shape[0] * self.d_out)
         self._set_weight_grad(dw)
         if self.b is not None:
-            self.b.grad[...] = dy.sum(axis=0)
+            _col_sums(np.ascontiguousarray(dy), self.b.grad)
         if not self.need_dx:
             return None
         dx = np.empty_like(x)
@@ -354,33 +418,53 @@ class Dense(_Affine):
 # ----------------------------------------------------------------------------------------------
 @nb.njit(cache=True, nogil=True)
 def _maxpool_kernel(x, ph, pw, b0, b1, y, arg):  # pragma: no cover - njit
+    """y = window max, arg = its row-major index a*pw + d in the window (the first maximum: strict >),
+    vectorized over the channels (rows of C values, channels-last)."""
     _, ho, wo, c_ = y.shape
     for b in range(b0, b1):
         for i in range(ho):
             for j in range(wo):
+                yr = y[b, i, j]
+                ar = arg[b, i, j]
+                x0 = x[b, i * ph, j * pw]
                 for c in range(c_):
-                    best = x[b, i * ph, j * pw, c]
-                    k = 0
-                    for a in range(ph):
-                        for d in range(pw):
-                            v = x[b, i * ph + a, j * pw + d, c]
-                            if v > best:
-                                best = v
-                                k = a * pw + d
-                    y[b, i, j, c] = best
-                    arg[b, i, j, c] = k
+                    yr[c] = x0[c]
+                    ar[c] = 0
+                for a in range(ph):
+                    for d in range(pw):
+                        if a == 0 and d == 0:
+                            continue
+                        xr = x[b, i * ph + a, j * pw + d]
+                        kk = a * pw + d
+                        for c in range(c_):
+                            v = xr[c]
+                            if v > yr[c]:
+                                yr[c] = v
+                                ar[c] = kk
 
 
 @nb.njit(cache=True, nogil=True)
 def _maxpool_backward_kernel(dy, arg, ph, pw, b0, b1, dx):  # pragma: no cover - njit
+    """dx = dy at each window's argmax, 0 elsewhere (each element of dx written once)."""
     _, ho, wo, c_ = dy.shape
+    _, h_, w_, _ = dx.shape
     for b in range(b0, b1):
-        dx[b] = 0.0  # rows/columns dropped by the floor division get no gradient
+        for i in range(h_):
+            for j in range(w_):
+                if i >= ho * ph or j >= wo * pw:  # dropped by the floor division: no gradient
+                    xr = dx[b, i, j]
+                    for c in range(c_):
+                        xr[c] = 0.0
         for i in range(ho):
             for j in range(wo):
-                for c in range(c_):
-                    k = arg[b, i, j, c]
-                    dx[b, i * ph + k // pw, j * pw + k % pw, c] = dy[b, i, j, c]
+                dr = dy[b, i, j]
+                ar = arg[b, i, j]
+                for a in range(ph):
+                    for d in range(pw):
+                        xr = dx[b, i * ph + a, j * pw + d]
+                        kk = a * pw + d
+                        for c in range(c_):
+                            xr[c] = dr[c] if ar[c] == kk else 0.0
 
 
 class MaxPool(Layer):
@@ -425,13 +509,18 @@ def _relu_backward_kernel(dy, y, r0, r1, dx):  # pragma: no cover - njit
 
 class ReLU(Layer):
     """y = max(x, 0); dx = dy [y > 0] (the subgradient 0 at x = 0, as PyTorch).  With
-    inplace=True (used by the model, whose layers never keep their outputs) x and dy are overwritten."""
+    inplace=True (used by the model, whose layers never keep their outputs) x and dy are overwritten.
+    With fused=True the preceding layer (a `sims.nn.norm.Norm` with relu=True) already applied the
+    ReLU and its mask: forward returns x (= max(x, 0) for such input), backward returns dy."""
 
-    def __init__(self, inplace: bool = False) -> None:
+    def __init__(self, inplace: bool = False, fused: bool = False) -> None:
         self.params = []
         self.inplace = inplace
+        self.fused = fused
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        if self.fused:
+            return x
         x = np.ascontiguousarray(x)
         y = x if self.inplace else np.empty_like(x)
         xf, yf = x.reshape(-1), y.reshape(-1)
@@ -440,6 +529,8 @@ class ReLU(Layer):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self.fused:
+            return dy
         dy = np.ascontiguousarray(dy)
         dx = dy if self.inplace else np.empty_like(dy)
         df, yf, xf = dy.reshape(-1), self._y.reshape(-1), dx.reshape(-1)

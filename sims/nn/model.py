@@ -119,9 +119,10 @@ class Model:
                 self.layers.append(drop)
             if normed:
                 nrm = Norm(name, cfg.norm, width, dtype, cfg.bn_momentum)
+                nrm.relu = True  # the ReLU below is fused into the norm's kernels (same numbers)
                 self.norms.append(nrm)
                 self.layers.append(nrm)
-            self.layers.append(ReLU(inplace=True))
+            self.layers.append(ReLU(inplace=True, fused=normed))
             if drop is not None and cfg.dropout_place in ("after", "last"):
                 self.layers.append(drop)
 

@@ -3,7 +3,9 @@ kernel `sims.kernels.batchnorm` (docs/cnn_library.md, "Normalizations").
 
 Input z: the pre-activation of a conv (B, H, W, C) or fc (B, C) layer, viewed as (N, C) with
 N = B*H*W (channels-last: statistics per channel over batch and positions).  Output
-y = gamma * zhat + beta, then the model applies ReLU.  eps = 1e-5 inside the square root.
+y = gamma * zhat + beta, then the model applies ReLU; with ``relu = True`` (set by the model, whose
+ReLU layer after a norm is then a pass-through) the layer outputs max(y, 0) and its backward uses
+dy [y > 0] (the same numbers in one pass).  eps = 1e-5 inside the square root.
 
   kind        training                                  inference
   bn          zhat = (z - mu_B)/sqrt(var_B + eps)       running mean/var (momentum m, PyTorch:
@@ -32,7 +34,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.batchnorm import bn_backward, bn_forward, norm_apply, norm_apply_backward, update_running
+from ..kernels.batchnorm import (
+    bn_backward,
+    bn_backward_relu,
+    bn_forward,
+    norm_apply,
+    norm_apply_backward,
+    norm_apply_backward_relu,
+    update_running,
+)
 from .layers import Layer, Parameter
 
 __all__ = ["NORMS", "NORM_KINDS", "Norm", "EPS"]
@@ -61,6 +71,7 @@ class Norm(Layer):
         self.pop_mean: np.ndarray | None = None
         self.pop_var: np.ndarray | None = None
         self.zeta = 0.0  # explicit gamma-decay coefficient (PN); penalty zeta * sum gamma^2
+        self.relu = False  # True: the output is max(y, 0) (the model fuses the ReLU that follows)
 
     # statistics -------------------------------------------------------------------------------
     def set_population(self, mean: np.ndarray, var: np.ndarray) -> None:
@@ -86,6 +97,11 @@ class Norm(Layer):
         return self.running_mean, inv
 
     # forward / backward -----------------------------------------------------------------------
+    def _group(self) -> int:
+        """Rows per flat block of the BN kernels: 64 // C for fewer than 32 channels (vectorized sums
+        over blocks of ~64 values), else 1 (row by row)."""
+        return 64 // self.channels if self.channels < 32 else 1
+
     def forward(self, z: np.ndarray, training: bool) -> np.ndarray:
         shape = z.shape
         x = np.ascontiguousarray(z.reshape(-1, self.channels))
@@ -94,13 +110,14 @@ class Norm(Layer):
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
             mean, inv = np.empty(self.channels), np.empty(self.channels)
-            bn_forward(x, self.gamma.value, self.beta.value, self.eps, center, scale, y, xhat, mean, inv)
+            bn_forward(x, self.gamma.value, self.beta.value, self.eps, center, scale, y, xhat, mean, inv, self.relu,
+                       self._group())
             update_running(self.running_mean, self.running_var, mean, inv, self.eps, x.shape[0], self.momentum)
             self._x = x
         else:
             mean, inv = self._fixed_stats()
-            norm_apply(x, self.gamma.value, self.beta.value, mean, inv, y, xhat)
-        self._mean, self._inv, self._xhat = mean, inv, xhat
+            norm_apply(x, self.gamma.value, self.beta.value, mean, inv, y, xhat, self.relu)
+        self._mean, self._inv, self._xhat, self._y = mean, inv, xhat, y
         return y.reshape(shape)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -110,8 +127,14 @@ class Norm(Layer):
         dgamma, dbeta = np.empty(self.channels), np.empty(self.channels)
         if self._batch:
             center, scale = _BATCH_FLAGS[self.kind]
-            bn_backward(d, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center, scale, dx,
-                        dgamma, dbeta)
+            if self.relu:
+                bn_backward_relu(d, self._y, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center,
+                                 scale, dx, dgamma, dbeta, self._group())
+            else:
+                bn_backward(d, self._x, self._xhat, self.gamma.value, self._mean, self._inv, center, scale, dx,
+                            dgamma, dbeta)
+        elif self.relu:
+            norm_apply_backward_relu(d, self._y, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta)
         else:
             norm_apply_backward(d, self._xhat, self.gamma.value, self._inv, dx, dgamma, dbeta)
         if self.zeta:
