@@ -24,7 +24,7 @@ from bnreg.sims.bn_noise import simulate_batch_stats
 from bnreg.sims.mc import run_chunks
 from bnreg.theory.params import ParameterError, check_int
 
-from .timing import best_time, calibrate, interleaved_rates
+from .timing import best_time, blas_info, calibrate, interleaved_rates
 
 __all__ = ["format_benchmark", "run_benchmark"]
 
@@ -118,7 +118,7 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] = (1, 2), M: int
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "env": {"python": platform.python_version(), "numpy": np.__version__, "numba": nb.__version__,
                 "machine": platform.machine(), "cpu_count": os.cpu_count(),
-                **{k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "BNREG_THREADS")}},
+                "BNREG_THREADS": os.environ.get("BNREG_THREADS"), **blas_info()},
     }
 
 
@@ -128,8 +128,8 @@ def format_benchmark(result: dict) -> str:
     lines = [f"BN kernel benchmark (M={c['M']}, {c['repeats']} interleaved blocks of ~{c['target_seconds']} s; "
              "kernel/ceiling = median per-block ratio)",
              (f"  numpy {e['numpy']}, numba {e['numba']}, python {e['python']}, {e['machine']}, "
-              f"cpu_count={e['cpu_count']}, OPENBLAS_CORETYPE={e['OPENBLAS_CORETYPE']}, "
-              f"OPENBLAS_L2_SIZE={e['OPENBLAS_L2_SIZE']}"),
+              f"cpu_count={e['cpu_count']}, BLAS {e['blas']} {e['blas_kernel']} (OPENBLAS_CORETYPE="
+              f"{e['OPENBLAS_CORETYPE']}, OPENBLAS_L2_SIZE={e['OPENBLAS_L2_SIZE']}; numpy snippet only)"),
              (f"  numpy N={c['numpy_N']} (blocks of {c['numpy_block']}), kernel n_batches={c['n_batches']} "
               f"in {c['n_chunks']} chunks"), "", f"  {'workload':<28}{'samples/s':>14}"]
     lines += [f"  {k:<28}{v:>14.4g}" for k, v in result["samples_per_s"].items()]

@@ -54,7 +54,7 @@ from bnreg.sims.nn.layers import set_num_threads
 from bnreg.sims.nn.model import build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.optim import SGD
 
-from .timing import interleaved_rates
+from .timing import blas_info, blas_note, interleaved_rates
 
 __all__ = ["run_benchmark", "format_benchmark", "WORKLOADS", "Workload", "step_flops", "QUICK"]
 
@@ -335,7 +335,7 @@ def run_benchmark(quick: bool = False, threads: tuple[int, ...] | None = None,
                  "targets": {n: WORKLOADS[n].target for n in workloads}, "runs": [],
                  "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                              "processor": _cpu_name(), "numpy": np.__version__, "numba": nb.__version__,
-                             "load_avg_1min": _load()}}
+                             "load_avg_1min": _load(), **blas_info()}}
     try:
         import torch
 
@@ -427,4 +427,8 @@ def format_benchmark(res: dict) -> str:
                  "per second; GEMM GF/s = numpy float32 matmul of the workload's largest forward GEMM, same threads.")
     lines.append("Shared machine: absolute numbers are noisy (a load average above the core count means the "
                  "threads share cores); ratios come from interleaved blocks in one run.")
+    lines.append(f"BLAS: {m.get('blas')} {m.get('blas_kernel')} kernel")
+    note = blas_note(m)
+    if note:
+        lines.append(note)
     return "\n".join(lines)

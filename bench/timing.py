@@ -4,10 +4,11 @@ on a shared machine hits all of them alike)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
-__all__ = ["best_time", "calibrate", "interleaved_rates"]
+__all__ = ["best_time", "calibrate", "interleaved_rates", "blas_info", "blas_note"]
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -51,3 +52,24 @@ def interleaved_rates(steppers: dict[str, Callable[[], object] | None], calls: d
                 f()
             rates[k].append(units_per_call * calls[k] / (time.perf_counter() - t))
     return rates
+
+
+def blas_info() -> dict[str, str | None]:
+    """The BLAS numpy runs (threadpoolctl: library and the kernel it selected) and the environment
+    variables that can force an OpenBLAS kernel."""
+    from threadpoolctl import threadpool_info
+
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    first = libs[0] if libs else {}
+    return {"blas": first.get("internal_api"), "blas_kernel": first.get("architecture"),
+            **{k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
+
+
+def blas_note(info: dict[str, str | None]) -> str | None:
+    """A line for reports when the environment forces the OpenBLAS kernel (it may not be the CPU's best:
+    on an AVX-512 machine OPENBLAS_CORETYPE=Haswell halves float32 GEMM), else None."""
+    if not info.get("OPENBLAS_CORETYPE"):
+        return None
+    return (f"note: OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']} forces OpenBLAS' {info['blas_kernel']} kernel; "
+            "for OpenBLAS' own choice run `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bnreg bench ...` "
+            "(docs/performance.md)")
