@@ -8,6 +8,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -31,10 +32,12 @@ def figure_module(name: str) -> ModuleType:
     return importlib.import_module(f"bnreg.figures.{name}")
 
 
-def _prepare(name: str, scale: str, out: str | Path, force: bool, seed: int
+def _prepare(name: str, scale: str, out: str | Path, force: bool, seed: int, session: str | None = None
              ) -> tuple[ModuleType, dict[str, Any], dict[str, Any], PointCache, Path] | dict[str, Any]:
     """Validate one figure's request: (module, spec, meta, point cache, out dir), or its status
-    dict if its outputs are up to date."""
+    dict if its outputs are up to date.  With `force` the figure's cache is not read, and its
+    shared cache (training runs, `PointCache.shared`) returns only runs of `session` (this
+    invocation)."""
     mod = figure_module(name)
     if scale not in mod.SCALES:
         raise ParameterError(f"scale must be one of {', '.join(mod.SCALES)} (got {scale!r})")
@@ -45,7 +48,8 @@ def _prepare(name: str, scale: str, out: str | Path, force: bool, seed: int
         return {"name": name, "status": "up to date", "files": [str(f) for f in outputs_for(out, name)]}
     # the figure module's own source joins the cache version (sims/theory are in code_version)
     salt = hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:12]
-    cache = PointCache(out / ".cache" / name, enabled=not force, salt=salt)
+    cache = PointCache(out / ".cache" / name, enabled=not force, salt=salt,
+                       session=(session or uuid.uuid4().hex) if force else None)
     return mod, spec, meta, cache, out
 
 
@@ -83,6 +87,7 @@ def make_figure(
     backend: str | None = None,
     address: str | None = None,
     progress: bool | None = None,
+    session: str | None = None,
 ) -> dict[str, Any]:
     """Regenerate one figure unless its outputs exist for the same spec (then return at once).
     Finished MC points are cached under OUT/.cache/NAME, so an interrupted run resumes.
@@ -92,14 +97,15 @@ def make_figure(
     processes for more); threads: MC/numba/BLAS threads in each of them (default cores // workers).  By default
     workers x threads never exceeds the cores (`bnreg.sims.executor.resolve_parallelism`).
     Neither changes a number.  (Several figures at once: `make_figures`, which shares the cores
-    between them.)"""
+    between them.)  session: with force, training runs made under the same session string (by
+    earlier figures of one run) are reused (None: a fresh session)."""
     mod = figure_module(name)
     if workers is None and threads is None and getattr(mod, "SERIAL_POINTS", False) and scale != "quick":
         # single-threaded points: one process per core (at --quick, starting processes costs more)
         workers = resolve_parallelism()[1]
     workers, threads = resolve_parallelism(workers, threads)
     backend = resolve_backend(backend, workers)
-    prep = _prepare(name, scale, out, force, seed)
+    prep = _prepare(name, scale, out, force, seed, session)
     if isinstance(prep, dict):
         return prep
     mod, spec, meta, cache, out = prep
@@ -146,15 +152,16 @@ def make_figures(
         threads = check_int("threads", threads, 1)
     cores = os.cpu_count() or 1
     w, t = resolve_parallelism(workers if workers is not None else max(1, cores // (threads or 1)), threads)
+    session = uuid.uuid4().hex  # --force: the figures of this run share their training runs, nothing older
     if backend is not None or address is not None or w == 1 or not names:
         results = []
         for n in names:
             results.append(make_figure(n, scale, out, force=force, seed=seed, workers=workers, threads=threads,
-                                       backend=backend, address=address, progress=progress))
+                                       backend=backend, address=address, progress=progress, session=session))
             if report is not None:
                 report(results[-1])
         return results
-    preps = {n: _prepare(n, scale, out, force, seed) for n in names}
+    preps = {n: _prepare(n, scale, out, force, seed, session) for n in names}
     results: dict[str, dict[str, Any]] = {n: p for n, p in preps.items() if isinstance(p, dict)}
     for r in results.values():
         if report is not None:

@@ -90,10 +90,28 @@ class PointCache:
     miss and is recomputed.  Entries are written to a temporary file and renamed into place, so an
     interruption or a full disk never leaves a half entry or temporary debris."""
 
-    def __init__(self, root: str | os.PathLike | None, enabled: bool = True, salt: str = ""):
+    def __init__(self, root: str | os.PathLike | None, enabled: bool = True, salt: str = "",
+                 session: str | None = None):
         self.root = Path(root) if root is not None else None
         self.enabled = enabled and root is not None
         self.salt = salt  # e.g. a hash of the calling figure module's source
+        # session: entries are stamped with it, and `get` returns only entries of the same session
+        # (a --force run: nothing older is trusted, but what this run made is shared)
+        self.session = session
+
+    SHARED = "_shared"
+
+    def shared(self) -> PointCache:
+        """The cache of results that belong to no one figure (a training run keyed by its full
+        config, `sims.nn.sweep.run_configs`): ROOT/../_shared, the same for every figure cache under
+        one parent (OUT/.cache/NAME -> OUT/.cache/_shared), without the figure's salt (such a result
+        depends on bnreg.sims and its key only, both checked).  Reads are on even where this cache's
+        are off (--force), but then only entries of this cache's `session`: a run another figure
+        made earlier in the same forced run is shared, nothing older is trusted."""
+        if self.root is None:
+            return PointCache(None)
+        return PointCache(self.root.parent / self.SHARED, enabled=self.enabled or self.session is not None,
+                          session=self.session)
 
     def _version(self) -> str:
         return code_version() + self.salt
@@ -117,7 +135,8 @@ class PointCache:
                 arrays = {k: z[k] for k in z.files}
             meta = json.loads(str(arrays.pop(_META)))
             if (meta.get("key") != self._canonical(key) or meta.get("code") != self._version()
-                    or meta.get("digest") != _digest(arrays)):
+                    or meta.get("digest") != _digest(arrays)
+                    or (self.session is not None and meta.get("session") != self.session)):
                 return None
             return arrays
         except Exception:  # noqa: BLE001 - any unreadable entry (torn write, corruption) is a miss
@@ -130,6 +149,8 @@ class PointCache:
         if _META in arrays:
             raise ValueError(f"{_META} is a reserved result name")
         meta = {"key": self._canonical(key), "code": self._version(), "digest": _digest(arrays)}
+        if self.session is not None:
+            meta["session"] = self.session
         path = self._path(key)
         tmp = None
         try:
