@@ -189,6 +189,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
                      "resume" + (", without --force" if args.force else "") + ")")
     def report(r: dict) -> None:
         extra = f" in {r['elapsed_s']:.1f} s" if "elapsed_s" in r else ""
+        if "worker_cpu_s" in r:  # shared pool: the CPU its points and plot took in the workers
+            extra += f" (worker CPU {r['worker_cpu_s']:.1f} s)"
         print(f"{r['name']}: {r['status']}{extra} -> {', '.join(r['files'])}", flush=True)
 
     make_figures(names, scale, args.out, force=args.force, seed=args.seed, workers=args.workers, threads=args.threads,

@@ -186,8 +186,9 @@ def make_figures(
                                    progress=progress)
                 meta = {**meta, "workers": w, "threads": t, "backend": "processes"}
                 # plots first: a figure is written as soon as its points are done
-                files = pool.submit(_plot_and_save, (n, data, meta, odir, t0), cost=math.inf).result()
-                r = {"name": n, "status": "written", "elapsed_s": time.perf_counter() - t0, "files": files}
+                files = pool.submit(_plot_and_save, (n, data, meta, odir, t0), cost=math.inf, tag=n).result()
+                r = {"name": n, "status": "written", "elapsed_s": time.perf_counter() - t0, "files": files,
+                     "worker_cpu_s": pool.cpu.get(n, 0.0)}
             except BaseException as e:  # noqa: BLE001 - handed to the main thread
                 with done:
                     errors.append(e)

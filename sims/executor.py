@@ -405,7 +405,7 @@ def sweep(
     out: list[dict[str, np.ndarray] | None] = [cache.get(k) for k in keys]
     todo = [i for i, r in enumerate(out) if r is None]
     if pool is not None:
-        _pool_sweep(pool, point, items, keys, todo, cache, out, cost)
+        _pool_sweep(pool, point, items, keys, todo, cache, out, cost, desc or name or "")
         return out  # type: ignore[return-value]
     bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc or name or "sweep",
                disable=progress is False)
@@ -483,15 +483,18 @@ class SharedPool:
         self._inflight = 0
         self._futures: dict[str, Any] = {}
         self._closed = False
+        self.cpu: dict[str, float] = {}  # tag -> worker CPU seconds of its finished calls
         self.bar = tqdm(total=0, desc=desc, disable=progress is False, smoothing=0.05)
         # start the workers now (fork: before the dispatcher thread or any figure thread exists)
         self._ex.submit(int, 0).result()
         self._dispatcher = threading.Thread(target=self._dispatch, name="bnreg-pool-dispatch", daemon=True)
         self._dispatcher.start()
 
-    def submit(self, fn: Callable[..., Any], args: tuple, dedup: str | None = None, cost: float = 0.0) -> Any:
+    def submit(self, fn: Callable[..., Any], args: tuple, dedup: str | None = None, cost: float = 0.0,
+               tag: str = "") -> Any:
         """A concurrent.futures.Future of fn(*args), run on a worker when its turn comes (largest
-        `cost` first, then submission order).  Equal `dedup` strings share one future."""
+        `cost` first, then submission order).  Equal `dedup` strings share one future.  The worker
+        CPU time of the call is added to `cpu[tag]`."""
         import concurrent.futures
 
         with self._cond:
@@ -502,7 +505,7 @@ class SharedPool:
             fut: concurrent.futures.Future = concurrent.futures.Future()
             if dedup is not None:
                 self._futures[dedup] = fut
-            heapq.heappush(self._heap, (-float(cost), self._seq, (fn, args, fut)))
+            heapq.heappush(self._heap, (-float(cost), self._seq, (fn, args, fut, tag)))
             self._seq += 1
             self._cond.notify_all()
         return fut
@@ -514,20 +517,20 @@ class SharedPool:
                     self._cond.wait()
                 if self._closed:
                     return
-                _, _, (fn, args, fut) = heapq.heappop(self._heap)
+                _, _, (fn, args, fut, tag) = heapq.heappop(self._heap)
                 if not fut.set_running_or_notify_cancel():
                     continue
                 self._inflight += 1
             try:
-                inner = self._ex.submit(fn, *args)
+                inner = self._ex.submit(_timed_call, fn, args)
             except BaseException as e:  # noqa: BLE001 - a broken pool: the caller sees the error
                 with self._cond:
                     self._inflight -= 1
                 fut.set_exception(e)
                 continue
-            inner.add_done_callback(functools.partial(self._done, fut))
+            inner.add_done_callback(functools.partial(self._done, fut, tag))
 
-    def _done(self, fut: Any, inner: Any) -> None:
+    def _done(self, fut: Any, tag: str, inner: Any) -> None:
         with self._cond:
             self._inflight -= 1
             self._cond.notify_all()
@@ -536,7 +539,10 @@ class SharedPool:
         elif inner.exception() is not None:
             fut.set_exception(inner.exception())
         else:
-            fut.set_result(inner.result())
+            res, cpu = inner.result()
+            with self._cond:
+                self.cpu[tag] = self.cpu.get(tag, 0.0) + cpu
+            fut.set_result(res)
 
     def close(self, cancel: bool = False) -> None:
         """Stop the dispatcher and the workers (cancel: drop the queued points and terminate the
@@ -554,6 +560,15 @@ class SharedPool:
                     p.terminate()
         self._ex.shutdown(wait=True, cancel_futures=True)
         self.bar.close()
+
+
+def _timed_call(fn: Callable[..., Any], args: tuple) -> tuple[Any, float]:
+    """(fn(*args), the CPU seconds it took in this process): runs in a `SharedPool` worker."""
+    import time
+
+    t0 = time.process_time()
+    res = fn(*args)
+    return res, time.process_time() - t0
 
 
 _POOL: list[SharedPool] = []
@@ -582,7 +597,7 @@ def shared_pool(workers: int, threads: int = 1, progress: bool | None = None,
 
 
 def _pool_sweep(pool: SharedPool, point: _Point, items: list, keys: list[dict], todo: list[int],
-                cache: PointCache, out: list, cost: Callable[[Any], float] | None) -> None:
+                cache: PointCache, out: list, cost: Callable[[Any], float] | None, tag_of: str = "") -> None:
     """The points `todo` of a sweep on the shared pool: submitted at once (deduplicated on their
     function and key), cached and stored in `out` as they finish (results in item order)."""
     import concurrent.futures
@@ -591,7 +606,7 @@ def _pool_sweep(pool: SharedPool, point: _Point, items: list, keys: list[dict], 
     futs = {}
     for i in todo:
         dedup = tag + "|" + PointCache._canonical(keys[i])
-        futs[pool.submit(point, (items[i],), dedup, 0.0 if cost is None else float(cost(items[i])))] = i
+        futs[pool.submit(point, (items[i],), dedup, 0.0 if cost is None else float(cost(items[i])), tag=tag_of)] = i
     with pool._cond:
         pool.bar.total += len(todo)
         pool.bar.refresh()
