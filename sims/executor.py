@@ -484,9 +484,9 @@ class SharedPool:
         self._futures: dict[str, Any] = {}
         self._closed = False
         self.cpu: dict[str, float] = {}  # tag -> worker CPU seconds of its finished calls
-        self.bar = tqdm(total=0, desc=desc, disable=progress is False, smoothing=0.05)
-        # start the workers now (fork: before the dispatcher thread or any figure thread exists)
+        # start the workers now (fork: before the dispatcher, tqdm's monitor or any figure thread exists)
         self._ex.submit(int, 0).result()
+        self.bar = tqdm(total=0, desc=desc, disable=progress is False, smoothing=0.05)
         self._dispatcher = threading.Thread(target=self._dispatch, name="bnreg-pool-dispatch", daemon=True)
         self._dispatcher.start()
 
