@@ -23,6 +23,7 @@ import functools
 import hashlib
 import heapq
 import json
+import math
 import os
 import sys
 import tempfile
@@ -383,7 +384,9 @@ def sweep(
     threads  MC/numba/BLAS threads per process, applied inside every worker (None: unchanged in
              the serial case, cores // workers in worker processes).
     cost     item -> its expected cost (any unit, larger first): the order in which a `shared_pool`
-             starts the points (no effect elsewhere and never on a number).
+             starts the points (no effect elsewhere and never on a number).  None: unknown, started
+             before every point with a cost (in submission order), so that the end of a run is
+             filled with the shortest of the estimated points, not with a long point of unknown cost.
 
     While a `shared_pool` is active, a sweep with backend "processes" (and no address) runs its
     points on that pool (its workers and threads) instead of a pool of its own, with its progress
@@ -606,7 +609,8 @@ def _pool_sweep(pool: SharedPool, point: _Point, items: list, keys: list[dict], 
     futs = {}
     for i in todo:
         dedup = tag + "|" + PointCache._canonical(keys[i])
-        futs[pool.submit(point, (items[i],), dedup, 0.0 if cost is None else float(cost(items[i])), tag=tag_of)] = i
+        c = math.inf if cost is None else float(cost(items[i]))
+        futs[pool.submit(point, (items[i],), dedup, c, tag=tag_of)] = i
     with pool._cond:
         pool.bar.total += len(todo)
         pool.bar.refresh()
