@@ -99,16 +99,15 @@ def make_figures(names: list[str] | str | None = None, scale: str = "default", o
                  **options: Any) -> list[dict[str, Any]]:
     """Regenerate figures (None or "all" = every figure) at `scale` (quick | default | paper) into
     `out` (NAME.png/.pdf/.csv/.json).  `options` are those of `bnreg.figures.run.make_figure`
-    (force, seed, workers, threads, backend, address, progress): `workers` sweep processes
-    (default 1), `threads` Monte Carlo / numba / BLAS threads in each (default cores // workers).
+    (force, seed, workers, threads, backend, address, progress): `workers` processes shared by
+    all the figures (default one per core; 1: one figure after another), `threads` Monte Carlo /
+    numba / BLAS threads in each (default cores // workers); see `bnreg.figures.run.make_figures`.
     Returns one status dict per figure."""
     from .figures import FIGURE_MODULES
-    from .figures.run import figure_module, make_figure
+    from .figures.run import make_figures as _make_figures
 
     if names is None or names == "all" or names == ["all"]:
         names = list(FIGURE_MODULES)
     elif isinstance(names, str):
         names = [names]
-    for n in names:
-        figure_module(n)  # validate every name before any work
-    return [make_figure(n, scale, out, **options) for n in names]
+    return _make_figures(names, scale, out, **options)

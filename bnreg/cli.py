@@ -167,7 +167,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_figures(args: argparse.Namespace) -> int:
     from bnreg.figures import FIGURE_MODULES
-    from bnreg.figures.run import figure_module, make_figure
+    from bnreg.figures.run import figure_module, make_figures
     from bnreg.sims.executor import resolve_backend, resolve_parallelism
 
     names = args.names or ["all"]
@@ -187,11 +187,14 @@ def cmd_figures(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out")
     _INTERRUPT[0] = ("bnreg: interrupted (finished points are cached under --out; re-run the same command to "
                      "resume" + (", without --force" if args.force else "") + ")")
-    for n in names:
-        r = make_figure(n, scale, args.out, force=args.force, seed=args.seed, workers=args.workers,
-                        threads=args.threads, backend=args.backend, address=args.address)
+    def report(r: dict) -> None:
         extra = f" in {r['elapsed_s']:.1f} s" if "elapsed_s" in r else ""
-        print(f"{n}: {r['status']}{extra} -> {', '.join(r['files'])}")
+        if "worker_cpu_s" in r:  # shared pool: the CPU its points and plot took in the workers
+            extra += f" (worker CPU {r['worker_cpu_s']:.1f} s)"
+        print(f"{r['name']}: {r['status']}{extra} -> {', '.join(r['files'])}", flush=True)
+
+    make_figures(names, scale, args.out, force=args.force, seed=args.seed, workers=args.workers, threads=args.threads,
+                 backend=args.backend, address=args.address, report=report)
     return 0
 
 
@@ -322,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("names", nargs="*")
     _add_scale(s)
     s.add_argument("--workers", type=int, default=None,
-                   help="processes for the sweep points (default 1; more than 1 implies --backend processes)")
+                   help="processes for the sweep points and plots, shared by all the figures of the run (default: one "
+                   "per core; 1: one figure after another, each as `bnreg figures NAME` alone)")
     s.add_argument("--threads", type=int, default=None,
                    help="Monte Carlo / numba / BLAS threads in each worker (default: cores // workers; "
                    "workers x threads above the cores needs both options)")

@@ -21,10 +21,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import heapq
 import json
+import math
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +42,7 @@ from .files import write_atomic
 from .mc import set_threads
 
 __all__ = ["PointCache", "code_version", "sweep", "cache_key", "resolve_parallelism", "resolve_backend",
-           "thread_limits", "BACKENDS"]
+           "thread_limits", "BACKENDS", "SharedPool", "shared_pool", "active_pool"]
 
 BACKENDS = ("serial", "processes", "dask")
 _WARNED: set[str] = set()
@@ -88,10 +91,28 @@ class PointCache:
     miss and is recomputed.  Entries are written to a temporary file and renamed into place, so an
     interruption or a full disk never leaves a half entry or temporary debris."""
 
-    def __init__(self, root: str | os.PathLike | None, enabled: bool = True, salt: str = ""):
+    def __init__(self, root: str | os.PathLike | None, enabled: bool = True, salt: str = "",
+                 session: str | None = None):
         self.root = Path(root) if root is not None else None
         self.enabled = enabled and root is not None
         self.salt = salt  # e.g. a hash of the calling figure module's source
+        # session: entries are stamped with it, and `get` returns only entries of the same session
+        # (a --force run: nothing older is trusted, but what this run made is shared)
+        self.session = session
+
+    SHARED = "_shared"
+
+    def shared(self) -> PointCache:
+        """The cache of results that belong to no one figure (a training run keyed by its full
+        config, `sims.nn.sweep.run_configs`): ROOT/../_shared, the same for every figure cache under
+        one parent (OUT/.cache/NAME -> OUT/.cache/_shared), without the figure's salt (such a result
+        depends on bnreg.sims and its key only, both checked).  Reads are on even where this cache's
+        are off (--force), but then only entries of this cache's `session`: a run another figure
+        made earlier in the same forced run is shared, nothing older is trusted."""
+        if self.root is None:
+            return PointCache(None)
+        return PointCache(self.root.parent / self.SHARED, enabled=self.enabled or self.session is not None,
+                          session=self.session)
 
     def _version(self) -> str:
         return code_version() + self.salt
@@ -115,7 +136,8 @@ class PointCache:
                 arrays = {k: z[k] for k in z.files}
             meta = json.loads(str(arrays.pop(_META)))
             if (meta.get("key") != self._canonical(key) or meta.get("code") != self._version()
-                    or meta.get("digest") != _digest(arrays)):
+                    or meta.get("digest") != _digest(arrays)
+                    or (self.session is not None and meta.get("session") != self.session)):
                 return None
             return arrays
         except Exception:  # noqa: BLE001 - any unreadable entry (torn write, corruption) is a miss
@@ -128,6 +150,8 @@ class PointCache:
         if _META in arrays:
             raise ValueError(f"{_META} is a reserved result name")
         meta = {"key": self._canonical(key), "code": self._version(), "digest": _digest(arrays)}
+        if self.session is not None:
+            meta["session"] = self.session
         path = self._path(key)
         tmp = None
         try:
@@ -220,16 +244,48 @@ def thread_limits(threads: int | None) -> Iterator[None]:
     old_nb = numba.get_num_threads()
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        ctl = threadpool_controller()
+        if ctl is None:  # pragma: no cover - threadpoolctl is a dependency
             yield
         else:
-            with threadpool_limits(limits=n, user_api="blas"):
+            with ctl.limit(limits=n, user_api="blas"):
                 yield
     finally:
         numba.set_num_threads(old_nb)
         set_threads(old_mc)
+
+
+_CONTROLLER: list[Any] = []
+
+
+def threadpool_controller() -> Any:
+    """A threadpoolctl.ThreadpoolController of this process, made once (None without threadpoolctl).
+    Finding the native thread pools reads /proc/self/maps (about 5 ms), too slow to repeat for
+    every sweep point or training run; made after numba's threading layer is up (callers set numba's
+    threads first), so that its OpenMP pool is found too."""
+    if not _CONTROLLER or _CONTROLLER[0][0] != os.getpid():  # a forked child finds its own (same libraries)
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            return None
+        _CONTROLLER[:] = [(os.getpid(), ThreadpoolController())]
+    return _CONTROLLER[0][1]
+
+
+_WORKER_LIMITS: list[Any] = []
+
+
+def _init_pool_worker(threads: int) -> None:
+    """Initializer of a `SharedPool` worker: Ctrl-C is the parent's, and `threads` MC / numba /
+    BLAS threads for the worker's whole life (set once, not per point)."""
+    import numba
+
+    _ignore_sigint_in_worker()
+    set_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    ctl = threadpool_controller()
+    if ctl is not None:
+        _WORKER_LIMITS.append(ctl.limit(limits=threads))  # kept: in force until the worker exits
 
 
 class _Point:
@@ -313,6 +369,7 @@ def sweep(
     address: str | None = None,
     desc: str | None = None,
     progress: bool | None = None,
+    cost: Callable[[Any], float] | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """[fn(**record) for record in items], cached per record under `cache_key(name, record)`,
     run on `backend`; results are in item order.
@@ -326,6 +383,14 @@ def sweep(
              with dask and no address, a local cluster of `workers` single-threaded processes.
     threads  MC/numba/BLAS threads per process, applied inside every worker (None: unchanged in
              the serial case, cores // workers in worker processes).
+    cost     item -> its expected cost (any unit, larger first): the order in which a `shared_pool`
+             starts the points (no effect elsewhere and never on a number).  None: unknown, started
+             before every point with a cost (in submission order), so that the end of a run is
+             filled with the shortest of the estimated points, not with a long point of unknown cost.
+
+    While a `shared_pool` is active, a sweep with backend "processes" (and no address) runs its
+    points on that pool (its workers and threads) instead of a pool of its own, with its progress
+    in the pool's bar.
     """
     items = list(items)
     cache = cache if cache is not None else PointCache(None)
@@ -336,10 +401,15 @@ def sweep(
     keys = [key_of(it) for it in items]  # validates every record before any work
     if threads is None and backend != "serial":
         threads = max(1, _cores() // workers)
-    point = _Point(fn, threads, records)
+    pool = active_pool() if backend == "processes" and address is None else None
+    # on the shared pool, the workers' threads are set once (`_init_pool_worker`)
+    point = _Point(fn, None if pool is not None else threads, records)
 
     out: list[dict[str, np.ndarray] | None] = [cache.get(k) for k in keys]
     todo = [i for i, r in enumerate(out) if r is None]
+    if pool is not None:
+        _pool_sweep(pool, point, items, keys, todo, cache, out, cost, desc or name or "")
+        return out  # type: ignore[return-value]
     bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc or name or "sweep",
                disable=progress is False)
     try:
@@ -384,3 +454,169 @@ def sweep(
     finally:
         bar.close()
     return out  # type: ignore[return-value]
+
+
+class SharedPool:
+    """One pool of local worker processes shared by several sweeps that run at the same time (the
+    figures of one `bnreg figures` run compute in threads of the parent; `sweep` sends their points
+    here while the pool is active, see `shared_pool`), so that no core idles while any figure has
+    work left.
+
+    Points wait in a priority queue (largest `cost` first: the longest runs start first and the
+    short ones fill the end) and at most `workers` + 1 are in the executor at a time.  A point whose
+    dedup key is already queued, running or done is not run again: the callers share one future
+    (runs shared between figures, e.g. the trained networks of the two variance-shift figures).
+    Each point runs with `threads` MC/numba/BLAS threads; results do not depend on the process or
+    the order (see the module docstring).  On Linux the workers are forked at creation, before any
+    other thread exists, so they inherit the parent's imports (no start-up per worker)."""
+
+    def __init__(self, workers: int, threads: int = 1, progress: bool | None = None, desc: str = "points"):
+        import concurrent.futures
+        import multiprocessing
+
+        self.workers = check_int("workers", workers, 1)
+        self.threads = check_int("threads", threads, 1)
+        fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        self._ex = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_pool_worker,
+                                                          initargs=(self.threads,))
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = 0
+        self._inflight = 0
+        self._futures: dict[str, Any] = {}
+        self._closed = False
+        self.cpu: dict[str, float] = {}  # tag -> worker CPU seconds of its finished calls
+        # start the workers now (fork: before the dispatcher, tqdm's monitor or any figure thread exists)
+        self._ex.submit(int, 0).result()
+        self.bar = tqdm(total=0, desc=desc, disable=progress is False, smoothing=0.05)
+        self._dispatcher = threading.Thread(target=self._dispatch, name="bnreg-pool-dispatch", daemon=True)
+        self._dispatcher.start()
+
+    def submit(self, fn: Callable[..., Any], args: tuple, dedup: str | None = None, cost: float = 0.0,
+               tag: str = "") -> Any:
+        """A concurrent.futures.Future of fn(*args), run on a worker when its turn comes (largest
+        `cost` first, then submission order).  Equal `dedup` strings share one future.  The worker
+        CPU time of the call is added to `cpu[tag]`."""
+        import concurrent.futures
+
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the shared pool is closed")
+            if dedup is not None and dedup in self._futures:
+                return self._futures[dedup]
+            fut: concurrent.futures.Future = concurrent.futures.Future()
+            if dedup is not None:
+                self._futures[dedup] = fut
+            heapq.heappush(self._heap, (-float(cost), self._seq, (fn, args, fut, tag)))
+            self._seq += 1
+            self._cond.notify_all()
+        return fut
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and (not self._heap or self._inflight > self.workers):
+                    self._cond.wait()
+                if self._closed:
+                    return
+                _, _, (fn, args, fut, tag) = heapq.heappop(self._heap)
+                if not fut.set_running_or_notify_cancel():
+                    continue
+                self._inflight += 1
+            try:
+                inner = self._ex.submit(_timed_call, fn, args)
+            except BaseException as e:  # noqa: BLE001 - a broken pool: the caller sees the error
+                with self._cond:
+                    self._inflight -= 1
+                fut.set_exception(e)
+                continue
+            inner.add_done_callback(functools.partial(self._done, fut, tag))
+
+    def _done(self, fut: Any, tag: str, inner: Any) -> None:
+        with self._cond:
+            self._inflight -= 1
+            self._cond.notify_all()
+        if inner.cancelled():
+            fut.cancel()
+        elif inner.exception() is not None:
+            fut.set_exception(inner.exception())
+        else:
+            res, cpu = inner.result()
+            with self._cond:
+                self.cpu[tag] = self.cpu.get(tag, 0.0) + cpu
+            fut.set_result(res)
+
+    def close(self, cancel: bool = False) -> None:
+        """Stop the dispatcher and the workers (cancel: drop the queued points and terminate the
+        running ones at once, as after Ctrl-C)."""
+        with self._cond:
+            self._closed = True
+            pending = [item[2][2] for item in self._heap]
+            self._heap.clear()
+            self._cond.notify_all()
+        for fut in pending:
+            fut.cancel()
+        if cancel:
+            for p in list(getattr(self._ex, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    p.terminate()
+        self._ex.shutdown(wait=True, cancel_futures=True)
+        self.bar.close()
+
+
+def _timed_call(fn: Callable[..., Any], args: tuple) -> tuple[Any, float]:
+    """(fn(*args), the CPU seconds it took in this process): runs in a `SharedPool` worker."""
+    import time
+
+    t0 = time.process_time()
+    res = fn(*args)
+    return res, time.process_time() - t0
+
+
+_POOL: list[SharedPool] = []
+
+
+def active_pool() -> SharedPool | None:
+    """The pool of the innermost active `shared_pool`, else None."""
+    return _POOL[-1] if _POOL else None
+
+
+@contextmanager
+def shared_pool(workers: int, threads: int = 1, progress: bool | None = None,
+                desc: str = "points") -> Iterator[SharedPool]:
+    """Context manager: while it is active, every `sweep` with backend "processes" (in any thread)
+    sends its points to one `SharedPool` of `workers` processes with `threads` threads each.
+    Closes the pool on exit (terminating it on an exception, e.g. Ctrl-C)."""
+    pool = SharedPool(workers, threads, progress, desc)
+    _POOL.append(pool)
+    ok = False
+    try:
+        yield pool
+        ok = True
+    finally:
+        _POOL.remove(pool)
+        pool.close(cancel=not ok)
+
+
+def _pool_sweep(pool: SharedPool, point: _Point, items: list, keys: list[dict], todo: list[int],
+                cache: PointCache, out: list, cost: Callable[[Any], float] | None, tag_of: str = "") -> None:
+    """The points `todo` of a sweep on the shared pool: submitted at once (deduplicated on their
+    function and key), cached and stored in `out` as they finish (results in item order)."""
+    import concurrent.futures
+
+    tag = f"{getattr(point.fn, '__module__', '')}.{getattr(point.fn, '__qualname__', repr(point.fn))}|{point.records}"
+    futs = {}
+    for i in todo:
+        dedup = tag + "|" + PointCache._canonical(keys[i])
+        c = math.inf if cost is None else float(cost(items[i]))
+        futs[pool.submit(point, (items[i],), dedup, c, tag=tag_of)] = i
+    with pool._cond:
+        pool.bar.total += len(todo)
+        pool.bar.refresh()
+    for fut in concurrent.futures.as_completed(futs):
+        i = futs[fut]
+        res = fut.result()
+        cache.put(keys[i], res)  # a shared run may be put twice (same key, same value): atomic, harmless
+        out[i] = {k: np.array(v) for k, v in res.items()}  # a copy: a shared result is never aliased
+        pool.bar.update(1)

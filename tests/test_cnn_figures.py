@@ -103,9 +103,10 @@ def test_diverged_runs_are_not_plotted_and_se_is_over_seeds(monkeypatch):
 
 
 def test_sweep_records_are_the_cache_key(tmp_path, monkeypatch):
-    """A sweep point is a keyword record of CNNConfig fields; the cache key is the figure name and
-    the normalized record, so records naming the same run (in any spelling) train once and a
-    finished sweep is read back from the cache without training."""
+    """A sweep point is a keyword record of CNNConfig fields; the cache key is the normalized
+    record (in the figures' shared cache, `PointCache.shared`: any figure naming the same run
+    reuses it), so records naming the same run (in any spelling) train once and a finished sweep
+    is read back from the cache without training."""
     calls = []
 
     def fake(cfg):
@@ -113,13 +114,15 @@ def test_sweep_records_are_the_cache_key(tmp_path, monkeypatch):
         return {"diverged": False, "val_loss": np.array([float(cfg.seed)])}
 
     monkeypatch.setattr(S, "run_point", fake)
-    cache = PointCache(tmp_path)
+    cache = PointCache(tmp_path / "figX", salt="figure-source")
     recs = [{"norm": "bn", "seed": 3, "widths": [4, 4]}, {"norm": "bn", "seed": 3, "widths": (4, 4), "fc": 512},
             {"norm": "pn", "seed": 4}]
     res = S.run_configs(recs, cache, "figX", progress=False)
     assert len(calls) == 2 and [float(r["val_loss"][0]) for r in res] == [3.0, 3.0, 4.0]
-    keys = sorted((json.loads(p.read_text()) for p in tmp_path.glob("*.json")), key=lambda k: k["seed"])
-    assert [(k["figure"], k["seed"], k["norm"]) for k in keys] == [("figX", 3, "bn"), ("figX", 4, "pn")]
+    assert not (tmp_path / "figX").exists()  # runs live in the shared cache, not the figure's
+    keys = sorted((json.loads(p.read_text()) for p in (tmp_path / "_shared").glob("*.json")), key=lambda k: k["seed"])
+    assert [(k["run"], k["seed"], k["norm"]) for k in keys] == [("cnn", 3, "bn"), ("cnn", 4, "pn")]
+    assert all("figure" not in k for k in keys)
     assert keys[0]["widths"] == [4, 4] and keys[0]["lr"] == 0.02  # every field, normalized
     grouped = S.run_groups({"a": recs[:2], "b": recs[2:]}, cache, "figX", progress=False)
     assert len(calls) == 2 and [len(v) for v in grouped.values()] == [2, 1]

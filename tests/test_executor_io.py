@@ -388,6 +388,48 @@ def test_results_do_not_depend_on_workers_or_threads(tmp_path):
                 assert a[k].tobytes() == b[k].tobytes(), k
 
 
+def test_cache_session_shares_only_its_own_entries(tmp_path):
+    """A --force run's shared cache (session set) returns only the entries of its own session;
+    a cache without a session reads any valid entry."""
+    key = {"run": "x", "a": 1}
+    PointCache(tmp_path, session="s1").put(key, {"v": 1.0})
+    assert PointCache(tmp_path, session="s1").get(key)["v"] == 1.0
+    assert PointCache(tmp_path, session="s2").get(key) is None
+    assert PointCache(tmp_path).get(key)["v"] == 1.0
+
+
+def test_shared_cache_is_a_sibling_without_salt(tmp_path):
+    fig = PointCache(tmp_path / "figA", salt="abc")
+    sh = fig.shared()
+    assert sh.root == tmp_path / PointCache.SHARED and sh.salt == "" and sh.enabled and sh.session is None
+    forced = PointCache(tmp_path / "figB", enabled=False, salt="abc", session="tok").shared()
+    assert forced.enabled and forced.session == "tok"  # a forced run reads its own session's runs
+    assert not PointCache(None).shared().enabled
+
+
+@pytest.mark.slow
+def test_shared_pool_matches_serial_deduplicates_and_sets_threads(tmp_path):
+    """Points on a shared pool: bit-identical to serial, one thread per worker (set once), and two
+    sweeps asking for the same key share one computation (the second finds it cached or in flight)."""
+    from bnreg.sims.executor import shared_pool
+
+    recs = [{"M": M, "seed": 100 + M} for M in (4, 8, 16)]
+    ref = sweep(mc_point, recs, cache=PointCache(tmp_path / "serial"), name="mc", threads=1, progress=False)
+    with shared_pool(2, 1, progress=False) as pool:
+        res = sweep(mc_point, recs, cache=PointCache(tmp_path / "pool"), name="mc", workers=2, progress=False,
+                    cost=lambda r: r["M"])
+        rep = sweep(thread_report_point, [{"tag": i} for i in range(4)], name="t", workers=2, progress=False)
+        f1 = pool.submit(square_point, (3,), dedup="same")
+        f2 = pool.submit(square_point, (3,), dedup="same")
+        assert f1 is f2 and f1.result()["sq"] == 9.0
+    for a, b in zip(ref, res, strict=True):
+        for k in a:
+            assert a[k].tobytes() == b[k].tobytes(), k
+    for r in rep:
+        assert int(r["pid"]) != os.getpid() and int(r["mc"]) == 1 and int(r["numba"]) == 1
+        assert int(r["blas"]) in (1, -1)
+
+
 # --------------------------------------------------------------------------------------------
 # figures._io.save
 

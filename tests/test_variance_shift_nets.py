@@ -255,3 +255,52 @@ def test_trained_rows_of_variance_shift_layers_and_the_fixes_table(tmp_path):
             assert math.isfinite(float(r[k])), (k, r)
         if r["fix"] == "uout":
             assert float(r["beta"]) == pytest.approx(matched_uout_beta(float(r["keep"])))
+
+
+@pytest.mark.slow
+def test_shared_trained_networks_give_identical_numbers(tmp_path):
+    """variance_shift_layers reuses the networks variance_shift_fixes trained (one shared cache entry
+    per run config, OUT/.cache/_shared): no new run is trained, and its table is byte-identical to
+    the one computed fresh in an empty directory.  make_figures with two workers (one shared pool,
+    both figures at once) gives the same bytes again."""
+    from bnreg.figures.run import make_figure, make_figures
+
+    shared, fresh, pooled = tmp_path / "shared", tmp_path / "fresh", tmp_path / "pooled"
+    make_figure("variance_shift_fixes", "quick", shared, progress=False)
+    runs = sorted((shared / ".cache" / "_shared").glob("*.npz"))
+    assert runs
+    make_figure("variance_shift_layers", "quick", shared, progress=False)
+    assert sorted((shared / ".cache" / "_shared").glob("*.npz")) == runs  # nothing trained twice
+    make_figure("variance_shift_layers", "quick", fresh, progress=False)
+    make_figures(["variance_shift_layers", "variance_shift_fixes"], "quick", pooled, workers=2, threads=1,
+                 progress=False)
+    assert len(list((pooled / ".cache" / "_shared").glob("*.npz"))) == len(runs)
+    for name in ("variance_shift_layers", "variance_shift_fixes"):
+        assert (shared / f"{name}.csv").read_bytes() == (pooled / f"{name}.csv").read_bytes(), name
+    assert (shared / "variance_shift_layers.csv").read_bytes() == (fresh / "variance_shift_layers.csv").read_bytes()
+
+
+@pytest.mark.slow
+def test_forced_runs_share_within_the_run_only(tmp_path, monkeypatch):
+    """--force: the two figures of one run share their networks (one session: each trains once),
+    and a second forced run trains them again instead of trusting the older entries."""
+    from bnreg.figures import variance_shift_fixes as F
+    from bnreg.figures.run import make_figures
+
+    calls = []
+
+    def counted(cfg):
+        calls.append(cfg)
+        return run_shift_point(cfg)
+
+    from bnreg.sims.nn.sweep import run_shift_point
+
+    monkeypatch.setattr(F, "run_shift_point", counted)
+    names = ["variance_shift_fixes", "variance_shift_layers"]
+    make_figures(names, "quick", tmp_path, workers=1, progress=False)
+    n = len(list((tmp_path / ".cache" / "_shared").glob("*.npz")))
+    assert len(calls) == n  # the layers figure trained nothing of its own
+    calls.clear()
+    make_figures(names, "quick", tmp_path, workers=1, force=True, progress=False)
+    assert len(calls) == n  # all retrained (forced), each once
+    assert len(list((tmp_path / ".cache" / "_shared").glob("*.npz"))) == n

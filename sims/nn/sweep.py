@@ -3,9 +3,10 @@
 A sweep point is a *record*: a JSON-able dict of `CNNConfig` fields (the seed included), e.g.
 ``{"dataset": "mnist1d", "norm": "bn", "batch": 64, "seed": 7}``; fields left out take their
 defaults.  `run_configs` validates every record before any work (the one validation of each
-run) and caches each finished run under the key ``{"figure": figure, "v": CACHE_VERSION,
+run) and caches each finished run under the key ``{"run": "cnn", "v": CACHE_VERSION,
 **record}`` with the record normalized (every field, validated), so records that describe the
-same run train once.  `mean_se` aggregates over seeds.
+same run train once, in the figures' shared cache (`PointCache.shared`): a run two figures need
+(the trained networks of variance_shift_layers and variance_shift_fixes) trains once.  `mean_se` aggregates over seeds.
 
 The point function is `run_point` (curves) by default; `run_shift_point` (a run plus the
 variance-shift diagnostics of the trained model, sims.nn.diagnostics) is selected with
@@ -101,7 +102,7 @@ def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure:
 
     Parameters: `records` dicts of CNNConfig fields (module docstring), all validated before any
     run starts (ParameterError names the bad field); `cache` where finished runs are kept (an
-    interrupted sweep resumes); `figure` the name in every cache key (and the progress bar);
+    interrupted sweep resumes; the runs go to `cache.shared()`); `figure` the name of the progress bar;
     `point` the function of one run, `run_point` (None, the default) or `run_shift_point`
     (module-level, so that processes can run it); `sweep_kw` passed to `sweep` (workers, threads,
     backend, address, progress).
@@ -113,8 +114,8 @@ def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure:
     first = {k: cfgs[keys.index(k)] for k in unique}
     extra = {} if point is None else {"point": _POINT_NAMES.get(point, getattr(point, "__name__", "point"))}
     res = sweep(run_point if point is None else point, [first[k] for k in unique],
-                lambda c: {"figure": figure, "v": CACHE_VERSION, **extra, **c.to_dict()}, cache, desc=figure,
-                **sweep_kw)
+                lambda c: {"run": "cnn", "v": CACHE_VERSION, **extra, **c.to_dict()}, cache.shared(), desc=figure,
+                cost=run_cost, **sweep_kw)
     by_key = dict(zip(unique, res, strict=True))
     return [by_key[k] for k in keys]
 
@@ -132,6 +133,18 @@ def run_groups(groups: Mapping[Hashable, Sequence[Mapping[str, Any]]], cache: Po
 
 
 _POINT_NAMES = {run_shift_point: "shift"}
+
+
+def run_cost(cfg: CNNConfig) -> float:
+    """A rough relative cost of training `cfg` (for scheduling only: longest runs start first):
+    examples x (training passes + evaluations) x the network's width."""
+    n_train = cfg.n_train or 8000
+    n_val = cfg.n_val or 2000
+    spe = max(1, n_train // cfg.batch)
+    steps = cfg.steps if cfg.steps is not None else cfg.epochs * spe
+    evals = 1 + steps // max(1, cfg.eval_every or spe)
+    width = sum(cfg.widths) + sum(cfg.fc if isinstance(cfg.fc, (tuple, list)) else (cfg.fc,)) + 1
+    return float(width * (3 * steps * cfg.batch + evals * (n_train + n_val)))
 
 
 def mean_se(values: Any) -> tuple[float, float, int]:

@@ -104,17 +104,16 @@ def limit_threads(n: int | None) -> Iterator[None]:
         return
     import numba
 
+    from bnreg.sims.executor import threadpool_controller
+
     old = numba.get_num_threads()
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    ctl = threadpool_controller()  # found once per process (a fresh search costs ~5 ms per run)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        threadpool_limits = None
-    try:
-        if threadpool_limits is None:
+        if ctl is None:  # pragma: no cover - threadpoolctl comes with scikit-learn
             yield
         else:
-            with threadpool_limits(limits=int(n)):
+            with ctl.limit(limits=int(n)):
                 yield
     finally:
         numba.set_num_threads(old)
