@@ -43,6 +43,7 @@ SETUPS = {
     "identity": (1.0, 0.0), "squared": (1.0, 0.0), "no_bias": (1.0, 0.0),
     "logistic": (2.0, 0.5), "poisson": (0.5, 0.0), "relu": (1.0, 0.5),
 }
+NEWTON_STOP = 1e-3  # simulate_optimal_gamma stops once a Newton step is below this many SEs
 GAMMA_OFF = 1.5  # off-optimum point gamma = 1.5 gamma0, where the first-order term is not zero
 
 _KIND = {"identity": IDENTITY, "squared": SQUARED, "no_bias": SQUARED, "logistic": LOGISTIC,
@@ -125,16 +126,21 @@ def simulate_optimal_gamma(case: str, M: int, gamma0: float = 1.0, beta0: float 
     """gamma*_BN / gamma*_PN (= gamma*_BN / gamma0 here, beta fixed at beta0): Newton's method on the
     sampled BN objective.  Every iteration reuses the same seed, hence the same batches (common random
     numbers), so the iterations converge to the minimizer of one sampled objective; the SE is the
-    jackknife of the last Newton step (delta method).
+    jackknife of the last Newton step (delta method).  At most n_newton iterations; it stops earlier
+    once a step is below NEWTON_STOP x its SE (Newton converges quadratically: the next step is of
+    order the square of this one, far below the SE; a quadratic loss, identity/squared, is done after
+    the second iteration, whose step is 0).
 
     Parameters: as `simulate_glm_bn` (one gamma, starting at gamma0); n_newton iterations; kw
     passed on (n_chunks, n_threads, progress).
     Returns: MCResult of gamma*_BN / gamma*_PN (theory: gamma_decay.optimal_gamma_ratio)."""
     g = float(gamma0)
-    res = None
+    step = None
     for _ in range(check_int("n_newton", n_newton, 1)):
-        res = simulate_glm_bn(case, M, [g], gamma0, beta0, family, n_batches, seed, **kw)
-        g = res.newton_step(0).estimate
-    assert res is not None
-    step = res.newton_step(0)
+        step = simulate_glm_bn(case, M, [g], gamma0, beta0, family, n_batches, seed, **kw).newton_step(0)
+        converged = abs(step.estimate - g) < NEWTON_STOP * step.se
+        g = step.estimate
+        if converged:
+            break
+    assert step is not None
     return MCResult(step.estimate / gamma0, step.se / gamma0, step.n, step.n_chunks)

@@ -213,3 +213,21 @@ def test_kernel_glm_derivatives_match_theory(case):
         got = glm_a012(kind, eta)
         for k in range(3):
             assert got[k] == pytest.approx(f(eta, k), rel=1e-14, abs=1e-300), (case, eta, k)
+
+
+@pytest.mark.parametrize("case, M", [("identity", 8), ("relu", 16), ("logistic", 64)])
+def test_newton_early_stop_matches_full_iterations(case, M):
+    """simulate_optimal_gamma stops once a step is below NEWTON_STOP SEs; the result must equal running
+    Newton to convergence (8 plain iterations on the same sampled objective) within 1e-3 SE."""
+    from bnreg.sims.gamma_decay import SETUPS, simulate_glm_bn
+
+    g0, b0 = SETUPS[case]
+    n_batches = 2**16 // M
+    r = simulate_optimal_gamma(case, M, g0, b0, "gaussian", n_batches, 3, n_newton=4)
+    g = g0
+    for _ in range(8):
+        g = simulate_glm_bn(case, M, [g], g0, b0, "gaussian", n_batches, 3).newton_step(0).estimate
+    assert abs(r.estimate - g / g0) < 1e-3 * r.se
+    # power: one Newton step is not converged for the non-quadratic losses
+    one = simulate_optimal_gamma(case, M, g0, b0, "gaussian", n_batches, 3, n_newton=1)
+    assert (abs(one.estimate - g / g0) > 1e-3 * r.se) == (case != "identity")
