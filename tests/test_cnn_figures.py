@@ -129,3 +129,27 @@ def test_sweep_records_are_the_cache_key(tmp_path, monkeypatch):
     with pytest.raises(ParameterError, match="unknown config key 'sede'"):
         S.run_configs([{"sede": 1}], cache, "figX", progress=False)
 
+
+
+@pytest.mark.parametrize("norm, p_drop, place", [("bn", 0.125, "before"), ("bn", 0.125, "after"), ("wn", 0.25, "after"),
+                                                  ("bn", 0.0, "after")])
+def test_shorter_budget_read_off_the_longer_run_is_bit_identical(norm, p_drop, place):
+    """cnn_dropout takes its shorter training budget from the longer run (`truncate_run`): the final
+    values must equal a separate shorter run exactly (constant schedules: training up to the shorter
+    end is the same), for the figure's own records (each budget with its own eval_every)."""
+    from bnreg.sims.nn.config import CNNConfig
+
+    def cfg(epochs: int) -> CNNConfig:
+        spe = 256 // 32
+        return CNNConfig(dataset="mnist1d", n_train=256, n_val=128, widths=(2, 2, 4, 4), fc=8, batch=32, lr=0.05,
+                         momentum=0.9, norm=norm, dropout="bernoulli" if p_drop else "none", p_drop=p_drop,
+                         dropout_place=place, epochs=epochs, eval_every=max(1, epochs * spe // 4), seed=5).validated()
+
+    short, long = S.run_point(cfg(2)), S.run_point(cfg(4))
+    cut = S.truncate_run(long, 2, 256 // 32)
+    assert bool(cut["diverged"]) == bool(short["diverged"])
+    for k in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        assert cut[k][-1] == short[k][-1], k
+    assert long["val_loss"][-1] != short["val_loss"][-1]  # power: the longer run itself differs
+    with pytest.raises(ValueError, match="evaluation point"):
+        S.truncate_run(long, 1.5, 256 // 32)

@@ -28,7 +28,7 @@ from .data import load_dataset
 from .diagnostics import bn_shift_per_layer, reestimate_bn_statistics, train_vs_inference
 from .train import evaluate, limit_threads, train, train_model
 
-__all__ = ["CACHE_VERSION", "run_point", "run_shift_point", "run_configs", "run_groups", "mean_se"]
+__all__ = ["CACHE_VERSION", "run_point", "run_shift_point", "run_configs", "run_groups", "mean_se", "truncate_run"]
 
 CACHE_VERSION = 5  # 5: gradient diagnostics; 4: one CNNConfig (records hold every config field); 3: PN on a copy
 
@@ -53,6 +53,25 @@ def run_point(cfg: CNNConfig) -> dict[str, Any]:
         out[f"gamma2:{layer}"] = np.array(v, float)
     for k, v in r.get("grad_diagnostics", {}).items():  # only with grad_diag_every > 0
         out[f"grad_diag:{k}"] = np.array(v, float)
+    return out
+
+
+def truncate_run(result: Mapping[str, Any], epochs: float, steps_per_epoch: int) -> dict[str, Any]:
+    """The `run_point` result of the same config trained for only `epochs` epochs, read off a longer
+    run: its curves up to that epoch (which must be an evaluation point of the longer run), diverged
+    only if the longer run diverged by then.  Valid when training is identical up to that epoch: a
+    constant learning-rate and dropout schedule (nothing depends on the total length); then the final
+    values are bit-identical to a separate shorter run (tests/test_cnn_figures.py).  The gradient
+    diagnostics are not truncated."""
+    ep = np.asarray(result["epoch"], float)
+    keep = ep <= epochs + 1e-9
+    if not np.any(np.isclose(ep[keep], epochs)) and not bool(result["diverged"]):
+        raise ValueError(f"epoch {epochs} is not an evaluation point of the longer run")
+    out = {k: (np.asarray(v)[keep] if k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
+               or k.startswith("gamma2:") else v) for k, v in result.items()}
+    div_step = int(result["diverged_step"])
+    diverged = bool(result["diverged"]) and div_step <= round(epochs * steps_per_epoch)
+    out["diverged"], out["diverged_step"] = diverged, div_step if diverged else -1
     return out
 
 
