@@ -80,7 +80,8 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
 
     groups = {(c, M, b): [base_record(spec, batch=M, lr=lr_for(spec, M), seed=s, **_norm_kw(c), **budget_kw(M, b))
                           for s in seeds] for c, M, b in grid}
-    by = run_groups(groups, cache, NAME, **sweep_kw)
+    # shorter budgets of the same config are read off the longer run (same final values)
+    by = run_groups(groups, cache, NAME, reuse_longer=True, **sweep_kw)
     cols = ("budget", "config", "batch", "lr", "gamma_layer", "gamma2", "gamma2_se", "d_gamma2", "d_gamma2_se", "gap",
             "gap_se", "d_gap", "d_gap_se", "train_loss", "train_loss_se", "val_loss", "val_loss_se", "val_acc",
             "val_acc_se", "n_seeds", "n_diverged")

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.sims.executor import PointCache
-from bnreg.sims.nn.sweep import mean_se, run_groups, truncate_run
+from bnreg.sims.nn.sweep import mean_se, run_groups
 
 from .cnn_norms import base_record, run_seeds
 
@@ -79,20 +79,9 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
                             dropout=spec["dropout"] if c["p_drop"] > 0 else "none", p_drop=c["p_drop"],
                             dropout_place=c["place"]) for s in seeds]
 
-    # A shorter budget is read off the longest run of the same config when its end is one of that
-    # run's evaluations (constant schedules: training up to there is identical, so the numbers are
-    # the same as a separate run; tests/test_cnn_figures.py), which saves a third of the training.
-    f_max = max(spec["budgets"])
-
-    def derivable(f: int, i: int) -> bool:
-        spe = spec["n_train"] // batches[i] if spec.get("n_train") else 0
-        long_every = max(1, spec["epochs"] * f_max * spe // 4)
-        return f < f_max and spe > 0 and (spec["epochs"] * f * spe) % long_every == 0
-
-    trained = run_groups({g: records(*g) for g in grid if not derivable(*g)}, cache, NAME, **sweep_kw)
-    runs = {(f, i): trained[(f, i)] if (f, i) in trained else
-            [truncate_run(r, spec["epochs"] * f, spec["n_train"] // batches[i]) for r in trained[(f_max, i)]]
-            for f, i in grid}
+    # A shorter budget is read off the longer run of the same config (constant schedules: training up
+    # to there is identical, so the final values are the same as a separate run), a third less training.
+    runs = run_groups({g: records(*g) for g in grid}, cache, NAME, reuse_longer=True, **sweep_kw)
     ref_of = [next(j for j, r in enumerate(CONFIGS) if r["norm"] == c["norm"] and r["batch"] == c["batch"]
                    and r["p_drop"] == 0) for c in CONFIGS]
     cols = ["epochs", "config", "norm", "batch", "p_drop", "place", "n_seeds", "n_diverged"]

@@ -153,3 +153,22 @@ def test_shorter_budget_read_off_the_longer_run_is_bit_identical(norm, p_drop, p
     assert long["val_loss"][-1] != short["val_loss"][-1]  # power: the longer run itself differs
     with pytest.raises(ValueError, match="evaluation point"):
         S.truncate_run(long, 1.5, 256 // 32)
+
+
+def test_reuse_longer_reads_only_safe_runs_off_longer_ones(tmp_path):
+    """run_configs(reuse_longer=True): the 2-epoch run is read off the 4-epoch one (same finals as
+    training it), but not under a cosine schedule (its steps depend on the total) nor when its end is
+    not an evaluation of the longer run."""
+    from bnreg.sims.nn.config import CNNConfig
+
+    rec = dict(dataset="mnist1d", n_train=256, n_val=128, widths=(2, 2, 4, 4), fc=8, batch=32, lr=0.05, norm="bn",
+               seed=5)
+    short, long = {**rec, "epochs": 2, "eval_every": 4}, {**rec, "epochs": 4, "eval_every": 8}
+    a = S.run_configs([short, long], PointCache(tmp_path / "a"), "t", reuse_longer=True)
+    b = S.run_configs([short], PointCache(tmp_path / "b"), "t")
+    for k in ("train_loss", "val_loss", "val_acc"):
+        assert a[0][k][-1] == b[0][k][-1]
+    cfgs = {str(i): CNNConfig.from_dict(r).validated() for i, r in enumerate(
+        [short, long, {**short, "lr_schedule": "cosine"}, {**long, "lr_schedule": "cosine"},
+         {**short, "epochs": 3, "seed": 6}, {**long, "eval_every": 16, "seed": 6}])}
+    assert S._longer_runs(cfgs) == {"0": "1"}

@@ -116,14 +116,19 @@ def run_shift_point(cfg: CNNConfig) -> dict[str, Any]:
 
 
 def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure: str,
-                point: Callable[[CNNConfig], dict[str, Any]] | None = None, **sweep_kw: Any) -> list[dict]:
+                point: Callable[[CNNConfig], dict[str, Any]] | None = None, reuse_longer: bool = False,
+                **sweep_kw: Any) -> list[dict]:
     """Train every record through `sims.executor.sweep` (serially, on processes or on Dask).
 
     Parameters: `records` dicts of CNNConfig fields (module docstring), all validated before any
     run starts (ParameterError names the bad field); `cache` where finished runs are kept (an
     interrupted sweep resumes; the runs go to `cache.shared()`); `figure` the name of the progress bar;
     `point` the function of one run, `run_point` (None, the default) or `run_shift_point`
-    (module-level, so that processes can run it); `sweep_kw` passed to `sweep` (workers, threads,
+    (module-level, so that processes can run it); `reuse_longer` (run_point only): a run that differs
+    from a longer one only in epochs/eval_every is read off the longer run (`truncate_run`) when its
+    end is one of the longer run's evaluations and nothing depends on the total length (constant
+    learning-rate and dropout schedules, no gradient diagnostics): its final values are identical,
+    its curve has the longer run's evaluation points; `sweep_kw` passed to `sweep` (workers, threads,
     backend, address, progress).
     Returns one dict of arrays per record, in order (see the point function); a run listed twice
     trains once."""
@@ -131,23 +136,52 @@ def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure:
     keys = [json.dumps(c.to_dict(), sort_keys=True) for c in cfgs]
     unique = list(dict.fromkeys(keys))  # a run listed twice (shared reference runs) trains once
     first = {k: cfgs[keys.index(k)] for k in unique}
+    longer = _longer_runs(first) if reuse_longer and point is None else {}
+    to_run = [k for k in unique if k not in longer]
     extra = {} if point is None else {"point": _POINT_NAMES.get(point, getattr(point, "__name__", "point"))}
-    res = sweep(run_point if point is None else point, [first[k] for k in unique],
+    res = sweep(run_point if point is None else point, [first[k] for k in to_run],
                 lambda c: {"run": "cnn", "v": CACHE_VERSION, **extra, **c.to_dict()}, cache.shared(), desc=figure,
                 cost=run_cost, **sweep_kw)
-    by_key = dict(zip(unique, res, strict=True))
+    by_key = dict(zip(to_run, res, strict=True))
+    for k, lk in longer.items():
+        c = first[k]
+        by_key[k] = truncate_run(by_key[lk], c.epochs, c.n_train // c.batch)
     return [by_key[k] for k in keys]
 
 
+def _longer_runs(cfgs: Mapping[str, CNNConfig]) -> dict[str, str]:
+    """key -> key of the longest config it can be read off (see run_configs, reuse_longer)."""
+    def prefix_safe(c: CNNConfig) -> bool:
+        return (c.steps is None and c.n_train is not None and c.lr_schedule == "constant"
+                and c.dropout_schedule == "constant" and not c.grad_diag_every)
+
+    def base(c: CNNConfig) -> str:
+        d = c.to_dict()
+        d.pop("epochs"), d.pop("eval_every")
+        return json.dumps(d, sort_keys=True)
+
+    out: dict[str, str] = {}
+    for k, c in cfgs.items():
+        if not prefix_safe(c):
+            continue
+        spe = c.n_train // c.batch
+        cands = [(o.epochs, lk) for lk, o in cfgs.items()
+                 if lk != k and prefix_safe(o) and o.epochs > c.epochs and base(o) == base(c)
+                 and (c.epochs * spe) % (o.eval_every or spe) == 0]
+        if cands:
+            out[k] = max(cands)[1]
+    return out
+
+
 def run_groups(groups: Mapping[Hashable, Sequence[Mapping[str, Any]]], cache: PointCache, figure: str,
-               point: Callable[[CNNConfig], dict[str, Any]] | None = None,
+               point: Callable[[CNNConfig], dict[str, Any]] | None = None, reuse_longer: bool = False,
                **sweep_kw: Any) -> dict[Hashable, list[dict]]:
-    """`run_configs` (with its `point`) over the records of every group (e.g. label -> one record per
-    seed) in one sweep.  Returns the results grouped the same way: label -> list of result dicts, in
-    record order."""
+    """`run_configs` (with its `point` and `reuse_longer`) over the records of every group (e.g.
+    label -> one record per seed) in one sweep.  Returns the results grouped the same way: label ->
+    list of result dicts, in record order."""
     labels = list(groups)
     flat = [rec for g in labels for rec in groups[g]]
-    res = iter(run_configs(flat, cache, figure, point, **sweep_kw))
+    res = iter(run_configs(flat, cache, figure, point, reuse_longer, **sweep_kw))
     return {g: [next(res) for _ in groups[g]] for g in labels}
 
 
