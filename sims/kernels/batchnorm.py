@@ -48,8 +48,15 @@ def bn_forward(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_std, relu=
             var[j] += d * d
     for j in range(c):
         inv_std[j] = 1.0 / np.sqrt(var[j] / n + eps) if scale else 1.0
-    for i in range(n):
-        for j in range(c):
+    _apply_rows(x, gamma, beta, mean, inv_std, center, relu, 0, n, xhat, y)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _apply_rows(x, gamma, beta, mean, inv_std, center, relu, r0, r1, xhat, y):  # pragma: no cover - njit
+    """Rows r0 <= i < r1: xhat = (x - mean) inv_std (x inv_std without centering), y = gamma xhat + beta
+    (max(., 0) with relu)."""
+    for i in range(r0, r1):
+        for j in range(x.shape[1]):
             v = (x[i, j] - mean[j]) if center else x[i, j]
             v *= inv_std[j]
             xhat[i, j] = v
@@ -124,13 +131,7 @@ def _bn_forward_grouped(x, gamma, beta, eps, center, scale, y, xhat, mean, inv_s
             hs[t] = v
             o = gt[t] * v + bt[t]
             ys[t] = max(o, 0.0) if relu else o
-    for i in range(ng * group, n):
-        for j in range(c):
-            v = (x[i, j] - mean[j]) if center else x[i, j]
-            v *= inv_std[j]
-            xhat[i, j] = v
-            o = gamma[j] * v + beta[j]
-            y[i, j] = max(o, 0.0) if relu else o
+    _apply_rows(x, gamma, beta, mean, inv_std, center, relu, ng * group, n, xhat, y)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -140,6 +141,19 @@ def _grad_in(dy, y, i, j, relu):  # pragma: no cover - njit
     if relu and not y[i, j] > 0:
         return d * 0
     return d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dx(d, gamma, g, dbeta, dgamma, sdyx, xhat, x, mean, inv_std, n, center, scale):  # pragma: no cover - njit
+    """dL/dx of one element (the formulas of `bn_backward`; g = gamma inv_std), given its incoming
+    gradient d and its channel's sums dbeta, dgamma, sdyx."""
+    if center and scale:
+        return g * (d - dbeta / n - xhat * dgamma / n)
+    if center:
+        return gamma * (d - dbeta / n)
+    if scale:
+        return g * (d - (x - mean) * inv_std * inv_std * sdyx / n)
+    return gamma * d
 
 
 @njit(cache=True, nogil=True)
@@ -201,26 +215,12 @@ def _bn_backward_grouped(dy, yy, x, xhat, gamma, mean, inv_std, center, scale, d
         o = g * length
         for t in range(length):
             d = df[o + t] if yf[o + t] > 0 else df[o + t] * 0
-            if center and scale:
-                of[o + t] = git[t] * (d - bt[t] / n - hf[o + t] * dgt[t] / n)
-            elif center:
-                of[o + t] = gt[t] * (d - bt[t] / n)
-            elif scale:
-                of[o + t] = git[t] * (d - (xf[o + t] - mt[t]) * it[t] * it[t] * st[t] / n)
-            else:
-                of[o + t] = gt[t] * d
+            of[o + t] = _dx(d, gt[t], git[t], bt[t], dgt[t], st[t], hf[o + t], xf[o + t], mt[t], it[t], n, center,
+                            scale)
     for i in range(ng * group, n):
         for j in range(c):
-            d = _grad_in(dy, yy, i, j, True)
-            g = gamma[j] * inv_std[j]
-            if center and scale:
-                dx[i, j] = g * (d - dbeta[j] / n - xhat[i, j] * dgamma[j] / n)
-            elif center:
-                dx[i, j] = gamma[j] * (d - dbeta[j] / n)
-            elif scale:
-                dx[i, j] = g * (d - (x[i, j] - mean[j]) * inv_std[j] * inv_std[j] * sdyx[j] / n)
-            else:
-                dx[i, j] = gamma[j] * d
+            dx[i, j] = _dx(_grad_in(dy, yy, i, j, True), gamma[j], gi[j], dbeta[j], dgamma[j], sdyx[j], xhat[i, j],
+                           x[i, j], mean[j], inv_std[j], n, center, scale)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -238,29 +238,15 @@ def _bn_backward(dy, yy, relu, x, xhat, gamma, mean, inv_std, center, scale, dx,
             sdyx[j] += d * x[i, j]
     for i in range(n):
         for j in range(c):
-            d = _grad_in(dy, yy, i, j, relu)
-            g = gamma[j] * inv_std[j]
-            if center and scale:
-                dx[i, j] = g * (d - dbeta[j] / n - xhat[i, j] * dgamma[j] / n)
-            elif center:
-                dx[i, j] = gamma[j] * (d - dbeta[j] / n)
-            elif scale:
-                dx[i, j] = g * (d - (x[i, j] - mean[j]) * inv_std[j] * inv_std[j] * sdyx[j] / n)
-            else:
-                dx[i, j] = gamma[j] * d
+            dx[i, j] = _dx(_grad_in(dy, yy, i, j, relu), gamma[j], gamma[j] * inv_std[j], dbeta[j], dgamma[j],
+                           sdyx[j], xhat[i, j], x[i, j], mean[j], inv_std[j], n, center, scale)
 
 
 @njit(cache=True, nogil=True)
 def norm_apply(x, gamma, beta, mean, inv_std, y, xhat, relu=False):  # pragma: no cover - njit
     """Normalization with fixed statistics: xhat = (x - mean) inv_std, y = gamma xhat + beta
     (max(gamma xhat + beta, 0) with relu=True)."""
-    n, c = x.shape
-    for i in range(n):
-        for j in range(c):
-            v = (x[i, j] - mean[j]) * inv_std[j]
-            xhat[i, j] = v
-            o = gamma[j] * v + beta[j]
-            y[i, j] = max(o, 0.0) if relu else o
+    _apply_rows(x, gamma, beta, mean, inv_std, True, relu, 0, x.shape[0], xhat, y)
 
 
 @njit(cache=True, nogil=True)
