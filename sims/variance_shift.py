@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
 from bnreg.theory.variance_shift import NOISES, correlation_factor, noise_variance
@@ -176,9 +177,12 @@ def simulate_stack_shift(depth: int = 6, width: int = 256, noise: str = "bernoul
     n_train = check_int("n_train", n_train, M)
     n_test = check_int("n_test", n_test, 2)
     n_nets = check_int("n_nets", n_nets, 2)
-    runs = [_stack_once(depth, width, noise, 1.0 if keep is None else keep, 0.0 if beta is None else beta,
-                        c, v, M, n_train, n_test, np.random.default_rng(derive_seed(seed, "net", k)))
-            for k in range(n_nets)]
+    # One BLAS thread: OpenBLAS' float32 GEMM can round differently on different thread counts, and
+    # the result must not depend on how many threads the caller has.
+    with threadpool_limits(1, user_api="blas"):
+        runs = [_stack_once(depth, width, noise, 1.0 if keep is None else keep, 0.0 if beta is None else beta,
+                            c, v, M, n_train, n_test, np.random.default_rng(derive_seed(seed, "net", k)))
+                for k in range(n_nets)]
     ratios = np.array([r[0] for r in runs])
     shifts = np.array([r[1] for r in runs])
     n = n_test * width

@@ -196,3 +196,16 @@ def test_figures_quick(tmp_path, name):
             except ValueError:
                 continue
             assert math.isfinite(val), (k, row)
+
+
+def test_random_stack_does_not_depend_on_blas_threads():
+    """The float32 GEMMs of the random stack would round differently on 1 and 2 OpenBLAS threads;
+    simulate_stack_shift pins BLAS to one thread, so the caller's thread count changes nothing."""
+    from threadpoolctl import threadpool_limits
+
+    res = []
+    for t in (1, 2):
+        with threadpool_limits(t, user_api="blas"):
+            r = simulate_stack_shift(depth=3, width=512, keep=0.5, M=128, n_train=1024, n_test=2048, n_nets=2, seed=1)
+        res.append([x.estimate for x in r.var_ratio] + [x.estimate for x in r.mean_shift2])
+    assert res[0] == res[1]
