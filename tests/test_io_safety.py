@@ -181,7 +181,11 @@ def test_ctrl_c_on_a_process_pool_is_one_line_and_leaks_nothing(tmp_path):
     import time
 
     out = tmp_path / "out"
-    p = subprocess.Popen([sys.executable, "-m", "bnreg", "figures", "gamma_decay", "--workers", "2", "--out", str(out)],
+    # SIGINT as a terminal delivers it: a pytest started as a background job of a non-interactive
+    # shell runs with SIGINT ignored, and a child would inherit that (then Ctrl-C could not stop it)
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from bnreg.cli import main; sys.exit(main(sys.argv[1:]))")
+    p = subprocess.Popen([sys.executable, "-c", code, "figures", "gamma_decay", "--workers", "2", "--out", str(out)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     cache = out / ".cache" / "gamma_decay"
     deadline = time.monotonic() + 240
