@@ -24,6 +24,6 @@ SUITES: dict[str, str] = {"bn_noise": ".bn_noise", "teacher": ".teacher", "cnn":
 
 def suite_module(name: str) -> ModuleType:
     """The module of benchmark suite `name` (ParameterError naming the suites if unknown)."""
-    from bnreg.theory.params import check_choice
+    from bnreg.params import check_choice
 
     return importlib.import_module(SUITES[check_choice("suite", name, tuple(SUITES))], __name__)

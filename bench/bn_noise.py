@@ -20,9 +20,9 @@ import platform
 import numba as nb
 import numpy as np
 
+from bnreg.params import ParameterError, check_int
+from bnreg.runtime import run_chunks
 from bnreg.sims.bn_noise import simulate_batch_stats
-from bnreg.sims.mc import run_chunks
-from bnreg.theory.params import ParameterError, check_int
 
 from .timing import best_time, blas_info, calibrate, interleaved_rates
 
@@ -59,7 +59,7 @@ def _numpy_run(M: int, N: int) -> None:
 
 
 def _kernel_run(M: int, n_batches: int, t: int) -> None:
-    simulate_batch_stats("gaussian", M=M, n_batches=n_batches, seed=1, n_chunks=N_CHUNKS, n_threads=t)
+    simulate_batch_stats("gaussian", M=M, n_batches=n_batches, seed=1, n_chunks=N_CHUNKS, threads=t)
 
 
 def _ceiling_run(n_variates: int, t: int) -> None:

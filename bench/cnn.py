@@ -48,9 +48,8 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from bnreg.sims.executor import thread_limits
+from bnreg.runtime import thread_limits
 from bnreg.sims.nn.config import CNNConfig
-from bnreg.sims.nn.layers import set_num_threads
 from bnreg.sims.nn.model import build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.optim import SGD
 
@@ -300,13 +299,12 @@ def torch_step(w: Workload) -> Callable[[], None] | None:
 
 
 def _limit_threads(n: int):
-    """Context limiting BLAS, numba (sims.executor.thread_limits), the sims.nn pool and torch to n threads."""
+    """Context limiting our threads (chunk runner, part pool, numba, BLAS: bnreg.runtime.thread_limits)
+    and torch's to n."""
     from contextlib import ExitStack
 
     stack = ExitStack()
     stack.enter_context(thread_limits(n))
-    set_num_threads(n)
-    stack.callback(set_num_threads, None)  # back to the default (numba's thread count)
     try:
         import torch
 

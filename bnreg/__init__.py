@@ -1,14 +1,17 @@
 """bnreg: how batch normalization and dropout regularize, derived (SymPy), checked (Numba Monte
 Carlo) and drawn (matplotlib).
 
-One import name.  The subpackages are
+One import name.  The bottom modules are ``bnreg.errors`` (the two error types), ``bnreg.params``
+(parameter validation and declaration) and ``bnreg.topics`` (the topic manifest).  The subpackages are
 
 - ``bnreg.theory``  pure math: SymPy derivations and their numeric twins (no numba, no I/O);
-- ``bnreg.sims``    everything random: Monte Carlo kernels, students, the CNN library, the checks;
+- ``bnreg.runtime`` the engine beneath the science: threads, seeds to streams, the Monte-Carlo chunk
+  runner, atomic files, the point cache, sweeps, the shared pool and Dask;
+- ``bnreg.sims``    what is simulated: Monte Carlo kernels, students, the CNN library, the checks;
 - ``bnreg.figures`` one module per figure, composing both;
 - ``bnreg.bench``   the benchmark suites of ``bnreg bench`` (may use all three);
-- ``bnreg.testing`` verify your own formula: the check machinery of ``bnreg verify`` as a public
-  testing API, a pytest plugin and ``bnreg check FILE.py`` (docs/testing.md).
+- ``bnreg.testing`` the judge of the checks and its one runner (``bnreg verify``, ``bnreg check``,
+  ``verify()``), also a public testing API for your own formulas and a pytest plugin (docs/testing.md).
 - ``bnreg.demos``   the classroom demos of ``bnreg demo`` (percent scripts composing all three).
 
 The functions below are the public API a user reaches without knowing that layout::
@@ -52,7 +55,7 @@ def evaluate(name: str, **params: Any) -> float:
 
     Returns a finite float, or math.inf where the formula diverges by nature (e.g. gen_error_sgd at
     alpha = 1; `bnreg.theory.catalog.evaluate_detail` gives the reason).  Raises
-    `bnreg.theory.params.ParameterError` (a ValueError) naming the parameter and its allowed range on
+    `bnreg.params.ParameterError` (a ValueError) naming the parameter and its allowed range on
     bad input, or the formula and its parameters where no finite, possible value exists (overflow,
     a series outside its range).  Example: ``evaluate("simple_error", M=32, exact=True)``."""
     from .theory.catalog import evaluate as _evaluate
@@ -67,25 +70,25 @@ def derivations() -> dict[str, str]:
     return {name: doc for name, (_, doc) in DERIVATIONS.items()}
 
 
-def verify(only: str | None = None, scale: str = "quick", threads: int | None = None) -> list[Any]:
+def verify(only: str | None = None, scale: str = "quick", threads: int | None = None,
+           seed: int | None = None) -> list[Any]:
     """Run the formula-vs-Monte-Carlo checks matching `only` (glob or substring, comma-separated;
     None = all) at `scale` (quick | default | paper) and return their `CheckResult`s (each has
-    `.passed`, the per-point table and the power against wrong variants).  `threads`: Monte
-    Carlo / numba / BLAS threads (None: unchanged).  See docs/verification.md for the protocol."""
+    `.passed`, the per-point table and the power against wrong variants).  `threads`: threads for
+    everything (None: BNREG_THREADS or all cores); `seed`: the base seed of every check (None: each
+    check's own).  The runner of `bnreg verify` (`bnreg.testing.runner.run_suite`); the protocol is
+    in docs/verification.md."""
+    from .errors import ParameterError
+    from .params import check_choice
     from .sims.catalog import select_checks
-    from .sims.checks import SCALES
-    from .sims.executor import resolve_parallelism, thread_limits
-    from .testing import run_checks
-    from .theory.params import ParameterError, check_choice
+    from .testing.judge import SCALES
+    from .testing.runner import run_suite
 
     check_choice("scale", scale, tuple(SCALES))
     checks = select_checks(only)
     if not checks:
         raise ParameterError(f"only={only!r} matches no check")
-    if threads is not None:
-        threads = resolve_parallelism(1, threads)[1]
-    with thread_limits(threads):  # the public testing API's runner: one machinery (docs/testing.md)
-        return run_checks(checks, scale)
+    return run_suite(checks, scale, seed=seed, threads=threads)
 
 
 def figure_names() -> tuple[str, ...]:

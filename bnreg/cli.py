@@ -10,12 +10,14 @@ import sys
 from collections.abc import Sequence
 
 from bnreg.bench import SUITES
-from bnreg.sims.files import check_output_file, check_writable, write_json
-from bnreg.theory.params import ParameterError
+from bnreg.errors import BnregError, ParameterError
+from bnreg.runtime import check_output_file, check_writable, write_json
 
 # What an interrupt leaves behind, set by each command before its long work (told truthfully).
 _INTERRUPT = ["bnreg: interrupted"]
 
+SEED_HELP_CHECKS = ("base seed of every check (default: each check's own; the rule: docs/verification.md, "
+                    "'Seeds')")
 SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the papers' sizes"
 
 
@@ -107,19 +109,22 @@ def cmd_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(r: object) -> None:
+    from bnreg.testing.report import format_check
+
+    print(format_check(r), flush=True)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    from bnreg.runtime import resolve_backend, resolve_parallelism
     from bnreg.sims.catalog import select_checks
-    from bnreg.sims.checks import run_check
-    from bnreg.sims.executor import resolve_backend, resolve_parallelism, thread_limits
+    from bnreg.testing.report import summary_line
+    from bnreg.testing.runner import run_suite
 
-    from .verify_report import format_check, summary_line
-
-    # in-process by default: --threads alone says it all (more than the cores warns); --workers or
-    # --backend dask spread each check's points over processes or a Dask cluster
-    backend = resolve_backend(args.backend, 1 if args.workers is None else args.workers)
-    workers, threads = resolve_parallelism(1 if args.workers is None else args.workers, args.threads)
-    if backend == "serial" and args.threads is None:
-        threads = None  # BNREG_THREADS or all cores, as before
+    # validated before any work; in-process by default (--workers or --backend dask spread each
+    # check's points over processes or a Dask cluster)
+    resolve_parallelism(1 if args.workers is None else args.workers, args.threads)
+    resolve_backend(args.backend, 1 if args.workers is None else args.workers)
     checks = select_checks(args.only)
     if not checks:
         raise ParameterError(f"--only {args.only!r} matches no check; see `bnreg verify --list`")
@@ -131,44 +136,40 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         check_output_file(args.json, "--json")  # before any work
     _INTERRUPT[0] = "bnreg: interrupted (verify keeps no partial results; re-run it)"
-    results = []
-    with thread_limits(threads):
-        for c in checks:
-            r = run_check(c, scale, backend=backend, workers=workers, address=args.address)
-            results.append(r)
-            print(format_check(r), flush=True)
+    results = run_suite(checks, scale, seed=args.seed, threads=args.threads, workers=args.workers,
+                        backend=args.backend, address=args.address, on_result=_print_table)
     print(summary_line(results))
     if args.json:
-        write_json(args.json, {"scale": scale, "checks": [r.to_dict() for r in results]})
+        write_json(args.json, {"scale": scale, "seed": args.seed, "checks": [r.to_dict() for r in results]})
     return 0 if all(r.passed for r in results) else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """`bnreg check PATH.py`: run the checks the file declares (bnreg.testing; docs/testing.md) and
     print the table of `bnreg verify`; exit 1 if one fails, 2 on bad input."""
-    from bnreg.sims.executor import resolve_parallelism, thread_limits
-    from bnreg.testing import iter_checks, load_checks, mc_scale
-
-    from .verify_report import format_check, summary_line
+    from bnreg.runtime import resolve_parallelism
+    from bnreg.testing.load import load_checks
+    from bnreg.testing.report import summary_line
+    from bnreg.testing.runner import run_suite
 
     scale = _scale(args)
-    threads = None if args.threads is None else resolve_parallelism(1, args.threads)[1]
-    results = []
-    with thread_limits(threads), mc_scale(scale):  # check_formula calls in the file run at this scale
-        for r in iter_checks(load_checks(args.path), scale):
-            results.append(r)
-            print(format_check(r), flush=True)
+    resolve_parallelism(1, args.threads)  # validated before any work
+    if args.json:
+        check_output_file(args.json, "--json")
+    _INTERRUPT[0] = "bnreg: interrupted (check keeps no partial results; re-run it)"
+    # the file is loaded under the run's settings: its check_formula calls run when it is imported
+    results = run_suite(lambda: load_checks(args.path), scale, seed=args.seed, threads=args.threads,
+                        on_result=_print_table)
     print(summary_line(results, "check"))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"scale": scale, "checks": [r.to_dict() for r in results]}, f, indent=1, default=str)
+        write_json(args.json, {"scale": scale, "seed": args.seed, "checks": [r.to_dict() for r in results]})
     return 0 if all(r.passed for r in results) else 1
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
     from bnreg.figures import FIGURE_MODULES
     from bnreg.figures.run import figure_module, make_figures
-    from bnreg.sims.executor import resolve_backend, resolve_parallelism
+    from bnreg.runtime import resolve_backend, resolve_parallelism
 
     names = args.names or ["all"]
     if names == ["list"]:
@@ -312,10 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the points run (dask: --address of a scheduler, or a local cluster)")
     s.add_argument("--address", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     s.add_argument("--list", action="store_true", help="list the checks and exit")
+    s.add_argument("--seed", type=int, default=None, help=SEED_HELP_CHECKS)
     s.set_defaults(func=cmd_verify)
     s = sub.add_parser("check", help="run the formula checks a Python file declares (bnreg.testing; "
                        "docs/testing.md) and print the verify table (" + SCALE_HELP + ")")
     s.add_argument("path", help="a .py file with module-level formula_check(...) objects or check_formula results")
+    s.add_argument("--seed", type=int, default=None, help=SEED_HELP_CHECKS)
     _add_scale(s)
     s.add_argument("--json", help="write the full results to this file")
     s.add_argument("--threads", type=int, default=None,
@@ -368,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))
-    except ParameterError as e:
+    except BnregError as e:  # bad input (ParameterError) or an output that cannot be written (OutputError)
         print(f"bnreg: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

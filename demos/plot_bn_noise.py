@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, interactive, quick_from_env
+from bnreg.runtime import derive_seed
 from bnreg.sims.bn_noise import simulate_batch_stats
-from bnreg.sims.rng import derive_seed
 from bnreg.theory import bn_noise as B
 
 NAME = "bn_noise"

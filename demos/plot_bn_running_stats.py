@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, quick_from_env
-from bnreg.sims.rng import derive_seed
+from bnreg.runtime import derive_seed
 from bnreg.sims.training_practice import simulate_running_stats
 from bnreg.theory import training_practice as TP
 

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, quick_from_env
-from bnreg.sims.mc import mc_from_values
+from bnreg.runtime import mc_from_values
 from bnreg.sims.nn.config import CNNConfig
 from bnreg.sims.nn.data import load_dataset
 from bnreg.sims.nn.train import train

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, quick_from_env
+from bnreg.runtime import derive_seed
 from bnreg.sims.gamma_decay import SETUPS, simulate_glm_bn
-from bnreg.sims.rng import derive_seed
 from bnreg.theory import gamma_decay as G
 
 NAME = "gamma_decay"

@@ -21,10 +21,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, quick_from_env
+from bnreg.runtime import derive_seed
 from bnreg.sims.nn.config import CNNConfig
 from bnreg.sims.nn.data import load_dataset
 from bnreg.sims.nn.train import train
-from bnreg.sims.rng import derive_seed
 from bnreg.sims.training_practice import (
     linear_dataset,
     per_example_gradients,

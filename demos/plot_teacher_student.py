@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, interactive, quick_from_env
-from bnreg.sims.rng import derive_seed
+from bnreg.runtime import derive_seed
 from bnreg.sims.teacher_student import Protocol, simulate_closed_form, train_student
 from bnreg.theory import teacher_student as TS
 

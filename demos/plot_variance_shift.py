@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, interactive, quick_from_env
-from bnreg.sims.rng import derive_seed
+from bnreg.runtime import derive_seed
 from bnreg.sims.variance_shift import simulate_stack_shift, simulate_variance_shift
 from bnreg.theory import variance_shift as VS
 

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bnreg.demos.common import Report, quick_from_env
-from bnreg.sims.mc import mc_from_values
+from bnreg.runtime import mc_from_values
 from bnreg.sims.nn.data import load_dataset
 from bnreg.sims.training_practice import gd_teacher_errors, simulate_penalized_orthonormal, train_mlp
 from bnreg.theory import teacher_student as TS

@@ -4,10 +4,10 @@ The interface every figure module offers to figures/run.py (`bnreg figures NAME`
 - NAME, TITLE: file stem and title (recorded in NAME.json).
 - SCALES: {"quick" | "default" | "paper": spec}, the parameters of a run at each scale.
 - compute(spec, seed, cache, **sweep_kw) -> dict of arrays: every plotted number (NAME.csv);
-  spec is one of SCALES, seed the base seed, cache a sims.executor.PointCache, sweep_kw the
+  spec is one of SCALES, seed the base seed, cache a bnreg.runtime.cache.PointCache, sweep_kw the
   execution options (workers, threads, backend, address, progress).
 - point(**record) -> dict (most modules): one independent, cached unit of work of compute; a record
-  is a JSON-able dict of keyword arguments including its derived seed, and `sims.executor.sweep`
+  is a JSON-able dict of keyword arguments including its derived seed, and `bnreg.runtime.sweep.sweep`
   caches it under the figure name plus the record (the cnn_* figures sweep training configs
   through `bnreg.sims.nn.sweep.run_configs`).
 - plot(data) -> matplotlib Figure, drawn from compute's output only.
@@ -15,21 +15,8 @@ Each module's docstring says what the figure shows, whose claim it tests (papers
 arXiv id) and which docs/ page explains it.
 """
 
-FIGURE_MODULES = (
-    "simple_error",
-    "batch_stats",
-    "gamma_decay",
-    "gamma_shrinkage",
-    "cnn_norms",
-    "cnn_batch_size",
-    "cnn_dropout",
-    "teacher_student",
-    "mp_law",
-    "bn_training_length",
-    "bn_learning_rate",
-    "variance_shift_ratio",
-    "variance_shift_layers",
-    "variance_shift_fixes",
-    "dropout_schedules",
-    "dropout_gradients",
-)
+from bnreg.topics import figure_names
+
+__all__ = ["FIGURE_MODULES"]
+
+FIGURE_MODULES: tuple[str, ...] = figure_names()  # every topic's figures (bnreg.topics), in topic order

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bnreg.sims.files import check_writable, write_atomic  # noqa: E402
+from bnreg.runtime import check_writable, write_atomic  # noqa: E402
 
 __all__ = ["save", "up_to_date", "check_writable", "provenance", "outputs_for"]
 

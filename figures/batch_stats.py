@@ -10,9 +10,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.bn_noise import simulate_batch_stats
-from bnreg.sims.executor import PointCache, sweep
-from bnreg.sims.rng import derive_seed
 from bnreg.theory import bn_noise as B
 from bnreg.theory.distributions import FAMILIES, family_moments
 

@@ -30,9 +30,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.bn_dynamics import stationary_run, training_run
-from bnreg.sims.executor import PointCache, sweep
-from bnreg.sims.rng import derive_seed
 from bnreg.theory import bn_dynamics as BD
 from bnreg.theory import teacher_student as TS
 

@@ -16,10 +16,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.sims.executor import PointCache
+from bnreg.runtime import PointCache, derive_seed
 from bnreg.sims.nn.model import hidden_layer_names
 from bnreg.sims.nn.sweep import mean_se, run_groups
-from bnreg.sims.rng import derive_seed
 
 NAME = "cnn_norms"
 TITLE = "CNN: generalization gap of SGD, BN, PN + gamma decay, WN, WN + mean-BN, WN + var-BN (Luo et al. 2019)"
@@ -57,7 +56,7 @@ def base_record(spec: dict[str, Any], **kw: Any) -> dict[str, Any]:
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     """Train every method on every seed of `spec` (a SCALES entry; `seed` the base seed; runs cached
-    in `cache`, `sweep_kw` for sims.executor.sweep).  Returns the plotted table (equal-length
+    in `cache`, `sweep_kw` for bnreg.runtime.sweep.sweep).  Returns the plotted table (equal-length
     columns): per method and evaluation epoch the mean ± SE over seeds of the losses, gap, accuracy
     and gamma² per layer."""
     seeds = run_seeds(seed, spec["seeds"])

@@ -20,7 +20,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.sims.executor import PointCache
+from bnreg.runtime import PointCache
 from bnreg.sims.nn.sweep import mean_se, run_groups
 
 from .cnn_norms import run_seeds

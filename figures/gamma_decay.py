@@ -12,9 +12,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.sims.executor import PointCache, sweep
+from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.gamma_decay import GAMMA_OFF, SETUPS, simulate_glm_bn
-from bnreg.sims.rng import derive_seed
 from bnreg.theory import gamma_decay as G
 
 from ._io import columns_from_rows, panel_grid

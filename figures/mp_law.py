@@ -10,8 +10,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.sims.executor import PointCache, sweep
-from bnreg.sims.rng import derive_seed
+from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.theory import teacher_student as TS
 
 NAME = "mp_law"

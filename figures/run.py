@@ -14,9 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bnreg.sims.executor import PointCache, resolve_backend, resolve_parallelism, shared_pool
-from bnreg.sims.files import check_writable
-from bnreg.theory.params import ParameterError, check_int
+from bnreg.params import ParameterError, check_int
+from bnreg.runtime import PointCache, check_writable, resolve_backend, resolve_parallelism, shared_pool
 
 from . import FIGURE_MODULES
 from ._io import outputs_for, save, up_to_date
@@ -95,7 +94,7 @@ def make_figure(
     workers: sweep processes (default 1, or one per core for figures whose points are
     single-threaded, `SERIAL_POINTS`, except at the quick scale; backend None: serial for 1, local
     processes for more); threads: MC/numba/BLAS threads in each of them (default cores // workers).  By default
-    workers x threads never exceeds the cores (`bnreg.sims.executor.resolve_parallelism`).
+    workers x threads never exceeds the cores (`bnreg.runtime.sweep.resolve_parallelism`).
     Neither changes a number.  (Several figures at once: `make_figures`, which shares the cores
     between them.)  session: with force, training runs made under the same session string (by
     earlier figures of one run) are reused (None: a fresh session)."""
@@ -138,7 +137,7 @@ def make_figures(
     With more than one core, no backend and (if given) workers > 1, the figures compute at the
     same time (one thread each in this process) and every sweep point and every plot runs on one
     pool of `workers` processes (default: one per core) with `threads` threads each (default
-    cores // workers), longest runs first (`bnreg.sims.executor.shared_pool`): no core idles while
+    cores // workers), longest runs first (`bnreg.runtime.pool.shared_pool`): no core idles while
     any figure has work left, and a run two figures share (same config, same cache key) trains
     once.  Otherwise the figures run one after another (`make_figure`).  No number depends on
     either.  `report(status)` is called as each figure finishes; returns the statuses in the order

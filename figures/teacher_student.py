@@ -23,8 +23,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.sims.executor import PointCache, sweep
-from bnreg.sims.rng import derive_seed
+from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.teacher_student import Protocol, train_student
 from bnreg.theory import dropout as DO
 from bnreg.theory import teacher_student as TS

@@ -29,9 +29,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.sims.executor import PointCache
+from bnreg.runtime import PointCache, derive_seed
 from bnreg.sims.nn.sweep import mean_se, run_groups, run_shift_point
-from bnreg.sims.rng import derive_seed
 from bnreg.theory.variance_shift import matched_uout_beta
 
 NAME = "variance_shift_fixes"

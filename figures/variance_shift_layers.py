@@ -26,9 +26,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from bnreg.sims.executor import PointCache, sweep
+from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.nn.sweep import mean_se
-from bnreg.sims.rng import derive_seed
 from bnreg.sims.variance_shift import simulate_stack_shift
 from bnreg.theory import variance_shift as VS
 

@@ -11,8 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bnreg.sims.executor import PointCache, sweep
-from bnreg.sims.rng import derive_seed
+from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.variance_shift import simulate_variance_shift
 from bnreg.theory import variance_shift as VS
 

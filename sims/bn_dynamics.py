@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from bnreg.params import ParameterError, check_float, check_int
+from bnreg.runtime import derive_seed, one_blas_thread
 from bnreg.theory import bn_dynamics as BD
 from bnreg.theory import teacher_student as TS
-from bnreg.theory.params import ParameterError, check_float, check_int
 
 from .kernels.bn_dynamics import bn_epoch_scaled
-from .rng import derive_seed
-from .teacher_student import n_samples, one_blas_thread, teacher_data
+from .teacher_student import n_samples, teacher_data
 
 __all__ = ["SameData", "StationaryRun", "stationary_run", "TrainingRun", "training_run"]
 

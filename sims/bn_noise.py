@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bnreg.theory.params import ParameterError, check_finite_array, check_float, check_int
+from bnreg.params import ParameterError, check_finite_array, check_float, check_int
+from bnreg.runtime import MCResult, jackknife, run_chunks, split_batches
 
 from .families import Family, get_family, kernel_for
 from .kernels.bn_noise import N_ACC, N_Q, Q_ERR, Q_MU, Q_SD, Q_X1, batch_stats_kernel, member_deviation_kernel
-from .mc import MCResult, jackknife, run_chunks, split_batches
 
 __all__ = ["BatchStatsResult", "DeviationResult", "simulate_batch_stats", "simulate_bn_deviation"]
 
@@ -93,7 +93,7 @@ def simulate_batch_stats(
     n_chunks: int = 64,
     hist_range: tuple[float, float] | None = None,
     hist_bins: int = 0,
-    n_threads: int | None = None,
+    threads: int | None = None,
     progress: bool = False,
 ) -> BatchStatsResult:
     """Draw n_batches batches of M inputs x = mu + sigma u (u standardized `family`) and
@@ -103,7 +103,7 @@ def simulate_batch_stats(
     Parameters: family input family name or Family; M batch size (>= 2); n_batches total batches;
     seed base seed (results are bit-identical for any thread count); mu, sigma location and scale;
     n_chunks independent streams (jackknife SE); hist_range, hist_bins optional histogram of
-    sigma_B; n_threads, progress execution options.
+    sigma_B; threads, progress execution options.
     Returns: BatchStatsResult, whose methods give each statistic as an MCResult.
     Protocol: docs/verification.md; theory: docs/bn_noise.md."""
     fam = get_family(family)
@@ -125,7 +125,7 @@ def simulate_batch_stats(
         acc[N_ACC + 1:] = h
         return acc
 
-    sums = run_chunks(chunk, n_chunks, seed, n_threads, progress, desc=f"{fam.name} M={M}")
+    sums = run_chunks(chunk, n_chunks, seed, threads, progress, desc=f"{fam.name} M={M}")
     return BatchStatsResult(
         fam.name, M, mu, sigma, per * n_chunks, sums[:, : N_ACC + 1],
         sums[:, N_ACC + 1:].sum(axis=0), np.linspace(lo, hi, hist_bins + 1) if hist_bins else np.empty(0))
@@ -148,14 +148,14 @@ def simulate_bn_deviation(
     n_batches: int = 100_000,
     seed: int = 0,
     n_chunks: int = 64,
-    n_threads: int | None = None,
+    threads: int | None = None,
     progress: bool = False,
 ) -> DeviationResult:
     """MC of the mean-square BN-vs-PN deviation of a sample with standardized value u that
     belongs to its own batch of M (the others are i.i.d. draws of `family`).
 
     Parameters: family input family; M batch size (>= 2); u grid of standardized sample values;
-    n_batches, seed, n_chunks, n_threads, progress as in `simulate_batch_stats`.
+    n_batches, seed, n_chunks, threads, progress as in `simulate_batch_stats`.
     Returns: DeviationResult, ms[k] = E[(hhat - hbar)^2 | u[k]] at gamma = 1 (theory:
     bn_noise.bn_deviation_ms; docs/bn_noise.md)."""
     fam = get_family(family)
@@ -168,7 +168,7 @@ def simulate_bn_deviation(
         kernel_for(member_deviation_kernel, fam)(rng, fam.code, fam.mean, fam.std, M, per, u_grid, acc)
         return acc
 
-    sums = run_chunks(chunk, n_chunks, seed, n_threads, progress, desc=f"deviation {fam.name} M={M}")
+    sums = run_chunks(chunk, n_chunks, seed, threads, progress, desc=f"deviation {fam.name} M={M}")
     nb = per * n_chunks
     ms = tuple(jackknife(lambda t, k=k: t[k, 0] / nb, sums, nb * M) for k in range(len(u_grid)))
     return DeviationResult(fam.name, M, u_grid, ms)

@@ -1,34 +1,22 @@
 """The check catalog: every topic's formula-vs-Monte-Carlo checks, aggregated explicitly, and
 `select_checks`.  Used by `bnreg verify`, `bnreg.verify` and tests/test_checks.py.
 
-Adding a topic: write `checks_<topic>.py` with a module-level `CHECKS` list and add it to TOPICS
-(topic modules import only the harness `checks.py`, never this file: no cycle).
+Adding a topic: write `checks_<topic>.py` with a module-level `CHECKS` list and declare the topic
+in `bnreg.topics` (topic modules import only the judge `bnreg.testing.judge`, never this file).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
 
-from . import (
-    checks_bn_dynamics,
-    checks_bn_noise,
-    checks_gamma,
-    checks_teacher,
-    checks_training_practice,
-    checks_variance_shift,
-)
-from .checks import Check
+from bnreg.testing.judge import Check
+from bnreg.topics import TOPICS as _TOPICS
 
 __all__ = ["TOPICS", "CHECKS", "select_checks"]
 
-TOPICS = {
-    "bn_noise": checks_bn_noise,
-    "gamma_decay": checks_gamma,
-    "teacher_student": checks_teacher,
-    "bn_dynamics": checks_bn_dynamics,
-    "variance_shift": checks_variance_shift,
-    "training_practice": checks_training_practice,
-}
+# topic name -> its checks module (sims/checks_<topic>.py), from the topic manifest
+TOPICS = {t.name: importlib.import_module(t.checks_module) for t in _TOPICS if t.checks_module}
 
 CHECKS: list[Check] = [c for mod in TOPICS.values() for c in mod.CHECKS]
 

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from bnreg.runtime import MCResult, derive_seed, mc_from_values
+from bnreg.testing.judge import Check, Params
 from bnreg.theory import bn_dynamics as BD
 from bnreg.theory import teacher_student as TS
 
 from .bn_dynamics import stationary_run
-from .checks import Check, Params
-from .mc import MCResult, mc_from_values
-from .rng import derive_seed
 
 __all__ = ["CHECKS", "N_DYN", "DELTA2"]
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
+from bnreg.runtime import MCResult
+from bnreg.testing.judge import N_CHUNKS, NEXT_TERM_DOC, Check, Params, next_term_allowance
 from bnreg.theory import bn_noise as B
 from bnreg.theory.distributions import family_moments
 
 from .bn_noise import simulate_batch_stats, simulate_bn_deviation
-from .checks import N_CHUNKS, NEXT_TERM_DOC, Check, Params, next_term_allowance
-from .mc import MCResult
 
 __all__ = ["CHECKS"]
 

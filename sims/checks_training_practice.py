@@ -9,11 +9,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from bnreg.runtime import MCResult
+from bnreg.testing.judge import N_CHUNKS, Check, Params
 from bnreg.theory import training_practice as TP
 from bnreg.theory.distributions import family_moments
 
-from .checks import N_CHUNKS, Check, Params
-from .mc import MCResult
 from .training_practice import (
     RunningStatsResult,
     linear_dataset,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from bnreg.runtime import MCResult
+from bnreg.testing.judge import N_CHUNKS, Check, Params
 from bnreg.theory import variance_shift as VS
 
-from .checks import N_CHUNKS, Check, Params
-from .mc import MCResult
 from .variance_shift import simulate_variance_shift
 
 __all__ = ["CHECKS"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numba as nb
 
-from bnreg.theory.params import ParameterError
+from bnreg.params import ParameterError
 
 __all__ = ["Family", "FAMILY_SAMPLERS", "get_family", "custom_family", "kernel_for", "draw_builtin", "fill_builtin"]
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bnreg.params import ParameterError, check_choice, check_finite_array, check_float, check_int
+from bnreg.runtime import MCResult, jackknife, run_chunks, split_batches
 from bnreg.theory.gamma_decay import GLMS
-from bnreg.theory.params import ParameterError, check_choice, check_finite_array, check_float, check_int
 
 from .families import get_family, kernel_for
 from .kernels.gamma_decay import (
@@ -33,7 +34,6 @@ from .kernels.gamma_decay import (
     SQUARED,
     glm_bn_kernel,
 )
-from .mc import MCResult, jackknife, run_chunks, split_batches
 
 __all__ = ["SETUPS", "GAMMA_OFF", "GLMLossResult", "simulate_glm_bn", "simulate_optimal_gamma"]
 
@@ -91,12 +91,12 @@ class GLMLossResult:
 
 def simulate_glm_bn(case: str, M: int, gammas, gamma0: float = 1.0, beta0: float = 0.0,
                     family: str = "gaussian", n_batches: int = 100_000, seed: int = 0, n_chunks: int = 64,
-                    n_threads: int | None = None, progress: bool = False) -> GLMLossResult:
+                    threads: int | None = None, progress: bool = False) -> GLMLossResult:
     """MC of the BN vs PN loss of GLM `case` at the given gammas (beta = beta0), see module doc.
 
     Parameters: case one of theory.gamma_decay.GLMS; M batch size (>= 2); gammas the BN/PN scales
     (> 0); gamma0, beta0 true GLM parameters; family input law; n_batches total batches; seed base
-    seed; n_chunks independent streams (jackknife SE); n_threads, progress execution options.
+    seed; n_chunks independent streams (jackknife SE); threads, progress execution options.
     Returns: GLMLossResult (dl, first, second, grad_excess, newton_step per gamma)."""
     case = check_choice("case", case, GLMS)
     M = check_int("M", M, 2)
@@ -117,7 +117,7 @@ def simulate_glm_bn(case: str, M: int, gammas, gamma0: float = 1.0, beta0: float
         kernel(rng, fam.code, fam.mean, fam.std, M, per, center, _KIND[case], g, beta0, gamma0, beta0, acc)
         return acc
 
-    sums = run_chunks(chunk, n_chunks, seed, n_threads, progress, desc=f"{case} {fam.name} M={M}")
+    sums = run_chunks(chunk, n_chunks, seed, threads, progress, desc=f"{case} {fam.name} M={M}")
     return GLMLossResult(case, fam.name, M, g, per * n_chunks * M, sums)
 
 
@@ -132,7 +132,7 @@ def simulate_optimal_gamma(case: str, M: int, gamma0: float = 1.0, beta0: float 
     the second iteration, whose step is 0).
 
     Parameters: as `simulate_glm_bn` (one gamma, starting at gamma0); n_newton iterations; kw
-    passed on (n_chunks, n_threads, progress).
+    passed on (n_chunks, threads, progress).
     Returns: MCResult of gamma*_BN / gamma*_PN (theory: gamma_decay.optimal_gamma_ratio)."""
     g = float(gamma0)
     step = None

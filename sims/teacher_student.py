@@ -11,22 +11,20 @@ eps_gen = |v - w*|^2 + c^2 (no test set, no test noise).  Every protocol choice 
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bnreg.params import ParameterError, check_choice, check_float, check_int
+from bnreg.runtime import MCResult, derive_seed, mc_from_values, one_blas_thread
 from bnreg.theory.dropout import dropout_to_lam, mask_variance
-from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
 from bnreg.theory.teacher_student import bn_shrinkage
 
 from .kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
-from .mc import MCResult, mc_from_values
-from .rng import derive_seed
 
-__all__ = ["STUDENTS", "Protocol", "one_blas_thread", "teacher_data", "solve_pinv", "solve_ridge",
+__all__ = ["STUDENTS", "Protocol", "teacher_data", "solve_pinv", "solve_ridge",
            "solve_dropout_ridge", "simulate_closed_form",
            "train_student", "n_samples", "sgd_schedule"]
 
@@ -51,16 +49,6 @@ def teacher_data(N: int, P: int, delta2: float, rng: np.random.Generator) -> tup
     X = rng.standard_normal((P, N))
     y = X @ w_star + math.sqrt(delta2) * rng.standard_normal(P)
     return X, y, w_star
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager:
-    """Single-threaded BLAS for the small (<= a few thousand) solves here: threads cost more than
-    they gain at this size on a shared machine; parallelism comes from the sweep (processes)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its own default
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def solve_pinv(X: np.ndarray, y: np.ndarray) -> np.ndarray:

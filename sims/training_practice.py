@@ -15,15 +15,14 @@ import numba as nb
 import numpy as np
 from scipy.special import expit
 
-from bnreg.theory.params import ParameterError, check_bool, check_choice, check_float, check_int
+from bnreg.params import ParameterError, check_bool, check_choice, check_float, check_int
+from bnreg.runtime import MCResult, derive_seed, jackknife, mc_from_values, one_blas_thread, run_chunks, split_batches
 from bnreg.theory.training_practice import ACTIVATIONS, INITS, ema_decays, init_sigma_w2
 
 from .families import Family, get_family
-from .mc import MCResult, jackknife, mc_from_values, run_chunks, split_batches
-from .nn.layers import Dense, Layer, ReLU, single_threaded_blas
+from .nn.layers import Dense, Layer, ReLU
 from .nn.model import softmax_cross_entropy
 from .nn.optim import SGD
-from .rng import derive_seed
 
 __all__ = ["Identity", "Tanh", "Sigmoid", "DeepNet", "InitResult", "simulate_init", "RunningStatsResult",
            "simulate_running_stats", "linear_dataset", "per_example_gradients", "simulate_minibatch_noise",
@@ -152,7 +151,7 @@ def simulate_init(activation: str = "relu", init: str = "he", width: int = 256, 
         rng = np.random.default_rng(derive_seed(seed, "init", activation, init, k))
         net = DeepNet(activation, s2, width, depth, rng)
         x = rng.standard_normal((batch, width))
-        with np.errstate(over="ignore", invalid="ignore"), single_threaded_blas():
+        with np.errstate(over="ignore", invalid="ignore"), one_blas_thread():
             hs = net.forward(x)
             g = rng.standard_normal((batch, width))
             deltas = net.backward(g)
@@ -246,7 +245,7 @@ def _var(row: np.ndarray, a: int) -> float:
 def simulate_running_stats(M: int = 8, d: float = 0.9, steps=(10, 100), warmup: bool = False,
                            family: str | Family = "gaussian", mu: float = 1.0, sigma: float = 2.0,
                            s0_mean: float = 0.0, s0_var: float = 1.0, n_runs: int = 10_000, seed: int = 0,
-                           n_chunks: int = 64, n_threads: int | None = None) -> RunningStatsResult:
+                           n_chunks: int = 64, threads: int | None = None) -> RunningStatsResult:
     """Independent runs of BN's running mean and variance (EMA with decay d, or with the warm-up
     min(d, (1 + t)/(10 + t))) over batches of M i.i.d. inputs mu + sigma u (u a standardized
     `family` draw), started at s0_mean, s0_var (PyTorch: 0 and 1), recorded after each of
@@ -272,7 +271,7 @@ def simulate_running_stats(M: int = 8, d: float = 0.9, steps=(10, 100), warmup: 
         out[:, 4] = per
         return out
 
-    sums = run_chunks(chunk, n_chunks, seed, n_threads)
+    sums = run_chunks(chunk, n_chunks, seed, threads)
     return RunningStatsResult(st, per * n_chunks, sums)
 
 
@@ -329,7 +328,7 @@ def minibatch_noise_kernel(rng, G, gbar, M, replace, n, perm, idx, out):  # prag
 
 
 def simulate_minibatch_noise(G: np.ndarray, M: int, replace: bool = False, n_batches: int = 100_000, seed: int = 0,
-                             n_chunks: int = 64, n_threads: int | None = None) -> MCResult:
+                             n_chunks: int = 64, threads: int | None = None) -> MCResult:
     """MC of tr Cov(minibatch mean gradient) = E|ghat - gbar|^2 for per-example gradients G (N, dim)
     (theory: factor(N, M) tr Sigma_g, minibatch_factor).  Returns an MCResult (jackknife)."""
     G = np.ascontiguousarray(G, dtype=float)
@@ -345,7 +344,7 @@ def simulate_minibatch_noise(G: np.ndarray, M: int, replace: bool = False, n_bat
         out[1] = per
         return out
 
-    sums = run_chunks(chunk, n_chunks, seed, n_threads)
+    sums = run_chunks(chunk, n_chunks, seed, threads)
     return jackknife(lambda t: t[0] / t[1], sums, per * n_chunks)
 
 
@@ -489,7 +488,7 @@ def train_mlp(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
     opt = SGD([p for layer in layers for p in layer.params], lr, momentum)
 
     def forward(x: np.ndarray, training: bool) -> np.ndarray:
-        with single_threaded_blas():  # as the library's Model: tiny GEMMs, no BLAS threads
+        with one_blas_thread():  # as the library's Model: tiny GEMMs, no BLAS threads
             for layer in layers:
                 x = layer.forward(x, training)
         return x
@@ -508,7 +507,7 @@ def train_mlp(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
             logits = forward(x_train[idx], True)
             _, dlog = softmax_cross_entropy(logits, y_train[idx])
             d = dlog
-            with single_threaded_blas():
+            with one_blas_thread():
                 for layer in reversed(layers):
                     d = layer.backward(d)
             if penalty == "l2":

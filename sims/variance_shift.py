@@ -9,15 +9,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from bnreg.theory.params import ParameterError, check_choice, check_float, check_int
+from bnreg.params import ParameterError, check_choice, check_float, check_int
+from bnreg.runtime import MCResult, derive_seed, jackknife, mc_from_values, one_blas_thread, run_chunks, split_batches
 from bnreg.theory.variance_shift import NOISES, correlation_factor, noise_variance
 
 from .families import Family, get_family, kernel_for
 from .kernels.variance_shift import BERNOULLI, GAUSSIAN, N_ACC, UOUT, shift_kernel
-from .mc import MCResult, jackknife, mc_from_values, run_chunks, split_batches
-from .rng import derive_seed
 
 __all__ = ["ShiftResult", "weights_with_cos2", "simulate_variance_shift", "StackShiftResult",
            "simulate_stack_shift"]
@@ -50,7 +48,7 @@ class ShiftResult:
 def simulate_variance_shift(noise: str = "bernoulli", keep: float | None = None, beta: float | None = None,
                             c: float = 0.0, v: float = 1.0, d: int = 1, corr: float = 0.0, cos2: float = 1.0,
                             family: str | Family = "gaussian", n_samples: int = 1_000_000, seed: int = 0,
-                            n_chunks: int = 64, n_threads: int | None = None) -> ShiftResult:
+                            n_chunks: int = 64, threads: int | None = None) -> ShiftResult:
     """Sample z = sum_i w_i m_i x_i (train) and sum_i w_i x_i (test) for n_samples draws of d inputs
     x_i = c + sqrt(v) (sqrt(corr) F + sqrt(1 - corr) E_i), F and E_i standardized `family` draws
     (gaussian, uniform, relu = ReLU-of-Gaussian, ...), w from `weights_with_cos2`.
@@ -78,7 +76,7 @@ def simulate_variance_shift(noise: str = "bernoulli", keep: float | None = None,
                      math.sqrt(1.0 - corr), _CODES[noise], k, b, acc)
         return acc
 
-    sums = run_chunks(chunk, n_chunks, seed, n_threads)
+    sums = run_chunks(chunk, n_chunks, seed, threads)
     n = per * n_chunks
 
     def var(t: np.ndarray, j: int) -> float:
@@ -179,7 +177,7 @@ def simulate_stack_shift(depth: int = 6, width: int = 256, noise: str = "bernoul
     n_nets = check_int("n_nets", n_nets, 2)
     # One BLAS thread: OpenBLAS' float32 GEMM can round differently on different thread counts, and
     # the result must not depend on how many threads the caller has.
-    with threadpool_limits(1, user_api="blas"):
+    with one_blas_thread():
         runs = [_stack_once(depth, width, noise, 1.0 if keep is None else keep, 0.0 if beta is None else beta,
                             c, v, M, n_train, n_test, np.random.default_rng(derive_seed(seed, "net", k)))
                 for k in range(n_nets)]

@@ -12,7 +12,7 @@ import pytest
 
 from bnreg.bench import SUITES, suite_module
 from bnreg.bench.timing import best_time, calibrate, interleaved_rates
-from bnreg.theory.params import ParameterError
+from bnreg.params import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 

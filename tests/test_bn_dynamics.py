@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from bnreg.params import ParameterError
 from bnreg.sims.bn_dynamics import SameData, stationary_run, training_run
 from bnreg.sims.kernels.bn_dynamics import bn_epoch_scaled
 from bnreg.sims.kernels.teacher_student import bn_epoch
@@ -18,7 +19,6 @@ from bnreg.sims.teacher_student import teacher_data
 from bnreg.theory import bn_dynamics as BD
 from bnreg.theory import teacher_student as TS
 from bnreg.theory.catalog import evaluate
-from bnreg.theory.params import ParameterError
 
 S = BD.SYMBOLS
 

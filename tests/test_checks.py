@@ -1,4 +1,4 @@
-"""Statistical tests: the same registry as `bnreg verify` (sims/checks.py), at the quick scale.
+"""Statistical tests: the same registry as `bnreg verify` (bnreg/testing/judge.py), at the quick scale.
 
 Tolerance = z * SE + allowance, z from a two-sided false-alarm rate of 1e-3 per check
 (Bonferroni over its points, Student t with 63 df); allowance 0 for exact formulas, 2 x the
@@ -15,7 +15,7 @@ import dataclasses
 import pytest
 
 from bnreg.sims.catalog import CHECKS, select_checks
-from bnreg.sims.checks import ALPHA, run_check
+from bnreg.testing.judge import ALPHA, run_check
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 
 import bnreg.sims.nn.sweep as S
 from bnreg.figures.run import make_figure
-from bnreg.sims.executor import PointCache
-from bnreg.theory.params import ParameterError
+from bnreg.params import ParameterError
+from bnreg.runtime import PointCache
 
 COLUMNS = {
     "cnn_norms": ["method", "epoch", "train_loss", "train_loss_se", "val_loss", "val_loss_se", "gap", "gap_se",

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("distributed", reason="dask[distributed] is in the test extras")
 
 from bnreg.figures.run import make_figure  # noqa: E402
-from bnreg.sims.executor import PointCache, sweep  # noqa: E402
+from bnreg.runtime import PointCache, sweep  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_killed_worker_loses_no_finished_point(tmp_path):
 def test_verify_on_dask_equals_in_process():
     """`bnreg verify --backend dask`: every point's estimate, SE and verdict as in process."""
     from bnreg.sims.catalog import select_checks
-    from bnreg.sims.checks import run_check
+    from bnreg.testing.judge import run_check
 
     (check,) = select_checks("batch_mean_var")
     local = run_check(check, "quick")

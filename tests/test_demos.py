@@ -20,7 +20,7 @@ import pytest
 from bnreg.cli import main as cli
 from bnreg.demos import DEMOS, demo_module, demo_path, run_demo
 from bnreg.demos.notebook import to_notebook, write_notebook
-from bnreg.theory.params import ParameterError
+from bnreg.params import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "demos").glob("plot_*.py"))

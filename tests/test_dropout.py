@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from bnreg.params import ParameterError
 from bnreg.sims.kernels.teacher_student import linear_epoch, mask_rows
 from bnreg.sims.teacher_student import Protocol, sgd_schedule, solve_dropout_ridge, train_student
 from bnreg.theory import dropout as DO
 from bnreg.theory import teacher_student as TS
 from bnreg.theory.catalog import evaluate
-from bnreg.theory.params import ParameterError
 
 S = DO.SYMBOLS
 

@@ -1,5 +1,5 @@
-"""Tests of the point cache, sweeps and the workers/threads settings (sims/executor.py) and of
-figure output (figures/_io.py)."""
+"""Tests of the point cache, sweeps and the workers/threads settings (bnreg/runtime/) and of figure
+output (figures/_io.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bnreg.figures._io import save  # noqa: E402
-from bnreg.sims.executor import PointCache, cache_key, resolve_parallelism, sweep  # noqa: E402
-from bnreg.theory.params import ParameterError  # noqa: E402
+from bnreg.params import ParameterError  # noqa: E402
+from bnreg.runtime import PointCache, cache_key, resolve_parallelism, sweep  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # helpers (top level so that loky workers can unpickle them)
@@ -41,7 +41,7 @@ def thread_report_point(*, tag: int) -> dict[str, float]:
     import numba
     from threadpoolctl import threadpool_info
 
-    from bnreg.sims.mc import get_threads
+    from bnreg.runtime import get_threads
 
     blas = [d["num_threads"] for d in threadpool_info() if d.get("user_api") == "blas"]
     return {"tag": float(tag), "pid": float(os.getpid()), "mc": float(get_threads()),
@@ -364,7 +364,7 @@ def test_default_worker_threads_share_the_cores(tmp_path):
 
 
 def test_serial_threads_are_applied_and_restored():
-    from bnreg.sims.mc import get_threads
+    from bnreg.runtime import get_threads
 
     before = get_threads()
     (r,) = sweep(thread_report_point, [{"tag": 0}], name="t", threads=1, progress=False)
@@ -411,7 +411,7 @@ def test_shared_cache_is_a_sibling_without_salt(tmp_path):
 def test_shared_pool_matches_serial_deduplicates_and_sets_threads(tmp_path):
     """Points on a shared pool: bit-identical to serial, one thread per worker (set once), and two
     sweeps asking for the same key share one computation (the second finds it cached or in flight)."""
-    from bnreg.sims.executor import shared_pool
+    from bnreg.runtime import shared_pool
 
     recs = [{"M": M, "seed": 100 + M} for M in (4, 8, 16)]
     ref = sweep(mc_point, recs, cache=PointCache(tmp_path / "serial"), name="mc", threads=1, progress=False)

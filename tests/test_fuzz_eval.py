@@ -26,8 +26,9 @@ from collections.abc import Iterator
 import pytest
 
 from bnreg.cli import main
+from bnreg.params import Param
 from bnreg.theory.catalog import FORMULAS
-from bnreg.theory.registry import Formula, Param
+from bnreg.theory.registry import Formula
 
 # A valid value for every required parameter that has no default (the rest take their defaults).
 NOMINAL = {"M": "32", "case": "identity", "alpha": "0.5", "lam": "0.1", "zeta": "0.1", "x": "1.0", "N": "128",
@@ -386,8 +387,8 @@ def test_issue_cases(argv, rc, needle):
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "2.5", "1e308"])
 def test_bnreg_threads_invalid_is_one_line_exit_2(monkeypatch, value):
-    from bnreg.sims import mc
-    from bnreg.theory.params import ParameterError
+    from bnreg.params import ParameterError
+    from bnreg.runtime import threads as mc
 
     monkeypatch.setenv("BNREG_THREADS", value)
     with pytest.raises(ParameterError, match="BNREG_THREADS"):

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from bnreg.params import ParameterError
 from bnreg.sims.gamma_decay import simulate_glm_bn, simulate_optimal_gamma
 from bnreg.theory import bn_noise as B
 from bnreg.theory import gamma_decay as G
 from bnreg.theory.distributions import FAMILIES, family_moments, population_mean
-from bnreg.theory.params import ParameterError
 
 M, u, g, rho = G.M, G.u, G.g, G.rho
 

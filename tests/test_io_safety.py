@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 
 from bnreg.cli import main
+from bnreg.errors import OutputError
 from bnreg.figures.run import make_figure
-from bnreg.sims import executor
-from bnreg.sims.executor import PointCache
-from bnreg.sims.files import check_output_file, json_safe, write_atomic, write_json
-from bnreg.theory.params import ParameterError
+from bnreg.runtime import PointCache, check_output_file, json_safe, write_atomic, write_json
+from bnreg.runtime import cache as executor
 
 KEY = {"figure": "t", "M": 8, "seed": 1}
 VALUE = {"mc": np.array([0.5, 0.25]), "n": 100}
@@ -69,7 +68,7 @@ def test_failed_cache_write_is_one_error_and_leaves_no_debris(tmp_path, monkeypa
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(np, "savez", full)
-    with pytest.raises(ParameterError, match="No space left"):
+    with pytest.raises(OutputError, match="No space left"):
         c.put(KEY, VALUE)
     assert list(tmp_path.iterdir()) == []
 
@@ -82,7 +81,7 @@ def test_write_atomic_failure_leaves_the_old_file_and_no_debris(tmp_path, monkey
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(ParameterError, match="cannot write"):
+    with pytest.raises(OutputError, match="cannot write"):
         write_atomic(p, "new")
     assert p.read_text() == "old" and sorted(x.name for x in tmp_path.iterdir()) == ["a.json"]
 
@@ -99,11 +98,11 @@ def test_write_json_round_trips(tmp_path):
 
 def test_output_file_checks(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(ParameterError, match="is a directory"):
+    with pytest.raises(OutputError, match="is a directory"):
         check_output_file(tmp_path, "--json")
-    with pytest.raises(ParameterError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         check_output_file(tmp_path / "missing" / "x.json", "--json")
-    with pytest.raises(ParameterError, match="not a directory|does not exist"):
+    with pytest.raises(OutputError, match="not a directory|does not exist"):
         check_output_file(tmp_path / "f" / "x.json", "--json")
 
 

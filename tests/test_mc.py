@@ -7,20 +7,20 @@ import numba as nb
 import numpy as np
 import pytest
 
+from bnreg.params import ParameterError
+from bnreg.runtime import jackknife
 from bnreg.sims.bn_noise import simulate_batch_stats, simulate_bn_deviation
 from bnreg.sims.families import FAMILY_SAMPLERS, custom_family, get_family
 from bnreg.sims.kernels.bn_noise import N_ACC, batch_stats_kernel
-from bnreg.sims.mc import jackknife
 from bnreg.theory.distributions import family_moments
-from bnreg.theory.params import ParameterError
 
 
 def test_bit_identical_across_thread_counts():
-    a = simulate_batch_stats("laplace", 16, 4096, seed=7, n_threads=1)
-    b = simulate_batch_stats("laplace", 16, 4096, seed=7, n_threads=2)
+    a = simulate_batch_stats("laplace", 16, 4096, seed=7, threads=1)
+    b = simulate_batch_stats("laplace", 16, 4096, seed=7, threads=2)
     assert np.array_equal(a.chunk_sums, b.chunk_sums)
-    d1 = simulate_bn_deviation("gaussian", 8, (0.0, 1.0), 4096, seed=3, n_threads=1)
-    d2 = simulate_bn_deviation("gaussian", 8, (0.0, 1.0), 4096, seed=3, n_threads=2)
+    d1 = simulate_bn_deviation("gaussian", 8, (0.0, 1.0), 4096, seed=3, threads=1)
+    d2 = simulate_bn_deviation("gaussian", 8, (0.0, 1.0), 4096, seed=3, threads=2)
     assert [m.estimate for m in d1.ms] == [m.estimate for m in d2.ms]
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bnreg.sims.executor import PointCache
+from bnreg.params import ParameterError
+from bnreg.runtime import PointCache
 from bnreg.sims.nn import config, data, dropout, layers, norm, optim
 from bnreg.sims.nn import sweep as S
 from bnreg.sims.nn import train as T
 from bnreg.sims.nn.config import CNNConfig, config_from_strings
 from bnreg.sims.nn.model import build_cnn
-from bnreg.theory.params import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(dataset="digits", n_train=64, n_val=32, batch=32, widths=(2, 2, 2, 2), fc=4, steps=2)

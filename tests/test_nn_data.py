@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
+from bnreg.params import ParameterError
 from bnreg.sims.nn import data as D
-from bnreg.theory.params import ParameterError
 
 # ------------------------------------------------------------------------------------ MNIST-1D
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from bnreg.params import ParameterError
 from bnreg.sims.nn.config import CNNConfig
 from bnreg.sims.nn.diagnostics import (
     flat_parameters,
@@ -20,7 +21,6 @@ from bnreg.sims.nn.diagnostics import (
 )
 from bnreg.sims.nn.model import build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.train import train
-from bnreg.theory.params import ParameterError
 
 
 def test_gdv_hand_computed():

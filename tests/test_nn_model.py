@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
+from bnreg.params import ParameterError
 from bnreg.sims.nn import SGD, CNNConfig, Parameter, build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.dropout import Dropout, cutoff_step, scheduled_rate
 from bnreg.sims.nn.layers import Dense, im2col
-from bnreg.theory.params import ParameterError
 
 SMALL = dict(in_shape=(6, 6, 2), n_classes=4, widths=(3, 4, 4, 5), fc=7)
 
@@ -227,10 +227,9 @@ def test_dense_initialization_scale():
 
 
 def _train_params(threads: int, cfg: CNNConfig, steps: int = 3) -> list[np.ndarray]:
-    from bnreg.sims.nn.layers import set_num_threads
+    from bnreg.runtime import thread_limits
 
-    set_num_threads(threads)
-    try:
+    with thread_limits(threads):
         m = build_cnn(cfg)
         opt = SGD(m.parameters(), lr=0.05)
         rng = np.random.default_rng(3)
@@ -241,19 +240,18 @@ def _train_params(threads: int, cfg: CNNConfig, steps: int = 3) -> list[np.ndarr
             m.backward(d)
             opt.step()
         return [p.value.copy() for p in m.parameters()] + [n.running_var.copy() for n in m.norms]
-    finally:
-        set_num_threads(None)
 
 
 @pytest.mark.parametrize("in_shape", [(1, 12, 2), (6, 6, 2)])
 def test_training_is_bit_identical_on_1_and_2_threads(monkeypatch, in_shape):
-    """Parts are fixed by the problem size (layers.n_parts), so a few SGD steps (BN, dropout, every
+    """Parts are fixed by the problem size (bnreg.runtime.n_parts), so a few SGD steps (BN, dropout, every
     layer split into parts: thresholds lowered) give bit-identical parameters on 1 and 2 threads."""
     import bnreg.sims.nn.layers as L
+    from bnreg.runtime import MAX_PARTS, n_parts
 
     monkeypatch.setattr(L, "MIN_FLOPS", 1000)
     monkeypatch.setattr(L, "PAR_MIN", 64)
-    assert L.n_parts(1000, 100) == L.MAX_PARTS
+    assert n_parts(1000, 100) == MAX_PARTS
     cfg = CNNConfig(in_shape, 3, (4, 6), (8, 5), norm="bn", dropout="bernoulli", p_drop=0.2, seed=1)
     one, two = _train_params(1, cfg), _train_params(2, cfg)
     assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))

@@ -11,11 +11,11 @@ import json
 import numpy as np
 import pytest
 
+from bnreg.params import ParameterError
 from bnreg.sims.nn import train as T
 from bnreg.sims.nn.config import CNNConfig, config_from_strings
 from bnreg.sims.nn.data import load_dataset
 from bnreg.sims.nn.optim import scheduled_lr
-from bnreg.theory.params import ParameterError
 
 # ------------------------------------------------------------------------- stand-in model
 

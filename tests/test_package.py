@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-from bnreg.theory.params import ParameterError
+from bnreg.params import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests of the parameter validators in theory/params.py."""
+"""Tests of the parameter validators in bnreg/params.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bnreg.theory.params import (
+from bnreg.params import (
     ParameterError,
     check_bool,
     check_choice,
@@ -168,7 +168,7 @@ def test_check_float_messages_name_range():
 
 def test_check_float_huge_python_int_is_a_parameter_error():
     # float(10**400) raises OverflowError; bad input must still surface as a ParameterError naming
-    # the parameter (theory/params.py module docstring), not as a bare OverflowError.
+    # the parameter (bnreg/params.py module docstring), not as a bare OverflowError.
     with pytest.raises(ParameterError, match="sigma"):
         check_float("sigma", 10**400, 0, lo_open=True)
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from bnreg.runtime import PointCache, sweep
 from bnreg.sims.bn_noise import simulate_batch_stats
-from bnreg.sims.executor import PointCache, sweep
 from bnreg.sims.kernels.batchnorm import bn_forward
 from bnreg.sims.nn.dropout import DROPOUTS, Dropout
 
@@ -52,8 +52,8 @@ def test_every_dropout_mask_has_mean_one(kind, p, seed):
 @SETTINGS
 @given(M=st.integers(2, 40), seed=st.integers(0, 2**32 - 1), family=st.sampled_from(["gaussian", "relu", "laplace"]))
 def test_mc_is_thread_invariant(M, seed, family):
-    a = simulate_batch_stats(family, M, 4096, seed=seed, n_chunks=16, n_threads=1)
-    b = simulate_batch_stats(family, M, 4096, seed=seed, n_chunks=16, n_threads=2)
+    a = simulate_batch_stats(family, M, 4096, seed=seed, n_chunks=16, threads=1)
+    b = simulate_batch_stats(family, M, 4096, seed=seed, n_chunks=16, threads=2)
     np.testing.assert_array_equal(a.chunk_sums, b.chunk_sums)
 
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bnreg.cli import main
+from bnreg.params import ParameterError
 from bnreg.theory.catalog import FORMULAS, evaluate, get_formula
-from bnreg.theory.params import ParameterError
 
 REQUIRED = {
     "simple_error": {"M", "exact"},

@@ -67,7 +67,17 @@ def test_ruff_clean():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+_SCIENCE_AND_UP = ("bnreg.theory", "bnreg.sims", "bnreg.figures", "bnreg.bench", "bnreg.demos", "bnreg.cli")
+
+
 @pytest.mark.parametrize("layer,forbidden", [
+    # the bottom: declarations and validation, importing nothing above them
+    ("bnreg.errors", (*_SCIENCE_AND_UP, "bnreg.runtime", "bnreg.testing", "bnreg.params", "bnreg.topics")),
+    ("bnreg.params", (*_SCIENCE_AND_UP, "bnreg.runtime", "bnreg.testing", "bnreg.topics")),
+    ("bnreg.topics", (*_SCIENCE_AND_UP, "bnreg.runtime", "bnreg.testing", "bnreg.params", "bnreg.errors")),
+    # the engine knows no science; the judge knows no simulation
+    ("bnreg.runtime", (*_SCIENCE_AND_UP, "bnreg.testing")),
+    ("bnreg.testing", ("bnreg.sims", "bnreg.figures", "bnreg.bench", "bnreg.demos", "bnreg.cli")),
     ("bnreg.theory", ("bnreg.sims", "bnreg.figures", "bnreg.bench", "bnreg.demos", "bnreg.cli", "numba")),
     ("bnreg.sims", ("bnreg.figures", "bnreg.bench", "bnreg.demos", "bnreg.cli")),
     ("bnreg.figures", ("bnreg.bench", "bnreg.demos", "bnreg.cli")),
@@ -75,9 +85,10 @@ def test_ruff_clean():
     ("bnreg.demos", ("bnreg.bench", "bnreg.cli")),
 ])
 def test_layering(layer, forbidden):
-    """theory/ knows nothing of sims/ or figures/ (and has no numba); sims/ never imports figures/;
-    only the CLI imports the benchmarks (bench/ may use everything below it); nothing below the
-    CLI imports it."""
+    """The bottom (errors, params, topics) imports nothing above it; the engine (runtime) no science;
+    the judge (testing) no simulation; theory/ knows nothing of sims/ or figures/ (and has no numba);
+    sims/ never imports figures/; only the CLI imports the benchmarks (bench/ may use everything below
+    it); nothing below the CLI imports it."""
     bad = [(m, i) for m, (every, _) in GRAPH.items() if m == layer or m.startswith(layer + ".")
            for i in every if any(i == f or i.startswith(f + ".") for f in forbidden)]
     assert not bad, bad

@@ -12,9 +12,9 @@ import pytest
 import sympy as sp
 from scipy import integrate
 
+from bnreg.params import ParameterError
 from bnreg.theory import teacher_student as TS
 from bnreg.theory.catalog import evaluate
-from bnreg.theory.params import ParameterError
 
 S = TS.SYMBOLS
 alpha, lam, delta2, zeta = S["alpha"], S["lam"], S["delta2"], S["zeta"]

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from bnreg.sims.catalog import CHECKS
-from bnreg.sims.checks import Check, CheckResult, run_check
 from bnreg.testing import (
     CheckInputError,
     FormulaCheck,
@@ -26,6 +25,7 @@ from bnreg.testing import (
     sample_mean,
     set_mc_scale,
 )
+from bnreg.testing.judge import Check, CheckResult, run_check
 
 pytest_plugins = ["pytester"]
 

@@ -177,7 +177,7 @@ def test_relu_moments_by_quadrature():
 
 
 def test_numeric_functions_reject_bad_input():
-    from bnreg.theory.params import ParameterError
+    from bnreg.params import ParameterError
 
     for call in (lambda: B.simple_error(1), lambda: B.simple_error(2.5), lambda: B.batch_std_var(8, sigma=-1),
                  lambda: B.batch_std_var(8, rho=-3), lambda: B.simple_error(8, exact=True, rho=1.0),

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from bnreg.params import ParameterError
 from bnreg.sims import training_practice as S
 from bnreg.theory import training_practice as TP
 from bnreg.theory.catalog import evaluate
-from bnreg.theory.params import ParameterError
 
 
 # ------------------------------------------------------------------------------ SymPy

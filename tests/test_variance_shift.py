@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from bnreg.params import ParameterError
 from bnreg.sims.variance_shift import simulate_stack_shift, simulate_variance_shift, weights_with_cos2
 from bnreg.theory import variance_shift as VS
 from bnreg.theory.catalog import evaluate
-from bnreg.theory.params import ParameterError
 
 
 # ------------------------------------------------------------------------------ SymPy
@@ -140,8 +140,8 @@ def test_weights_have_the_requested_direction(d, cos2):
 
 def test_mc_is_thread_invariant_and_refuses_bad_input():
     kw = dict(noise="bernoulli", keep=0.5, c=1.0, v=1.0, d=4, corr=0.3, cos2=0.5, n_samples=20000, seed=3)
-    a = simulate_variance_shift(**kw, n_threads=1)
-    b = simulate_variance_shift(**kw, n_threads=2)
+    a = simulate_variance_shift(**kw, threads=1)
+    b = simulate_variance_shift(**kw, threads=2)
     assert a == b
     with pytest.raises(ParameterError, match="corr"):
         simulate_variance_shift("bernoulli", keep=0.5, d=4, corr=-0.1)

@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
+from bnreg.params import ParameterError
 from bnreg.sims.nn import CNNConfig, build_cnn
 from bnreg.sims.nn.config import config_from_strings
 from bnreg.sims.nn.diagnostics import bn_shift_per_layer, reestimate_bn_statistics, train_vs_inference
 from bnreg.sims.nn.model import hidden_layer_names
-from bnreg.theory.params import ParameterError
 from bnreg.theory.variance_shift import matched_uout_beta
 
 MLP = dict(in_shape=(1, 6, 1), n_classes=3, widths=(), fc=(5, 4, 3), norm="bn", dtype="float64")

@@ -57,8 +57,9 @@ from functools import cache
 
 import sympy as sp
 
+from bnreg.params import ParameterError, check_float, check_int
+
 from . import teacher_student as TS
-from .params import ParameterError, check_float, check_int
 
 __all__ = [
     "SYMBOLS",

@@ -22,7 +22,8 @@ from functools import cache
 
 import sympy as sp
 
-from .params import ParameterError, check_bool, check_float, check_int
+from bnreg.params import ParameterError, check_bool, check_float, check_int
+
 from .sample_moments import expect_power_sums, moment_symbols
 
 __all__ = [

@@ -4,12 +4,13 @@ Drives `bnreg formulas`, `bnreg eval` and `bnreg.evaluate`.
 A parameter named `family` (when a formula has one) fills the moment parameters rho, skew, m5,
 m6 from `distributions.family_moments`, so `bnreg eval batch_std_var M=32 family=laplace` works.
 
-Adding a topic: write `formulas_<topic>.py` with a module-level `FORMULAS` list and add it to
-TOPICS below (the topic modules never import this file, so there is no cycle).
+Adding a topic: write `formulas_<topic>.py` with a module-level `FORMULAS` list and declare the
+topic in `bnreg.topics` (the topic modules never import this file, so there is no cycle).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import re
@@ -19,30 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from . import (
-    formulas_bn_dynamics,
-    formulas_bn_noise,
-    formulas_dropout,
-    formulas_gamma,
-    formulas_teacher,
-    formulas_training_practice,
-    formulas_variance_shift,
-)
+from bnreg.params import ParameterError
+from bnreg.topics import TOPICS as _TOPICS
+
 from .distributions import family_moments
-from .params import ParameterError
 from .registry import Formula
 
 __all__ = ["TOPICS", "FORMULAS", "Evaluation", "get_formula", "evaluate", "evaluate_detail"]
 
-TOPICS = {
-    "bn_noise": formulas_bn_noise,
-    "gamma_decay": formulas_gamma,
-    "teacher_student": formulas_teacher,
-    "bn_dynamics": formulas_bn_dynamics,
-    "variance_shift": formulas_variance_shift,
-    "training_practice": formulas_training_practice,
-    "dropout": formulas_dropout,
-}
+# topic name -> its formulas module (theory/formulas_<topic>.py), from the topic manifest
+TOPICS = {t.name: importlib.import_module(t.formulas_module) for t in _TOPICS if t.formulas_module}
 
 
 def _collect() -> dict[str, Formula]:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import sympy as sp
 
+from bnreg.params import check_choice
+
 from . import bn_dynamics as BD
 from . import bn_noise as B
 from . import dropout as DO
@@ -16,7 +18,6 @@ from . import gamma_decay as G
 from . import teacher_student as TS
 from . import training_practice as TP
 from . import variance_shift as VS
-from .params import check_choice
 
 __all__ = ["DERIVATIONS", "show"]
 

@@ -18,7 +18,7 @@ from math import comb, gamma, pi, sqrt
 
 import sympy as sp
 
-from .params import check_choice
+from bnreg.params import check_choice
 
 __all__ = [
     "FAMILIES",

@@ -46,8 +46,9 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
+from bnreg.params import check_choice, check_float, check_int
+
 from . import teacher_student as TS
-from .params import check_choice, check_float, check_int
 
 __all__ = [
     "SYMBOLS",

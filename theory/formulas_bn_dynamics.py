@@ -8,8 +8,10 @@ Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); Smith, Dhe
 
 from __future__ import annotations
 
+from bnreg.params import Param
+
 from . import bn_dynamics as BD
-from .registry import Formula, Param
+from .registry import Formula
 
 __all__ = ["FORMULAS"]
 

@@ -6,8 +6,10 @@ alpha = P/N); `keep` is the retain probability of inverted dropout on the studen
 
 from __future__ import annotations
 
+from bnreg.params import Param
+
 from . import dropout as DO
-from .registry import Formula, Param
+from .registry import Formula
 
 __all__ = ["FORMULAS"]
 

@@ -4,8 +4,10 @@ minibatch-gradient noise (exact) and SGD's excess loss (first order in lr), L1 v
 
 from __future__ import annotations
 
+from bnreg.params import Param
+
 from . import training_practice as TP
-from .registry import Formula, Param
+from .registry import Formula
 
 __all__ = ["FORMULAS", "M_MAX"]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bnreg.params import Param
+
 from . import variance_shift as VS
-from .registry import Formula, Param
+from .registry import Formula
 
 __all__ = ["FORMULAS"]
 

@@ -37,9 +37,10 @@ from math import comb
 import sympy as sp
 from scipy.special import expit
 
+from bnreg.params import ParameterError, check_choice, check_float, check_int
+
 from . import bn_noise as B
 from .distributions import FAMILIES, family_moments, population_mean, standardized_law
-from .params import ParameterError, check_choice, check_float, check_int
 from .sample_moments import expect_power_sums, moment_symbols
 
 __all__ = [

@@ -41,8 +41,9 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
+from bnreg.params import ParameterError, check_choice, check_finite_array, check_float, check_int
+
 from . import bn_noise as B
-from .params import ParameterError, check_choice, check_finite_array, check_float, check_int
 
 __all__ = [
     "SYMBOLS",

@@ -58,7 +58,7 @@ import sympy as sp
 from scipy import integrate, optimize
 from scipy.special import log_ndtr
 
-from .params import ParameterError, check_bool, check_choice, check_float, check_int
+from bnreg.params import ParameterError, check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "ACTIVATIONS", "INITS", "STATS",

@@ -33,7 +33,7 @@ import numpy as np
 import sympy as sp
 from scipy.special import ndtr
 
-from .params import ParameterError, check_choice, check_float, check_int
+from bnreg.params import ParameterError, check_choice, check_float, check_int
 
 __all__ = [
     "NOISES",

@@ -9,11 +9,11 @@
 
 `theory(**params) -> float`; `sampler(rng, n, **params)` -> n i.i.d. draws (a numpy array) of the
 statistic whose mean the theory predicts, `rng` a numpy Generator (a numba-jitted sampler works
-too).  The checks are judged by `bnreg.sims.checks.run_check`, the function behind `bnreg verify`
-(Student-t tolerance z SE + allowance, Bonferroni over a grid, power = each wrong variant rejected
-somewhere), so they print the same table.  `bnreg check FILE.py` runs the checks a file declares;
-the pytest plugin (`bnreg.testing.plugin`) adds the fixture `bnreg_mc` and `--mc-scale
-quick|default|paper`.
+too).  The checks are judged by `bnreg.testing.judge.run_check` through the one runner of
+`bnreg verify` (`bnreg.testing.runner.run_suite`): Student-t tolerance z SE + allowance, Bonferroni
+over a grid, power = each wrong variant rejected somewhere, and the same printed table.
+`bnreg check FILE.py` runs the checks a file declares; the pytest plugin (`bnreg.testing.plugin`)
+adds the fixture `bnreg_mc` and `--mc-scale quick|default|paper`.
 
 The names load lazily, so that the pytest plugin costs nothing at start-up.
 """
@@ -23,51 +23,46 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bnreg.sims.checks import Check, CheckResult, PointResult
+    from bnreg.errors import CheckInputError
 
-    from .core import (
-        DEFAULT_CHUNKS,
-        DEFAULT_N,
-        MIN_PER_CHUNK,
-        CheckInputError,
-        FormulaCheck,
-        MonteCarloFixture,
-        SampledMC,
-        assert_matches_mc,
-        check_formula,
-        formula_check,
-        get_mc_scale,
-        iter_checks,
-        load_checks,
-        mc_scale,
-        required_n,
-        run_checks,
-        sample_mean,
-        scale_factor,
-        set_mc_scale,
-    )
+    from .declare import FormulaCheck, formula_check
+    from .fixture import MonteCarloFixture
+    from .judge import Check, CheckResult, PointResult
+    from .load import load_checks
+    from .runner import assert_matches_mc, check_formula, iter_checks, run_checks, run_suite
+    from .sampling import DEFAULT_CHUNKS, DEFAULT_N, MIN_PER_CHUNK, SampledMC, required_n, sample_mean
+    from .scale import get_mc_scale, mc_scale, scale_factor, set_mc_scale
+
+# name -> the module that holds it (one home each; this package only points there)
+_HOMES = {
+    "assert_matches_mc": "runner", "check_formula": "runner", "run_checks": "runner", "iter_checks": "runner",
+    "run_suite": "runner", "formula_check": "declare", "FormulaCheck": "declare", "load_checks": "load",
+    "set_mc_scale": "scale", "get_mc_scale": "scale", "mc_scale": "scale", "scale_factor": "scale",
+    "sample_mean": "sampling", "required_n": "sampling", "SampledMC": "sampling", "DEFAULT_N": "sampling",
+    "DEFAULT_CHUNKS": "sampling", "MIN_PER_CHUNK": "sampling", "MonteCarloFixture": "fixture",
+    "Check": "judge", "CheckResult": "judge", "PointResult": "judge",
+}
 
 __all__ = [
-    "assert_matches_mc", "check_formula", "formula_check", "run_checks", "iter_checks", "load_checks",
-    "set_mc_scale", "get_mc_scale", "mc_scale", "scale_factor", "sample_mean", "required_n",
-    "CheckInputError", "FormulaCheck", "SampledMC", "MonteCarloFixture", "Check", "CheckResult", "PointResult",
-    "DEFAULT_N", "DEFAULT_CHUNKS", "MIN_PER_CHUNK",
+    "assert_matches_mc", "check_formula", "run_checks", "iter_checks", "run_suite", "formula_check", "FormulaCheck",
+    "load_checks", "set_mc_scale", "get_mc_scale", "mc_scale", "scale_factor", "sample_mean", "required_n",
+    "SampledMC", "DEFAULT_N", "DEFAULT_CHUNKS", "MIN_PER_CHUNK", "MonteCarloFixture", "Check", "CheckResult",
+    "PointResult", "CheckInputError",
 ]
-
-_FROM_CHECKS = ("Check", "CheckResult", "PointResult")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_CHECKS:
-        from bnreg.sims import checks
+    if name == "CheckInputError":
+        from bnreg.errors import CheckInputError
 
-        return getattr(checks, name)
-    if name in __all__:
-        from . import core
+        return CheckInputError
+    if name in _HOMES:
+        import importlib
 
-        return getattr(core, name)
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
     raise AttributeError(f"module 'bnreg.testing' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(__all__) | {"core", "plugin"})
+    return sorted(set(__all__) | {"judge", "report", "runner", "declare", "sampling", "scale", "calls", "load",
+                                  "fixture", "plugin"})

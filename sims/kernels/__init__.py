@@ -1,1 +1,1 @@
-"""Numba kernels, one module per topic.  Each fills additive per-chunk sums (see sims.mc)."""
+"""Numba kernels, one module per topic.  Each fills additive per-chunk sums (see bnreg.runtime.mc)."""

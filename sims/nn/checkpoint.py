@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bnreg.theory.params import ParameterError
+from bnreg.params import ParameterError
 
 from .config import CNNConfig
 

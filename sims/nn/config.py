@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bnreg.theory.params import ParameterError, check_bool, check_choice, check_float, check_int
+from bnreg.params import ParameterError, check_bool, check_choice, check_float, check_int
 
 from .data import DATASETS
 from .dropout import DROPOUTS, PLACES, SCHEDULES

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bnreg.theory.params import ParameterError, check_choice, check_int
+from bnreg.params import ParameterError, check_choice, check_int
 
 __all__ = ["DATASETS", "Dataset", "load_dataset", "read_cifar10_batch", "CIFAR_RECORD", "CIFAR_TRAIN_FILES",
            "CIFAR_TEST_FILE"]

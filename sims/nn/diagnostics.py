@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from bnreg.theory.params import ParameterError, check_int
+from bnreg.params import ParameterError, check_int
+from bnreg.runtime import derive_seed
 
-from ..rng import derive_seed
 from .model import Model
 from .norm import Norm
 

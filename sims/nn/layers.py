@@ -22,18 +22,16 @@ default, float64 for gradient checks).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
 
+from bnreg.runtime.parts import run_parts
+
 __all__ = ["DTYPES", "Parameter", "Layer", "Conv2D", "Dense", "MaxPool", "ReLU", "Flatten", "im2col", "flip_kernel",
-           "conv_same", "conv_same_weight_grad", "set_num_threads", "get_num_threads", "run_parts",
-           "single_threaded_blas"]
+           "conv_same", "conv_same_weight_grad"]
 
 DTYPES = ("float32", "float64")  # the precisions every layer (and numba kernel) runs in
 
@@ -71,97 +69,6 @@ class Layer:
 # thread costs ~50 us on an idle machine but ~1 ms when the cores are shared, so parts are large.
 MIN_FLOPS = 1 << 23          # GEMM flops per part (~80 us of single-core sgemm)
 PAR_MIN = 1 << 21            # elements per part of an elementwise kernel
-
-# ----------------------------------------------------------------------------------------------
-# threads: coarse-grained splits over a small pool, single-threaded BLAS inside each part
-# ----------------------------------------------------------------------------------------------
-_STATE: dict = {"threads": None, "pool": None, "pool_size": 0, "blas": None}
-
-
-def set_num_threads(n: int | None) -> None:
-    """Threads used by sims.nn; None (the default): numba's current thread count
-    (`numba.get_num_threads()`, so `numba.set_num_threads` and the training loop's limit apply).
-    Results do not depend on it (`run_parts`)."""
-    if n is not None and int(n) < 1:
-        raise ValueError(f"n must be >= 1 (got {n})")
-    if _STATE["pool"] is not None:
-        _STATE["pool"].shutdown(wait=True)
-    _STATE["threads"], _STATE["pool"] = (None if n is None else int(n)), None
-
-
-def get_num_threads() -> int:
-    """Threads used by sims.nn (see `set_num_threads`)."""
-    if _STATE["threads"] is None:
-        return int(nb.get_num_threads())
-    return _STATE["threads"]
-
-
-MAX_PARTS = 4  # parts of one operation at most (a power of 2); fixed by the problem size only
-
-
-def n_parts(n: int, min_part: int = 1) -> int:
-    """Parts an operation over range(n) is split into: the largest power of 2 <= min(n // min_part,
-    MAX_PARTS) (at least 1).  It depends on the problem size only, never on the thread count, so
-    every result (GEMMs split by rows or columns, partial sums added in part order) is bit-identical
-    on any number of threads."""
-    p = 1
-    while 2 * p <= min(n // max(min_part, 1), MAX_PARTS):
-        p *= 2
-    return p
-
-
-def run_parts(fn: Callable[[int, int, int], object], n: int, min_part: int = 1) -> list:
-    """Split range(n) into `n_parts(n, min_part)` contiguous parts and return [fn(k, start, stop) for
-    part k] in part order.  The parts are fixed by the problem size; the threads (`get_num_threads`;
-    the calling one included) only claim them one by one from a shared counter, so a thread that is
-    descheduled on a busy machine delays at most the part it holds, and the results are independent
-    of the thread count and of scheduling (each part writes its own output or partial sum)."""
-    p = n_parts(n, min_part)
-    if p == 1:
-        return [fn(0, 0, n)]
-    edges = [n * k // p for k in range(p + 1)]
-    t = min(get_num_threads(), p)
-    if t == 1:
-        return [fn(k, edges[k], edges[k + 1]) for k in range(p)]
-    if _STATE["pool"] is None or _STATE["pool_size"] != t - 1:
-        if _STATE["pool"] is not None:
-            _STATE["pool"].shutdown(wait=True)
-        _STATE["pool"] = ThreadPoolExecutor(t - 1, thread_name_prefix="sims-nn")
-        _STATE["pool_size"] = t - 1
-    out: list = [None] * p
-    claim = itertools.count()  # next() is atomic under the GIL
-
-    def work() -> None:
-        while (k := next(claim)) < p:
-            out[k] = fn(k, edges[k], edges[k + 1])
-
-    futs = [_STATE["pool"].submit(work) for _ in range(t - 1)]
-    work()
-    for f in futs:
-        f.result()
-    return out
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS to one thread (our own parts parallelize; nested BLAS threads oversubscribe)."""
-    if _STATE["blas"] is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            _STATE["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
-        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn/scipy stacks
-            _STATE["blas"] = []
-    libs = _STATE["blas"]
-    old = [lib.num_threads for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, old, strict=True):
-            lib.set_num_threads(n)
-
 
 # ----------------------------------------------------------------------------------------------
 # im2col (channels-last, 'same' padding), by row range

@@ -46,11 +46,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from bnreg.theory.params import ParameterError, check_int
+from bnreg.params import ParameterError, check_int
+from bnreg.runtime import one_blas_thread
 
 from .config import CNNConfig
 from .dropout import Dropout
-from .layers import Conv2D, Dense, Flatten, Layer, MaxPool, Parameter, ReLU, single_threaded_blas
+from .layers import Conv2D, Dense, Flatten, Layer, MaxPool, Parameter, ReLU
 from .norm import Norm
 
 __all__ = ["Model", "build_cnn", "hidden_layer_names", "softmax_cross_entropy"]
@@ -179,7 +180,7 @@ class Model:
         elif x.shape[0] > self.eval_batch:  # bound memory: inference is per example, chunk it
             return np.concatenate([self.forward(x[s:s + self.eval_batch], False, hook)
                                    for s in range(0, x.shape[0], self.eval_batch)])
-        with single_threaded_blas():
+        with one_blas_thread():
             for layer in self.layers:
                 if hook is not None:
                     hook(layer, x)
@@ -203,7 +204,7 @@ class Model:
         """Backpropagate dL/dlogits of the latest forward; fills every Parameter.grad
         (including the gradient 2 zeta gamma of the PN gamma decay)."""
         d = np.asarray(dlogits, dtype=self.dtype)
-        with single_threaded_blas():
+        with one_blas_thread():
             for layer in reversed(self.layers):
                 d = layer.backward(d)
                 if d is None:

@@ -13,9 +13,10 @@ import math
 import numba as nb
 import numpy as np
 
-from bnreg.theory.params import check_float
+from bnreg.params import check_float
+from bnreg.runtime import run_parts
 
-from .layers import PAR_MIN, Parameter, run_parts
+from .layers import PAR_MIN, Parameter
 
 __all__ = ["SGD", "LR_SCHEDULES", "scheduled_lr"]
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from bnreg.sims.executor import PointCache, sweep
+from bnreg.runtime import PointCache, sweep, thread_limits
 
 from .config import CNNConfig
 from .data import load_dataset
 from .diagnostics import bn_shift_per_layer, reestimate_bn_statistics, train_vs_inference
-from .train import evaluate, limit_threads, train, train_model
+from .train import evaluate, train, train_model
 
 __all__ = ["CACHE_VERSION", "run_point", "run_shift_point", "run_configs", "run_groups", "mean_se", "truncate_run"]
 
@@ -99,7 +99,7 @@ def run_shift_point(cfg: CNNConfig) -> dict[str, Any]:
                 "flips_to_right": np.nan, "reest_train_acc": np.nan, "reest_test_acc": np.nan, "reest_var_ratio": nan,
                 "reest_flips_to_wrong": np.nan, "reest_flips_to_right": np.nan}
     xt, yt = data.x_train, data.y_train
-    with limit_threads(1):
+    with thread_limits(1):
         sh = bn_shift_per_layer(model, xt)
         tv = train_vs_inference(model, xt, yt, cfg.batch, seed=cfg.seed)
         reestimate_bn_statistics(model, xt, cfg.batch, seed=cfg.seed)
@@ -118,7 +118,7 @@ def run_shift_point(cfg: CNNConfig) -> dict[str, Any]:
 def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure: str,
                 point: Callable[[CNNConfig], dict[str, Any]] | None = None, reuse_longer: bool = False,
                 **sweep_kw: Any) -> list[dict]:
-    """Train every record through `sims.executor.sweep` (serially, on processes or on Dask).
+    """Train every record through `bnreg.runtime.sweep.sweep` (serially, on processes or on Dask).
 
     Parameters: `records` dicts of CNNConfig fields (module docstring), all validated before any
     run starts (ParameterError names the bad field); `cache` where finished runs are kept (an

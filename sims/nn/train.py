@@ -33,21 +33,19 @@ configs and seeds are in sims.nn.sweep.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import os
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from bnreg.theory.params import ParameterError, check_float
+from bnreg.params import ParameterError, check_float
+from bnreg.runtime import derive_seed, thread_limits
 
-from ..rng import derive_seed
 from .checkpoint import capture_state, checkpoint_path, load_checkpoint, restore_state, save_checkpoint
 from .config import CNNConfig
 from .data import Dataset, load_dataset
@@ -55,7 +53,7 @@ from .diagnostics import flat_parameters, gradient_diagnostics
 from .model import build_cnn, softmax_cross_entropy
 from .optim import SGD, scheduled_lr
 
-__all__ = ["train", "train_model", "evaluate", "limit_threads"]
+__all__ = ["train", "train_model", "evaluate"]
 
 _EVAL_CHUNK = 256
 
@@ -94,31 +92,6 @@ def _config_text(cfg: CNNConfig) -> str:
     return " ".join(f"{k}={v}" for k, v in diff.items()) or "defaults"
 
 
-@contextlib.contextmanager
-def limit_threads(n: int | None) -> Iterator[None]:
-    """Context manager: run the body with at most `n` numba and BLAS threads (None: unchanged).  On
-    a shared 2-core machine one thread per run and runs in parallel processes is 5-20x faster than
-    oversubscribed threads."""
-    if n is None:
-        yield
-        return
-    import numba
-
-    from bnreg.sims.executor import threadpool_controller
-
-    old = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
-    ctl = threadpool_controller()  # found once per process (a fresh search costs ~5 ms per run)
-    try:
-        if ctl is None:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            yield
-        else:
-            with ctl.limit(limits=int(n)):
-                yield
-    finally:
-        numba.set_num_threads(old)
-
-
 # History key of the batch losses since the last evaluation, in a checkpoint taken between two.
 _PENDING = "pending_batch_losses"
 
@@ -153,7 +126,7 @@ def train_model(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.
         raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
     cfg = cfg.validated()
     checkpoint_every_s = check_float("checkpoint_every_s", checkpoint_every_s, 0.0)
-    with limit_threads(threads):
+    with thread_limits(threads):
         return _train(cfg, progress, checkpoint_dir, data, checkpoint_every_s)
 
 

@@ -7,9 +7,11 @@ introductory write-up of that paper (in Chinese, docs/index.md#references); docs
 
 from __future__ import annotations
 
+from bnreg.params import Param
+
 from . import gamma_decay as G
 from .distributions import FAMILIES
-from .registry import Formula, Param
+from .registry import Formula
 
 __all__ = ["FORMULAS"]
 

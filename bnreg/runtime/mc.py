@@ -1,8 +1,9 @@
 """The one Monte Carlo harness: chunked, threaded, reproducible, with jackknife errors.
 
 A simulation is a numba kernel that, for one chunk, fills a vector of additive sufficient
-statistics (sums).  Chunks run on a thread pool (kernels release the GIL); results are stored
-by chunk index and reduced in a fixed order, so the thread count never changes a number.
+statistics (sums).  Chunks run on `bnreg.runtime.threads.get_threads()` threads (kernels release
+the GIL); results are stored by chunk index and reduced in a fixed order, so the thread count never
+changes a number.
 Estimates are functions of the pooled sums; their standard error is the delete-one-chunk
 jackknife, which is the usual batch-means error for linear statistics and stays valid for
 ratios, variances and correlations.
@@ -11,7 +12,6 @@ ratios, variances and correlations.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,30 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from bnreg.theory.params import check_int
+from bnreg.params import check_int
 
 from .rng import chunk_generators
+from .threads import get_threads
 
-__all__ = ["MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batches", "set_threads", "get_threads"]
-
-_THREADS: int | None = None
-
-
-def set_threads(n: int | None) -> int | None:
-    """Threads used by `run_chunks` (None: BNREG_THREADS or all cores); returns the previous
-    setting, so that a caller can restore it."""
-    global _THREADS
-    old, _THREADS = _THREADS, None if n is None else max(1, int(n))
-    return old
-
-
-def get_threads() -> int:
-    """Threads of `run_chunks`: set_threads, else BNREG_THREADS (an integer >= 1; anything else is
-    a ParameterError, i.e. one line and exit 2 from the CLI), else all cores."""
-    if _THREADS is not None:
-        return _THREADS
-    env = os.environ.get("BNREG_THREADS", "").strip()
-    return check_int("BNREG_THREADS", env, 1) if env else (os.cpu_count() or 1)
+__all__ = ["MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batches"]
 
 
 @dataclass(frozen=True)
@@ -66,13 +48,13 @@ def run_chunks(
     chunk_fn: Callable[[int, np.random.Generator], np.ndarray],
     n_chunks: int,
     seed: int,
-    n_threads: int | None = None,
+    threads: int | None = None,
     progress: bool | None = False,
     desc: str = "MC",
 ) -> np.ndarray:
     """Call chunk_fn(i, rng_i) for every chunk; stack the returned arrays in chunk order."""
     rngs = chunk_generators(seed, n_chunks)
-    n_threads = n_threads or get_threads()
+    threads = threads or get_threads()
     out: list[np.ndarray | None] = [None] * n_chunks
     bar = tqdm(total=n_chunks, desc=desc, disable=not progress, leave=False)
 
@@ -81,11 +63,11 @@ def run_chunks(
         bar.update(1)
 
     try:
-        if n_threads == 1:
+        if threads == 1:
             for i in range(n_chunks):
                 work(i)
         else:
-            with ThreadPoolExecutor(n_threads) as ex:
+            with ThreadPoolExecutor(threads) as ex:
                 list(ex.map(work, range(n_chunks)))
     finally:
         bar.close()
@@ -113,8 +95,6 @@ def mc_from_values(values: Sequence[float] | np.ndarray, n_per: int = 1) -> MCRe
 
 def split_batches(n_batches: int, n_chunks: int) -> int:
     """Batches per chunk for at least `n_batches` in total (rounded up)."""
-    from bnreg.theory.params import check_int
-
     n_chunks = check_int("n_chunks", n_chunks, 2)
     n_batches = check_int("n_batches", n_batches, 2 * n_chunks)
     return -(-n_batches // n_chunks)

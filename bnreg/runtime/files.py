@@ -3,7 +3,7 @@ point cache, the figure files and the command line (`--out`, `--json`, `--checkp
 
 Every file is written to a temporary name in its directory and renamed into place, so a reader
 sees the old file or the new one, never half of one; a failure (full disk, read-only directory)
-is a one-line ParameterError naming the path and leaves no temporary file behind."""
+is a one-line OutputError naming the path and leaves no temporary file behind."""
 
 from __future__ import annotations
 
@@ -15,20 +15,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bnreg.theory.params import ParameterError
+from bnreg.errors import OutputError
 
 __all__ = ["write_atomic", "check_writable", "check_output_file", "json_safe", "write_json"]
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write `data` to `path` through a temporary file in the same directory and os.replace.
-    Returns the path; raises ParameterError (naming the path) on an OS error."""
+    Returns the path; raises OutputError (naming the path) on an OS error."""
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
     except OSError as e:
-        raise ParameterError(f"cannot write {path}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
@@ -36,7 +36,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise ParameterError(f"cannot write {path}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -46,28 +46,28 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
 
 def check_writable(directory: str | os.PathLike, what: str = "--out") -> Path:
     """Create `directory` if needed and prove it writable with a temporary file, before any long
-    work.  Returns it as a Path; raises ParameterError naming `what` otherwise."""
+    work.  Returns it as a Path; raises OutputError naming `what` otherwise."""
     out = Path(directory)
     try:
         if out.exists() and not out.is_dir():
-            raise ParameterError(f"{what} {out} is not a directory")
+            raise OutputError(f"{what} {out} is not a directory")
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as e:
-        raise ParameterError(f"{what} {out} is not writable: {e.strerror or e}") from None
+        raise OutputError(f"{what} {out} is not writable: {e.strerror or e}") from None
     return out
 
 
 def check_output_file(path: str | os.PathLike, what: str) -> Path:
     """An output file's directory must exist and be writable and the path must not be a
-    directory: checked before any work.  Returns the Path; raises ParameterError naming `what`."""
+    directory: checked before any work.  Returns the Path; raises OutputError naming `what`."""
     p = Path(path)
     if p.is_dir():
-        raise ParameterError(f"{what} {p} is a directory; give a file name")
+        raise OutputError(f"{what} {p} is a directory; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise ParameterError(f"{what} {p}: directory {parent} does not exist")
+        raise OutputError(f"{what} {p}: directory {parent} does not exist")
     check_writable(parent, what)
     return p
 

@@ -1,7 +1,9 @@
-"""Teacher-student checks (aggregated by sims/catalog.py; docs/teacher_student.md).  The claims tested
-are those of Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch Normalization",
-ICLR 2019 (arXiv:1809.00846), as printed in the authors' Chinese write-up of that paper (§2.1-§2.3;
-"write-up" in the labels; its errors are listed in docs/errata.md).
+"""Teacher-student checks: closed forms against sampled designs, trained students against their limits.
+
+docs/teacher_student.md. The claims tested are those of Luo, Wang, Shao, Peng, "Towards
+Understanding Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846), as printed in
+the authors' Chinese write-up of that paper (§2.1-§2.3; "write-up" in the labels; its errors are
+listed in docs/errata.md).
 
 Budget per point from the scale's sample count S (2^22 quick, 2^25 default, 2^28 paper):
 - closed-form checks: n_X = S / 2^16 design matrices (64 / 512 / 4096) of size round(alpha N) x N,
@@ -13,27 +15,22 @@ Budget per point from the scale's sample count S (2^22 quick, 2^25 default, 2^28
 Every point carries M, the batch size of the write-up's setting: it fixes zeta = 1/(2M) (WN, ridge)
 and the BN shrinkage kappa(M); it is unused by the pseudo-inverse check.
 
-The input-dropout student (docs/dropout.md) is checked twice on the same trained students: against
-the exact minimizer of its expected objective (the ridge with the data-dependent diagonal) and
-against the scalar ridge at the mapped lam = alpha (1 - keep)/keep (theory.dropout.dropout_to_lam).
+The input-dropout students, trained under the same protocol, are checked in sims/checks_dropout.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 
-from bnreg.theory import dropout as DO
+from bnreg.runtime import MCResult, derive_seed, mc_from_values, one_blas_thread
+from bnreg.testing.judge import Check, Params
 from bnreg.theory import teacher_student as TS
 
-from .checks import Check, Params
-from .mc import MCResult, mc_from_values
-from .rng import derive_seed
-from .teacher_student import Protocol, n_samples, one_blas_thread, sgd_schedule, simulate_closed_form, train_student
+from .teacher_student import Protocol, simulate_closed_form, train_student
 
-__all__ = ["CHECKS", "TRAIN_PROTOCOL"]
+__all__ = ["CHECKS", "TRAIN_PROTOCOL", "N_TRAIN", "DELTA2", "n_seeds"]
 
 CHECKS: list[Check] = []
 _add = CHECKS.append
@@ -55,7 +52,8 @@ def _n_x(samples: int) -> int:
     return max(16, samples // 2**16)
 
 
-def _n_seeds(samples: int) -> int:
+def n_seeds(samples: int) -> int:
+    """Datasets (one trained student each) per point for `samples` = the scale's sample count."""
     return max(16, samples // 2**18)
 
 
@@ -168,7 +166,7 @@ _add(Check(
     "plain minibatch SGD from w = 0 (M = 32, 1500 epochs, lr 0.5 M/N, annealed) reaches the pseudo-inverse: "
     "E[eps_SGD - eps_pinv(same data)] = 0",
     _train_points,
-    lambda p, S, seed: _paired("linear", p["alpha"], p["M"], _n_seeds(S), seed % 2**31),
+    lambda p, S, seed: _paired("linear", p["alpha"], p["M"], n_seeds(S), seed % 2**31),
     lambda p: 0.0,
     {"write-up's sign: delta2/(1 - alpha) - delta2/(alpha - 1)":
      lambda p: DELTA2 / (1 - p["alpha"]) - TS.gen_error_sgd(p["alpha"], DELTA2),
@@ -187,7 +185,7 @@ _add(Check(
     "BN student (M = 32, 1500 epochs, training-set statistics at inference) converges to the centred "
     "pseudo-inverse shrunk by kappa = E[sigma_B]/sigma: E[eps_BN - eps(kappa v_c; same data)] = 0",
     _train_points,
-    lambda p, S, seed: _paired("bn", p["alpha"], p["M"], _n_seeds(S), seed % 2**31),
+    lambda p, S, seed: _paired("bn", p["alpha"], p["M"], n_seeds(S), seed % 2**31),
     lambda p: 0.0,
     {"Luo et al.: BN = WN + gamma decay at zeta = 1/(2M)": lambda p: TS.gen_error_wn(p["alpha"], 1 / (2 * p["M"]),
                                                                                     DELTA2)
@@ -198,82 +196,3 @@ _add(Check(
     allowance=_bn_allow,
     allowance_doc="2 (1 - kappa)^2 (1 + delta2/(alpha - 1)): the O(M^-2) terms the shrinkage derivation drops "
                   "(u-dependence of E[z|u]), bounded by kappa's squared O(1/M) part times E|v_c|^2"))
-
-
-# --------------------------------------------------------------------- input dropout (docs/dropout.md)
-@lru_cache(maxsize=64)
-def _dropout_runs(alpha: float, keep: float, M: int, n: int, seed: int) -> tuple[tuple[float, float], ...]:
-    """Per dataset: (eps_trained - eps(diagonal dropout ridge), eps_trained - eps(ridge at the mapped lam)),
-    both on the student's own data."""
-    pr = Protocol(**{**TRAIN_PROTOCOL.as_dict(), "M": M})
-    out = []
-    for k in range(n):
-        r = train_student("dropout", N_TRAIN, alpha, DELTA2, 0.0, pr, seed=seed + k, with_reference=True, keep=keep)
-        out.append((r.eps_gen - r.extra["eps_dropout_diag_same_data"],
-                    r.eps_gen - r.extra["eps_dropout_ridge_same_data"]))
-    return tuple(out)
-
-
-def _dropout_paired(which: int, p: Params, S: int, seed: int) -> MCResult:
-    # both checks draw their datasets from the same seed (the point's alpha, keep, M), so they share runs
-    runs = _dropout_runs(p["alpha"], p["keep"], p["M"], _n_seeds(S), seed % 2**31)
-    return mc_from_values([r[which] for r in runs], 1)
-
-
-def _alpha_exact(p: Params) -> float:
-    return n_samples(N_TRAIN, p["alpha"]) / N_TRAIN
-
-
-def _sgd_excess(p: Params) -> float:
-    pr = Protocol(**{**TRAIN_PROTOCOL.as_dict(), "M": p["M"]})
-    return DO.sgd_excess_error(_alpha_exact(p), p["keep"], DELTA2, p["M"], N_TRAIN,
-                               sgd_schedule(pr, N_TRAIN, p["alpha"], "dropout", p["keep"]))
-
-
-def _ridge_at(p: Params, lam: float) -> float:
-    return TS.gen_error_ridge(p["alpha"], lam, DELTA2)
-
-
-def _dropout_wrong(lam_of: Callable[[Params], float]) -> Callable[[Params], float]:
-    """The expected paired difference if the student were the ridge at lam_of(p) instead of the mapped lam."""
-    return lambda p: _ridge_at(p, lam_of(p)) - _ridge_at(p, DO.dropout_to_lam(p["alpha"], p["keep"]))
-
-
-_DROPOUT_WRONG = {
-    "lam = 1 - keep (the drop rate)": _dropout_wrong(lambda p: 1 - p["keep"]),
-    "no alpha: lam = (1 - keep)/keep (the per-sample coefficient)": _dropout_wrong(
-        lambda p: (1 - p["keep"]) / p["keep"]),
-}
-
-
-def _dropout_points(scale: str) -> list[Params]:
-    return [dict(alpha=a, keep=k, M=32) for a in (0.5, 2.0, 3.0) for k in (0.5, 0.8)]
-
-
-_SGD_DOC = ("theory.dropout.sgd_excess_error: the SGD noise left at the end of the protocol's schedule "
-            "(per MP mode, independent minibatch noise 2 L* h/M; reshuffling only lowers it)")
-
-_add(Check(
-    "teacher.dropout_exact", "gen_error_dropout",
-    "input-dropout SGD (inverted Bernoulli(keep) masks, M = 32, 1500 epochs, lr 0.5 keep M/N, annealed) "
-    "reaches the exact minimizer of its expected objective, the ridge (A + c diag A)^-1 X^T y/N, "
-    "c = (1-keep)/keep: E[eps_drop - eps(diagonal ridge; same data)] = 0",
-    _dropout_points,
-    lambda p, S, seed: _dropout_paired(0, p, S, seed),
-    lambda p: 0.0, _DROPOUT_WRONG,
-    allowance=lambda p: 2 * _sgd_excess(p),
-    allowance_doc="2 x " + _SGD_DOC,
-    shown={"SGD excess (derived)": _sgd_excess}))
-
-_add(Check(
-    "teacher.dropout_ridge", "dropout_to_lam",
-    "the same trained input-dropout students against the scalar ridge at lam = alpha (1 - keep)/keep on the "
-    "same data: E[eps_drop - eps_ridge(lam; same data)] = 0 up to the O(1/N) diagonal term",
-    _dropout_points,
-    lambda p, S, seed: _dropout_paired(1, p, S, seed),
-    lambda p: 0.0, _DROPOUT_WRONG,
-    allowance=lambda p: 2 * (abs(DO.dropout_diag_correction(_alpha_exact(p), p["keep"], DELTA2, N=N_TRAIN))
-                             + _sgd_excess(p)),
-    allowance_doc="2 x (|O(1/N) diagonal term| (theory.dropout.dropout_diag_correction) + " + _SGD_DOC + ")",
-    shown={"diagonal O(1/N) term": lambda p: DO.dropout_diag_correction(_alpha_exact(p), p["keep"], DELTA2, N=N_TRAIN),
-           "SGD excess (derived)": _sgd_excess}))

@@ -8,8 +8,10 @@ explains all.
 
 from __future__ import annotations
 
+from bnreg.params import Param
+
 from . import teacher_student as TS
-from .registry import Formula, Param
+from .registry import Formula
 
 __all__ = ["FORMULAS"]
 

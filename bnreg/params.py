@@ -1,7 +1,9 @@
-"""Parameter validation shared by every public entry point.
+"""Parameter validation and parameter metadata, shared by every public entry point.
 
 Bad input must fail early with the parameter's name and allowed range, never as a NaN or a
-numba traceback.  `ParameterError` subclasses ValueError so library users can catch either.
+numba traceback (`bnreg.errors.ParameterError`, a ValueError).  `Param` is the one declaration of
+a parameter (kind, default, range, doc) used by the formula registry and by declared configs
+(`bnreg.sims.nn.config.CNNConfig`).
 """
 
 from __future__ import annotations
@@ -9,22 +11,22 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .errors import ParameterError
+
 __all__ = [
     "ParameterError",
+    "Param",
     "check_int",
     "check_float",
     "check_choice",
     "check_bool",
     "check_finite_array",
 ]
-
-
-class ParameterError(ValueError):
-    """A parameter is outside its allowed range; the message names both."""
 
 
 _EXACT_FLOAT_INT = 2**53  # floats above this are not all integers one apart
@@ -129,3 +131,41 @@ def _range_text(name, lo, hi, integer=False, lo_open=False, hi_open=False) -> st
     if lo is None:
         return f"{name} {'<' if hi_open else '<='} {hi:g}"
     return f"{lo:g} {'<' if lo_open else '<='} {name} {'<' if hi_open else '<='} {hi:g}"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed formula parameter: kind int | float | bool | choice, default, allowed range
+    [lo, hi] (open ends if lo_open/hi_open) or choices, a one-line doc, required or not."""
+
+    name: str
+    kind: str  # int | float | bool | choice
+    default: Any = None
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+    required: bool = False
+
+    def parse(self, value: Any) -> Any:
+        """Validate `value` (strings are parsed) against the kind and range; raise ParameterError."""
+        if self.kind == "int":
+            return check_int(self.name, value, self.lo, self.hi)
+        if self.kind == "float":
+            return check_float(self.name, value, self.lo, self.hi, self.lo_open, self.hi_open)
+        if self.kind == "bool":
+            return check_bool(self.name, value)
+        return check_choice(self.name, value, self.choices)
+
+    def range_text(self) -> str:
+        """The allowed values as text, e.g. "2 <= M" or "exact|sigmoid"."""
+        if self.kind == "bool":
+            return "true|false"
+        if self.kind == "choice":
+            return "|".join(self.choices)
+        lo = "" if self.lo is None else f"{self.lo:g} {'<' if self.lo_open else '<='} "
+        hi = "" if self.hi is None else f" {'<' if self.hi_open else '<='} {self.hi:g}"
+        return f"{lo}{self.name}{hi}" if (lo or hi) else "real"
+

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
+from bnreg.runtime import MCResult
+from bnreg.testing.judge import N_CHUNKS, Check, Params
 from bnreg.theory import gamma_decay as G
 from bnreg.theory.distributions import family_moments
 
-from .checks import N_CHUNKS, Check, Params
 from .gamma_decay import GAMMA_OFF, SETUPS, simulate_glm_bn, simulate_optimal_gamma
-from .mc import MCResult
 
 __all__ = ["CHECKS", "M_GRID"]
 

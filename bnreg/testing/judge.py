@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 from scipy import stats
 
-from .mc import MCResult
-from .rng import derive_seed
+from bnreg.runtime import MCResult, derive_seed
 
 __all__ = ["ALPHA", "SCALES", "N_CHUNKS", "BASE_SEED", "Params", "Check", "PointResult", "CheckResult",
            "next_term_allowance", "NEXT_TERM_DOC", "is_judged", "critical_z", "scaled_samples", "run_check"]
@@ -100,6 +99,7 @@ class CheckResult:
     points: list[PointResult]
     zcrit: float
     scale: str | None = None
+    base_seed: int | None = None  # the seed every point's seed was derived from (`run_check`)
 
     @property
     def alpha(self) -> float:
@@ -125,7 +125,7 @@ class CheckResult:
     def to_dict(self) -> dict:
         """Every number of the check, as written by `bnreg verify --json`."""
         return {
-            "name": self.check.name, "formula": self.check.formula, "claim": self.check.claim,
+            "name": self.check.name, "formula": self.check.formula, "claim": self.check.claim, "seed": self.base_seed,
             "allowance_rule": self.check.allowance_doc, "zcrit": self.zcrit, "alpha": self.alpha,
             "passed": self.passed, "accepted": self.accepted,
             "power": {w: {"rejected": k, "of": n} for w, (k, n) in self.power.items()},
@@ -136,8 +136,8 @@ class CheckResult:
         }
 
     def table(self) -> str:
-        """The text table `bnreg verify` prints for this check (sims.check_report.format_check)."""
-        from .check_report import format_check
+        """The text table `bnreg verify` prints for this check (bnreg.testing.report.format_check)."""
+        from .report import format_check
 
         return format_check(self)
 
@@ -210,7 +210,7 @@ def run_check(check: Check, scale: str = "quick", base_seed: int | None = None, 
     if backend in (None, "serial"):
         mcs = [check.simulate(p, samples, sd) for p, sd in zip(pts, seeds, strict=True)]
     else:
-        from .executor import sweep
+        from bnreg.runtime import sweep
 
         items = list(zip(pts, seeds, strict=True))
         res = sweep(_SimulatePoint(check, samples), items, key=lambda it: {"check": check.name, "seed": it[1]},
@@ -231,4 +231,4 @@ def run_check(check: Check, scale: str = "quick", base_seed: int | None = None, 
             dict(p), th, mc, tol, allow, judged, abs(mc.estimate - th) <= tol, wrong,
             {w: abs(mc.estimate - v) > tol for w, v in wrong.items()},
             {k: f(p) for k, f in check.shown.items()}))
-    return CheckResult(check, out, zmax, scale)
+    return CheckResult(check, out, zmax, scale, base_seed)

@@ -1,13 +1,13 @@
 """Text table for `bnreg verify`, `bnreg check` and `print(CheckResult)`: theory, MC estimate ± SE,
 z-score, tolerance, verdict, and the power of each check against its deliberately wrong variants.
-(`bnreg.verify_report` re-exports it for the CLI.)"""
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # checks.py imports this module lazily (CheckResult.table)
-    from .checks import CheckResult
+    from .judge import CheckResult
 
 __all__ = ["format_check", "summary_line"]
 

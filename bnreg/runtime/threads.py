@@ -1,0 +1,133 @@
+"""The one owner of every thread setting: Monte-Carlo chunks, numba, BLAS and the CNN's part pool.
+
+One number, `threads`, says how many threads a process may use, and it is applied everywhere at
+once: the Monte-Carlo chunk runner (`bnreg.runtime.mc.run_chunks`), numba's parallel kernels,
+the BLAS library (threadpoolctl) and the coarse part pool of the CNN library
+(`bnreg.runtime.parts.run_parts`).  Set it for a block with `thread_limits(n)`, for a worker's
+whole life with `apply_threads(n)`; read it with `get_threads()` (default: the environment
+variable BNREG_THREADS, else every core).  `one_blas_thread()` pins BLAS alone to one thread
+where a computation parallelizes itself (small solves, parts) or must round the same on any
+machine.
+
+No number depends on the setting: chunks and parts are fixed by the problem size and reduced in
+a fixed order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bnreg.params import check_int
+
+__all__ = ["get_threads", "set_threads", "thread_limits", "apply_threads", "one_blas_thread",
+           "threadpool_controller", "cores"]
+
+_THREADS: list[int | None] = [None]  # the process's setting; None: BNREG_THREADS or all cores
+
+
+def cores() -> int:
+    """The cores of this machine (os.cpu_count(), at least 1)."""
+    return os.cpu_count() or 1
+
+
+def get_threads() -> int:
+    """Threads of this process: the current setting, else BNREG_THREADS (an integer >= 1; anything
+    else is a ParameterError, i.e. one line and exit 2 from the CLI), else all cores."""
+    if _THREADS[0] is not None:
+        return _THREADS[0]
+    env = os.environ.get("BNREG_THREADS", "").strip()
+    return check_int("BNREG_THREADS", env, 1) if env else cores()
+
+
+def set_threads(n: int | None) -> int | None:
+    """Set the threads the chunk runner and the part pool use (None: back to the default) and
+    return the previous setting.  numba and BLAS are set by `thread_limits`/`apply_threads`."""
+    old = _THREADS[0]
+    _THREADS[0] = None if n is None else check_int("threads", n, 1)
+    return old
+
+
+def _set_numba(n: int) -> int:
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    return old
+
+
+@contextmanager
+def thread_limits(threads: int | None) -> Iterator[None]:
+    """Run the block with `threads` threads everywhere (chunk runner, part pool, numba, BLAS);
+    every setting is restored on exit.  None: change nothing."""
+    if threads is None:
+        yield
+        return
+    n = check_int("threads", threads, 1)
+    old = set_threads(n)
+    old_nb = _set_numba(n)
+    try:
+        ctl = threadpool_controller()
+        if ctl is None:  # pragma: no cover - threadpoolctl is a dependency
+            yield
+        else:
+            with ctl.limit(limits=n, user_api="blas"):
+                yield
+    finally:
+        _set_numba(old_nb)
+        set_threads(old)
+
+
+_WORKER_LIMITS: list[Any] = []
+
+
+def apply_threads(threads: int) -> None:
+    """`threads` threads everywhere for the rest of this process's life (a pool worker's
+    initializer: set once, not per point)."""
+    n = check_int("threads", threads, 1)
+    set_threads(n)
+    _set_numba(n)
+    ctl = threadpool_controller()
+    if ctl is not None:
+        _WORKER_LIMITS.append(ctl.limit(limits=n))  # kept: in force until the process exits
+
+
+_CONTROLLER: list[Any] = []
+
+
+def threadpool_controller() -> Any:
+    """A threadpoolctl.ThreadpoolController of this process, made once (None without threadpoolctl).
+    Finding the native thread pools reads /proc/self/maps (about 5 ms), too slow to repeat for
+    every sweep point or training run; made after numba's threading layer is up (callers set numba's
+    threads first), so that its OpenMP pool is found too."""
+    if not _CONTROLLER or _CONTROLLER[0][0] != os.getpid():  # a forked child finds its own (same libraries)
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            return None
+        _CONTROLLER[:] = [(os.getpid(), ThreadpoolController())]
+    return _CONTROLLER[0][1]
+
+
+_BLAS: list[Any] = []
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread in the block (restored after).  Used where the caller's own
+    parts parallelize (nested BLAS threads oversubscribe), for small solves where threads cost more
+    than they gain, and where float32 GEMMs must round the same on any thread count."""
+    if not _BLAS or _BLAS[0][0] != os.getpid():
+        ctl = threadpool_controller()
+        _BLAS[:] = [(os.getpid(), [] if ctl is None else ctl.select(user_api="blas").lib_controllers)]
+    libs = _BLAS[0][1]
+    old = [lib.num_threads for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, old, strict=True):
+            lib.set_num_threads(n)

@@ -1,0 +1,64 @@
+"""Loading the checks a user's Python file declares (`bnreg check FILE.py`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from bnreg.errors import CheckInputError
+
+from .judge import Check, CheckResult
+
+__all__ = ["load_checks"]
+
+
+def load_checks(path: str | Path) -> list[Check | CheckResult]:
+    """Import the Python file `path` and collect its module-level checks: `Check`s (e.g. from
+    `formula_check`) and `CheckResult`s (from `check_formula`), alone or in lists/tuples, in
+    definition order, each once.  Names starting with "_" are skipped.
+    Raises: CheckInputError if the file is missing, fails to import, or declares no check."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckInputError(f"no such file: {path}")
+    if path.suffix != ".py":
+        raise CheckInputError(f"{path} is not a Python file (.py)")
+    mod_name = f"bnreg_user_checks_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise CheckInputError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.resolve().parent))  # the file may import its neighbours
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except CheckInputError:
+        raise
+    except Exception as e:
+        tb = e.__traceback__
+        line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        where = f" (line {line})" if line else ""
+        raise CheckInputError(f"importing {path} failed{where}: {type(e).__name__}: {e}") from e
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+        sys.modules.pop(mod_name, None)
+    found: list[Check | CheckResult] = []
+    seen: set[int] = set()
+    for key, value in vars(module).items():
+        if key.startswith("_"):
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, (Check, CheckResult)):
+                ident = id(v.check if isinstance(v, CheckResult) else v)
+                if ident not in seen:
+                    seen.add(ident)
+                    found.append(v)
+    if not found:
+        raise CheckInputError(f"{path} declares no check: put formula_check(...) objects (or check_formula "
+                              f"results) at module level, e.g. CHECKS = [formula_check(...)]")
+    return found
