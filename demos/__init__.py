@@ -23,6 +23,7 @@ DEMOS: dict[str, str] = {
     "bn_noise": "BN noise: the simple example E[(b-a)^2], exact vs 3/(2M) vs Monte Carlo, at a few M",
     "gamma_decay": "gamma decay: the BN-minus-PN loss of GLM units vs Luo et al.'s zeta and the derived value",
     "teacher_student": "teacher-student: generalization error vs alpha = P/N, theory vs students solved and trained",
+    "bn_dynamics": "BN at a finite learning rate: stationary error vs lr/|w|^2, students vs the noise ridge",
     "variance_shift": "dropout before BN: the variance shift Delta vs keep, one unit and through depth",
     "dropout_schedules": "dropout schedules (none, constant, early, late) on MNIST-1D with the CNN library",
     "initialization": "initialization: forward variance, gradients and dying ReLU through deep tanh/ReLU/sigmoid nets",
