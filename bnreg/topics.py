@@ -88,7 +88,9 @@ TOPICS: tuple[Topic, ...] = (
                                     "solved and trained"}),
     Topic("bn_dynamics", "BN at a finite learning rate: the noise ridge, weight growth, weight decay",
           derivations=("bn_direction_gradient", "bn_weight_norm", "bn_noise_ridge", "bn_stationary_error"),
-          figures=("bn_learning_rate",)),
+          figures=("bn_learning_rate",),
+          demos={"bn_dynamics": "BN at a finite learning rate: stationary error vs lr/|w|^2, students vs the noise "
+                                "ridge"}),
     Topic("variance_shift", "Dropout before BN: the variance shift of one unit and through depth, and the fixes",
           derivations=("variance_shift", "variance_shift_limits", "variance_shift_relu"),
           figures=("variance_shift_ratio", "variance_shift_layers", "variance_shift_fixes"),

@@ -1,5 +1,5 @@
 """bn_learning_rate: the BN student of the teacher-student model at a finite learning rate
-(docs/teacher_student.md, "BN at a finite learning rate"; theory/bn_dynamics.py).  It tests the
+(docs/bn_dynamics.md; theory/bn_dynamics.py).  It tests the
 verdict on Luo et al., "Towards Understanding Regularization in Batch Normalization", ICLR 2019
 (arXiv:1809.00846), that BN students reach the kappa-shrunk pseudo-inverse: that is the
 lr -> 0 limit only.

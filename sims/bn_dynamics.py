@@ -1,5 +1,5 @@
-"""The BN student at a finite learning rate (docs/teacher_student.md, "BN at a finite learning
-rate"; theory in theory/bn_dynamics.py): SGD with the effective learning rate lr/|w|^2 held fixed
+"""The BN student at a finite learning rate (docs/bn_dynamics.md; theory in
+theory/bn_dynamics.py): SGD with the effective learning rate lr/|w|^2 held fixed
 (w renormalized to |w| = 1 after every step), plain SGD (|w| free) and SGD with weight decay on w.
 
 Same teacher, data and BN student as sims/teacher_student.py (x ~ N(0, I_N), w*_i ~ N(0, 1/N),

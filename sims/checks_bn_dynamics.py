@@ -1,5 +1,5 @@
 """The BN student at a finite effective learning rate (aggregated by sims/catalog.py; theory in
-theory/bn_dynamics.py, explained in docs/teacher_student.md, "BN at a finite learning rate").
+theory/bn_dynamics.py, explained in docs/bn_dynamics.md).
 Named `teacher.*`, so `bnreg verify --only teacher` runs it with the teacher-student checks.
 
 Claim tested: with w renormalized after every step (effective learning rate lr_eff = lr/|w|^2

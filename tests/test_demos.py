@@ -33,8 +33,8 @@ def test_registry_covers_every_demo_file():
 
 
 def test_one_demo_per_topic_and_training_practice():
-    assert {"bn_noise", "gamma_decay", "teacher_student", "variance_shift", "dropout_schedules", "initialization",
-            "bn_running_stats", "lr_batch_size", "weight_decay"} <= set(DEMOS)
+    assert {"bn_noise", "gamma_decay", "teacher_student", "bn_dynamics", "variance_shift", "dropout_schedules",
+            "initialization", "bn_running_stats", "lr_batch_size", "weight_decay"} <= set(DEMOS)
 
 
 def test_demo_list_prints_every_demo(capsys):

@@ -1,7 +1,7 @@
 """The BN student at a finite learning rate: dynamics of the direction and of the norm of w under
 minibatch SGD, the stationary error at a fixed effective learning rate, and the weight-decay
-equilibrium.  Explained, with measurements, in docs/teacher_student.md ("BN at a finite learning
-rate"); the write-up's claim it bears on is in docs/errata.md item 8.
+equilibrium.  Explained, with measurements, in docs/bn_dynamics.md; the write-up's claim it bears
+on is in docs/errata.md item 8.
 
 Setup as in theory/teacher_student.py: x ~ N(0, I_N), y = w*.x + eps, P = round(alpha N) training
 pairs; the BN student phi = gamma (w.x - mu_B)/sigma_B (beta = 0) is trained by SGD with step lr on
@@ -97,7 +97,7 @@ def derive_direction_gradient() -> dict[str, sp.Expr]:
     scale invariance); the change of rho_j when y_j -> y_j + a h_j + c (the batch's own
     prediction, hence BN's jitter of it, sends no noise into w; gamma does not appear in rho).
 
-    Returns: dict of SymPy expressions, every one 0.  docs/teacher_student.md."""
+    Returns: dict of SymPy expressions, every one 0.  docs/bn_dynamics.md."""
     M_ = 3
     h = sp.symbols("h1:4", real=True)
     y = sp.symbols("y1:4", real=True)
@@ -257,7 +257,7 @@ def bn_noise_ridge(alpha: float, M: int, delta2: float, lr_eff: float, N: int) -
     zeta = nu; Krogh-Hertz lam = alpha nu) of SGD's implicit regularizer on the BN direction.
 
     Parameters: alpha = P/N (> 1); M batch size (>= 4); delta2; lr_eff = lr/|w|^2 (> 0); N.
-    Returns: nu.  docs/teacher_student.md, "BN at a finite learning rate"."""
+    Returns: nu.  docs/bn_dynamics.md."""
     a, M, d, N, P = _common(alpha, M, delta2, N)
     e = check_float("lr_eff", lr_eff, 0.0, lo_open=True)
     return e * N * bn_residual(a, d, N) * noise_factor(M, P) / M
@@ -305,7 +305,7 @@ def bn_stationary_error(alpha: float, M: int, delta2: float, lr_eff: float, N: i
 
     Parameters: alpha = P/N (> 1); M batch size (>= 4); delta2 label-noise variance; lr_eff (> 0);
     N input dimension (the noise strength is lr_eff N/M).
-    Returns: eps_gen (test noise excluded).  docs/teacher_student.md, "BN at a finite learning rate"."""
+    Returns: eps_gen (test noise excluded).  docs/bn_dynamics.md."""
     a, M, d, N, _ = _common(alpha, M, delta2, N)
     return _eps_at(a, d, TS.bn_shrinkage(M), bn_noise_ridge(a, M, d, lr_eff, N))[0]
 
@@ -348,7 +348,7 @@ def bn_weight_norm_growth(alpha: float, M: int, delta2: float, lr: float, steps:
     The effective learning rate lr/|w|^2 then falls as 1/(G sqrt(2 steps)) whatever lr is.
 
     Parameters: alpha (> 1); M (>= 4); delta2; lr (> 0) raw step; steps (>= 0); N; w0_sq |w|^2 at
-    steps = 0.  Returns: |w|^2.  docs/teacher_student.md, "BN at a finite learning rate"."""
+    steps = 0.  Returns: |w|^2.  docs/bn_dynamics.md."""
     lr = check_float("lr", lr, 0.0, lo_open=True)
     st = check_float("steps", steps, 0.0)
     w0 = check_float("w0_sq", w0_sq, 0.0, lo_open=True)

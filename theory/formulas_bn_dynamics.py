@@ -3,7 +3,7 @@
 References are printed by `bnreg formulas`: Luo, Wang, Shao, Peng, "Towards Understanding
 Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); Smith, Dherin, Barrett, De,
 "On the origin of implicit regularization in stochastic gradient descent", ICLR 2021
-(arXiv:2101.12176); docs/teacher_student.md, "BN at a finite learning rate", explains all.
+(arXiv:2101.12176); docs/bn_dynamics.md explains all.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _D2 = Param("delta2", "float", 0.25, lo=0.0, doc="label-noise variance")
 _N = Param("N", "int", lo=64, hi=10**15, doc="input dimension (the noise strength is lr_eff N/M; leading order in 1/N, "
            "and P = round(alpha N) must exceed N + 1 and M)", required=True)
 _LR_EFF = Param("lr_eff", "float", lo=0.0, lo_open=True, doc="effective learning rate lr/|w|^2", required=True)
-_REF = ("Smith et al., ICLR 2021 (arXiv:2101.12176) for the modified loss; docs/teacher_student.md "
+_REF = ("Smith et al., ICLR 2021 (arXiv:2101.12176) for the modified loss; docs/bn_dynamics.md "
         "(BN at a finite learning rate, derived here)")
 
 FORMULAS.append(Formula(

@@ -1,8 +1,8 @@
 """BN student SGD steps with the scale of w controlled: renormalization after each step (fixed
-effective learning rate lr/|w|^2) or weight decay on w (docs/teacher_student.md, "BN at a finite
-learning rate").  Same forward/backward as `teacher_student.bn_epoch` (the shared
-kernels.batchnorm through `teacher_student.bn_unit_step`, C = 1, beta = 0); the data layout and
-batching are those of that module.
+effective learning rate lr/|w|^2) or weight decay on w (docs/bn_dynamics.md).  Same
+forward/backward as `teacher_student.bn_epoch` (the shared kernels.batchnorm through
+`teacher_student.bn_unit_step`, C = 1, beta = 0); the data layout and batching are those of that
+module.
 """
 
 from __future__ import annotations
