@@ -24,9 +24,8 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 
 from bnreg.demos.common import Report, interactive, quick_from_env
+from bnreg.runtime import derive_seed, mc_from_values
 from bnreg.sims.bn_dynamics import stationary_run
-from bnreg.sims.mc import mc_from_values
-from bnreg.sims.rng import derive_seed
 from bnreg.theory import bn_dynamics as BD
 from bnreg.theory import teacher_student as TS
 

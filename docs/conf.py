@@ -42,6 +42,7 @@ extensions = [
     "sphinx-mathjax-offline",  # MathJax 3 copied into _static/mathjax; no CDN
     "sphinx_gallery.gen_gallery",
     "bnreg_derivation",
+    "bnreg_topics",  # docs/topics.md: the topic index, generated from bnreg/topics.py
     "bnreg_docstrings",  # plain-text docstrings shown verbatim unless they are clean reST
 ]
 
