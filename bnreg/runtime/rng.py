@@ -1,5 +1,24 @@
-"""Seeds -> independent per-chunk streams.  Chunking is fixed by the problem size, never by the
-thread count, so a seed gives bit-identical results on any number of threads."""
+"""How a seed becomes random streams: the one rule, for every command and every simulation.
+
+1. A run has one seed S: `--seed` of `bnreg verify`, `check`, `figures`, `cnn` and `demo` (or the
+   `seed` argument of the matching function).  When it is not given, each command uses its own
+   documented default (the numbers published in the docs were made with them):
+
+       bnreg figures    S = 2019
+       bnreg verify     each check's own base seed (20190101 unless the check declares one)
+       bnreg check      each declared check's `seed` (formula_check: 0)
+       bnreg cnn        the config's `seed` field (0)
+       bnreg demo       S = 0
+
+2. Each independent unit of work (a check's point, a figure's point, a demo's simulation) gets
+   `derive_seed(S, *key)`, key naming the unit (the figure or demo name and the point's parameters;
+   a check's point parameters), so units never share a stream and a unit's stream does not depend
+   on which other units run.  Replicate k of a trained network uses S + k.
+3. A unit's Monte Carlo is split into chunks fixed by the problem size; chunk i draws from
+   `chunk_generators(unit_seed, n_chunks)[i]` (PCG64 streams of SeedSequence(unit_seed).spawn),
+   and chunks are reduced in chunk order.  So a seed gives bit-identical results on any number of
+   threads, processes or Dask workers.
+"""
 
 from __future__ import annotations
 

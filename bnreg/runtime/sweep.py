@@ -173,10 +173,13 @@ def sweep(
     bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc or name or "sweep",
                disable=progress is False)
     try:
-        if backend == "serial":
-            for i in todo:
-                out[i] = cache.cached(keys[i], lambda i=i: point(items[i]))
-                bar.update(1)
+        if backend == "serial":  # in this process: the thread setting once, each point called directly
+            with thread_limits(threads):
+                for i in todo:
+                    res = fn(**items[i]) if records else fn(items[i])
+                    cache.put(keys[i], res)
+                    out[i] = {k: np.asarray(v) for k, v in res.items()}
+                    bar.update(1)
         else:
             from joblib import Parallel, delayed, parallel_config
 
