@@ -23,7 +23,13 @@ SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the p
 
 class _Parser(argparse.ArgumentParser):
     intermixed = False  # options may come before, between or after the positionals (`eval`)
+    epilog_from = None  # a function making the epilog, called only when the help is shown (`cnn`)
     _mixing = False
+
+    def format_help(self) -> str:
+        if self.epilog_from is not None and self.epilog is None:
+            self.epilog = self.epilog_from()
+        return super().format_help()
 
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         raise ParameterError(message)
@@ -265,6 +271,26 @@ def cmd_cnn(args: argparse.Namespace) -> int:
     return 1 if r["diverged"] else 0
 
 
+def _cli_text(value: object) -> str:
+    """A value as `bnreg cnn` spells it: none, true/false, comma-separated lists."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(_cli_text, value)) or "none"
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _cnn_fields_help() -> str:
+    """The epilog of `bnreg cnn --help`: the declaration table of CNNConfig rendered, one field
+    (key=default, doc) and its range per two lines."""
+    from bnreg.sims.nn.config import CNN_FIELDS
+
+    keys = [f"{p.name}={_cli_text(p.default)}" for p in CNN_FIELDS]
+    w = max(map(len, keys))
+    lines = ["config fields (key=DEFAULT, what it sets; then the allowed values):"]
+    for key, p in zip(keys, CNN_FIELDS, strict=True):
+        lines += [f"  {key:{w}}  {p.doc}", f"  {'':{w}}  range: {p.range_text()}"]
+    return "\n".join(lines)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """`bnreg demo [list | NAME] [--save DIR | --no-save] [--quick] [--notebook DIR]`: list the demos,
     run one (prints its key numbers, saves NAME.png/.pdf/.csv/.json) or write it as a notebook."""
@@ -348,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="write results to this file")
     s.set_defaults(func=cmd_bench)
     s = sub.add_parser("cnn", help="train one CNN config (Luo et al. 2019, arXiv:1809.00846, §5): bnreg cnn "
-                       "norm=bn batch=64 ... [--out metrics.json]; keys: the fields of sims.nn.config.CNNConfig")
+                       "norm=bn batch=64 ... [--out metrics.json]; keys: the fields of sims.nn.config.CNNConfig "
+                       "(bnreg cnn --help lists them)", formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.epilog_from = _cnn_fields_help
     s.add_argument("params", nargs="*", help="key=value, e.g. dataset=mnist1d norm=pn widths=16,16,32,32")
     s.add_argument("--out", help="write the metrics (curves, final, gamma^2, diverged) as JSON")
     s.add_argument("--data-dir", default=None, help="CIFAR-10 binary directory (dataset=cifar10)")

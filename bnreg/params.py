@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from .errors import ParameterError
 __all__ = [
     "ParameterError",
     "Param",
+    "NONE_WORDS",
     "check_int",
     "check_float",
     "check_choice",
@@ -133,13 +135,21 @@ def _range_text(name, lo, hi, integer=False, lo_open=False, hi_open=False) -> st
     return f"{lo:g} {'<' if lo_open else '<='} {name} {'<' if hi_open else '<='} {hi:g}"
 
 
+NONE_WORDS = ("none", "")  # the text of None for an optional parameter (the empty list for a list)
+
+
 @dataclass(frozen=True)
 class Param:
-    """A typed formula parameter: kind int | float | bool | choice, default, allowed range
-    [lo, hi] (open ends if lo_open/hi_open) or choices, a one-line doc, required or not."""
+    """A typed parameter declaration: kind int | float | bool | choice | str, default, allowed range
+    [lo, hi] (open ends if lo_open/hi_open) or choices, a one-line doc, required or not.
+
+    Two optional extensions (used by declared configs such as `CNNConfig`; a formula parameter has
+    neither): `optional` allows None (spelled "none" or "" in text); `length` = (min, max or None)
+    makes the value a tuple of min..max items of `kind`, each checked against the range (spelled
+    comma-separated in text, "none"/"" for the empty tuple; a single item is a 1-tuple)."""
 
     name: str
-    kind: str  # int | float | bool | choice
+    kind: str  # int | float | bool | choice | str
     default: Any = None
     lo: float | None = None
     hi: float | None = None
@@ -148,24 +158,59 @@ class Param:
     choices: tuple[str, ...] = ()
     doc: str = ""
     required: bool = False
+    optional: bool = False
+    length: tuple[int, int | None] | None = None
 
     def parse(self, value: Any) -> Any:
         """Validate `value` (strings are parsed) against the kind and range; raise ParameterError."""
+        if self.optional and (value is None or isinstance(value, str) and value.strip().lower() in NONE_WORDS):
+            return None
+        if self.length is None:
+            return self._parse_one(self.name, value)
+        if isinstance(value, str):
+            items: Any = () if value.strip().lower() in NONE_WORDS else value.split(",")
+        elif isinstance(value, (tuple, list, np.ndarray)):
+            items = list(value)
+        else:  # a single item is a 1-tuple (None and other objects are refused just below)
+            items = [value] if isinstance(value, (numbers.Number, np.generic)) else None
+        n_min, n_max = self.length
+        if items is None or len(items) < n_min or (n_max is not None and len(items) > n_max):
+            raise ParameterError(f"{self.name} must be {self.range_text()} (got {_short(value)})")
+        if len(items) == 1 and not isinstance(value, (tuple, list, np.ndarray)):  # one item given alone
+            return (self._parse_one(self.name, items[0]),)
+        return tuple(self._parse_one(f"{self.name}[{i}]", v) for i, v in enumerate(items))
+
+    def _parse_one(self, name: str, value: Any) -> Any:
         if self.kind == "int":
-            return check_int(self.name, value, self.lo, self.hi)
+            return check_int(name, value, self.lo, self.hi)
         if self.kind == "float":
-            return check_float(self.name, value, self.lo, self.hi, self.lo_open, self.hi_open)
+            return check_float(name, value, self.lo, self.hi, self.lo_open, self.hi_open)
         if self.kind == "bool":
-            return check_bool(self.name, value)
-        return check_choice(self.name, value, self.choices)
+            return check_bool(name, value)
+        if self.kind == "str":
+            if not isinstance(value, (str, os.PathLike)):
+                raise ParameterError(f"{name} must be text (got {_short(value)})")
+            return os.fspath(value)
+        return check_choice(name, value, self.choices)
 
     def range_text(self) -> str:
-        """The allowed values as text, e.g. "2 <= M" or "exact|sigmoid"."""
+        """The allowed values as text, e.g. "2 <= M", "exact|sigmoid" or, for a list,
+        "0 or more values (comma-separated), each 1 <= widths[i]"."""
+        text = self._item_range(self.name if self.length is None else f"{self.name}[i]")
+        if self.length is not None:
+            n_min, n_max = self.length
+            count = (f"{n_min}" if n_min == n_max else f"{n_min} or more" if n_max is None
+                     else f"{n_min} to {n_max}")
+            text = f"{count} values (comma-separated), each {text}"
+        return f"{text}, or none" if self.optional else text
+
+    def _item_range(self, name: str) -> str:
         if self.kind == "bool":
             return "true|false"
         if self.kind == "choice":
             return "|".join(self.choices)
+        if self.kind == "str":
+            return "text"
         lo = "" if self.lo is None else f"{self.lo:g} {'<' if self.lo_open else '<='} "
         hi = "" if self.hi is None else f" {'<' if self.hi_open else '<='} {self.hi:g}"
-        return f"{lo}{self.name}{hi}" if (lo or hi) else "real"
-
+        return f"{lo}{name}{hi}" if (lo or hi) else "real"

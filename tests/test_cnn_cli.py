@@ -48,3 +48,34 @@ def test_divergence_exits_1_and_is_recorded(tmp_path, capsys):
     assert "diverged: non-finite loss at step" in o.out and "non-finite loss at step" in o.err
     r = json.loads(out.read_text())
     assert r["diverged"] is True and r["final"] == {} and isinstance(r["diverged_step"], int)
+
+
+def test_help_lists_every_field_with_range_and_default(capsys):
+    """`bnreg cnn --help` renders the declaration table: each field's key=default, doc and range."""
+    from bnreg.sims.nn.config import CNN_FIELDS
+
+    with pytest.raises(SystemExit) as e:
+        main(["cnn", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for p in CNN_FIELDS:
+        d = p.default
+        text = ("none" if d is None else ",".join(map(str, d)) if isinstance(d, tuple) else str(d))
+        row = next((k for k, line in enumerate(lines) if line.split()[:1] == [f"{p.name}={text}"]), None)
+        assert row is not None, p.name
+        assert lines[row].endswith(p.doc) and lines[row + 1].strip() == f"range: {p.range_text()}", p.name
+    assert "widths=32,32,64,64" in out and "range: 0 < bn_momentum <= 1" in out and "range: none|bn|pn" in out
+
+
+def test_help_of_other_commands_does_not_load_the_cnn_library():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, contextlib, io; from bnreg.cli import build_parser; p = build_parser(); "
+            "f = io.StringIO()\nwith contextlib.redirect_stdout(f), contextlib.suppress(SystemExit): "
+            "p.parse_args(['formulas', '--help'])\nprint('bnreg.sims.nn.config' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.stdout.strip().splitlines()[-1] == "False", r.stderr

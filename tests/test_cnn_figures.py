@@ -143,7 +143,7 @@ def test_shorter_budget_read_off_the_longer_run_is_bit_identical(norm, p_drop, p
         spe = 256 // 32
         return CNNConfig(dataset="mnist1d", n_train=256, n_val=128, widths=(2, 2, 4, 4), fc=8, batch=32, lr=0.05,
                          momentum=0.9, norm=norm, dropout="bernoulli" if p_drop else "none", p_drop=p_drop,
-                         dropout_place=place, epochs=epochs, eval_every=max(1, epochs * spe // 4), seed=5).validated()
+                         dropout_place=place, epochs=epochs, eval_every=max(1, epochs * spe // 4), seed=5)
 
     short, long = S.run_point(cfg(2)), S.run_point(cfg(4))
     cut = S.truncate_run(long, 2, 256 // 32)
@@ -151,7 +151,7 @@ def test_shorter_budget_read_off_the_longer_run_is_bit_identical(norm, p_drop, p
     for k in ("train_loss", "val_loss", "train_acc", "val_acc"):
         assert cut[k][-1] == short[k][-1], k
     assert long["val_loss"][-1] != short["val_loss"][-1]  # power: the longer run itself differs
-    with pytest.raises(ValueError, match="evaluation point"):
+    with pytest.raises(ParameterError, match="evaluation point"):
         S.truncate_run(long, 1.5, 256 // 32)
 
 
@@ -168,7 +168,7 @@ def test_reuse_longer_reads_only_safe_runs_off_longer_ones(tmp_path):
     b = S.run_configs([short], PointCache(tmp_path / "b"), "t")
     for k in ("train_loss", "val_loss", "val_acc"):
         assert a[0][k][-1] == b[0][k][-1]
-    cfgs = {str(i): CNNConfig.from_dict(r).validated() for i, r in enumerate(
+    cfgs = {str(i): CNNConfig.from_dict(r) for i, r in enumerate(
         [short, long, {**short, "lr_schedule": "cosine"}, {**long, "lr_schedule": "cosine"},
          {**short, "epochs": 3, "seed": 6}, {**long, "eval_every": 16, "seed": 6}])}
     assert S._longer_runs(cfgs) == {"0": "1"}

@@ -142,7 +142,7 @@ BASE = CNNConfig(dataset="digits", n_train=640, n_val=300, batch=64, lr=0.05, ep
 ])
 def test_bad_config_one_line_error(change, needle):
     with pytest.raises(ParameterError) as e:
-        dataclasses.replace(BASE, **change).validated()
+        dataclasses.replace(BASE, **change)
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bnreg.params import (
+    Param,
     ParameterError,
     check_bool,
     check_choice,
@@ -306,3 +307,35 @@ def test_check_finite_array_any_non_finite_entry_rejected(xs, bad, pos):
     xs.insert(min(pos, len(xs)), bad)
     with pytest.raises(ParameterError, match="finite"):
         check_finite_array("x", xs)
+
+
+# --------------------------------------------------------------------------------------------
+# Param: optional values, lists (declared configs) and text
+
+
+def test_param_optional_list_and_text():
+    shape = Param("shape", "int", None, lo=1, length=(3, 3), optional=True)
+    assert shape.parse(None) is None and shape.parse(" None ") is None and shape.parse("") is None
+    assert shape.parse("1, 40,1") == (1, 40, 1) and shape.parse([1, np.int64(2), 3.0]) == (1, 2, 3)
+    assert shape.range_text() == "3 values (comma-separated), each 1 <= shape[i], or none"
+    with pytest.raises(ParameterError, match=r"^shape must be 3 values .* \(got \(6, 6\)\)$"):
+        shape.parse((6, 6))
+    with pytest.raises(ParameterError, match=r"^shape\[1\] must satisfy shape\[1\] >= 1"):
+        shape.parse("4,0,1")
+    widths = Param("widths", "int", (), lo=1, length=(0, None))
+    assert widths.parse("none") == () and widths.parse(8) == (8,) and widths.parse("8") == (8,)
+    with pytest.raises(ParameterError, match="^widths must be an integer"):  # one item alone: the field's name
+        widths.parse("x")
+    with pytest.raises(ParameterError, match="widths must be"):
+        widths.parse(None)  # not optional
+    flags = Param("flags", "bool", None, length=(1, 2))
+    assert flags.parse("1,no") == (True, False)
+    assert flags.range_text() == "1 to 2 values (comma-separated), each true|false"
+    text = Param("dir", "str", None, optional=True)
+    assert text.parse("/x") == "/x" and text.parse("none") is None and text.range_text() == "text, or none"
+    with pytest.raises(ParameterError, match="dir must be text"):
+        text.parse(3)
+    # a formula-style parameter (neither optional nor a list) is unchanged: None is refused
+    with pytest.raises(ParameterError, match="M must be an integer"):
+        Param("M", "int", 2, lo=2).parse(None)
+    assert Param("M", "int", 2, lo=2).range_text() == "2 <= M"

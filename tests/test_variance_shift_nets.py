@@ -39,17 +39,17 @@ def _perturb(m, seed: int = 1) -> None:
 
 # ---------------------------------------------------------------------------------------- config
 def test_mlp_config_validation_and_normalization():
-    assert CNNConfig(fc=(7,)).validated().fc == 7                       # one layer: the int
-    assert CNNConfig(fc=(7,)).validated().key() == CNNConfig(fc=7).validated().key()
-    c = CNNConfig(widths=(), fc=[8, 6]).validated()
+    assert CNNConfig(fc=(7,)).fc == 7                       # one layer: the int
+    assert CNNConfig(fc=(7,)).key() == CNNConfig(fc=7).key()
+    c = CNNConfig(widths=(), fc=[8, 6])
     assert c.widths == () and c.fc == (8, 6) and c.fc_widths == (8, 6)
-    assert CNNConfig.from_dict(c.to_dict()).validated() == c
+    assert CNNConfig.from_dict(c.to_dict()) == c
     for bad, field in (((), "fc"), ((3, 0), "fc[1]"), ((3, "x"), "fc[1]")):
         with pytest.raises(ParameterError, match=field.replace("[", r"\[")):
-            CNNConfig(fc=bad).validated()
+            CNNConfig(fc=bad)
     with pytest.raises(ParameterError, match="norm_layers"):
-        CNNConfig(widths=(2,), fc=(3, 3), norm_layers=(True, True)).validated()   # needs 1 + 2
-    assert CNNConfig(widths=(2,), fc=(3, 3), norm_layers=(True, False, True)).validated().norm_layers[1] is False
+        CNNConfig(widths=(2,), fc=(3, 3), norm_layers=(True, True))   # needs 1 + 2
+    assert CNNConfig(widths=(2,), fc=(3, 3), norm_layers=(True, False, True)).norm_layers[1] is False
     s = config_from_strings({"widths": "none", "fc": "8,8,8", "dropout_place": "last"})
     assert s.widths == () and s.fc == (8, 8, 8) and s.dropout_place == "last"
     assert hidden_layer_names(0, 3) == ("fc1", "fc2", "fc3")
@@ -209,7 +209,7 @@ def test_run_shift_point_on_a_tiny_run():
     from bnreg.sims.nn.sweep import run_shift_point
 
     cfg = CNNConfig(dataset="digits", n_train=128, n_val=64, batch=32, widths=(), fc=(8, 8), norm="bn",
-                    dropout="bernoulli", p_drop=0.5, dropout_place="before", steps=8, eval_every=8).validated()
+                    dropout="bernoulli", p_drop=0.5, dropout_place="before", steps=8, eval_every=8)
     r = run_shift_point(cfg)
     assert not r["diverged"] and list(r["layers"]) == ["fc1", "fc2"]
     for k in ("var_ratio", "mean_shift2", "real_var", "running_var", "reest_var_ratio"):

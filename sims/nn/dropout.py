@@ -38,6 +38,8 @@ import math
 
 import numpy as np
 
+from bnreg.errors import ParameterError
+
 from .layers import Layer
 
 __all__ = ["DROPOUTS", "SCHEDULES", "PLACES", "Dropout", "scheduled_rate", "cutoff_step"]
@@ -70,7 +72,7 @@ def scheduled_rate(p: float, schedule: str, step: int, cutoff: int) -> float:
         return p * (cutoff - 1 - step) / (cutoff - 1) if step < cutoff and cutoff > 1 else 0.0
     if schedule == "late":
         return 0.0 if step < cutoff else p
-    raise ValueError(f"dropout_schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")
+    raise ParameterError(f"dropout_schedule must be one of {', '.join(SCHEDULES)} (got {schedule!r})")
 
 
 class Dropout(Layer):
@@ -79,7 +81,7 @@ class Dropout(Layer):
     def __init__(self, kind: str, p: float, rng: np.random.Generator, schedule: str = "constant",
                  switch: float = 0.25, cutoff: int | None = None) -> None:
         if kind not in DROPOUTS:
-            raise ValueError(f"dropout must be one of {', '.join(DROPOUTS)} (got {kind!r})")
+            raise ParameterError(f"dropout must be one of {', '.join(DROPOUTS)} (got {kind!r})")
         self.kind, self.p, self.rng, self.schedule, self.switch = kind, float(p), rng, schedule, switch
         self.cutoff = cutoff  # T_c in iterations; None: cutoff_step(switch, total)
         self.step, self.total = 0, 1

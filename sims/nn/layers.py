@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from bnreg.errors import ParameterError
 from bnreg.runtime.parts import run_parts
 
 __all__ = ["DTYPES", "Parameter", "Layer", "Conv2D", "Dense", "MaxPool", "ReLU", "Flatten", "im2col", "flip_kernel",
@@ -253,7 +254,7 @@ class Conv2D(_Affine):
                  dtype: np.dtype, bias: bool = True, weight_norm: bool = False, gain: float = 2.0) -> None:
         kh, kw = kernel
         if kh % 2 == 0 or kw % 2 == 0:
-            raise ValueError(f"kernel must be odd for 'same' padding (got {kernel})")
+            raise ParameterError(f"kernel must be odd for 'same' padding (got {kernel})")
         self.kh, self.kw, self.c_in, self.c_out = kh, kw, c_in, c_out
         super().__init__(name, kh * kw * c_in, c_out, rng, dtype, bias, weight_norm, gain)
 

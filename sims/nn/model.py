@@ -46,7 +46,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from bnreg.params import ParameterError, check_int
+from bnreg.errors import ParameterError
+from bnreg.params import check_int
 from bnreg.runtime import one_blas_thread
 
 from .config import CNNConfig
@@ -60,12 +61,10 @@ __all__ = ["Model", "build_cnn", "hidden_layer_names", "softmax_cross_entropy"]
 def build_cnn(cfg: CNNConfig) -> Model:
     """The network for `cfg` (module docstring).
 
-    `cfg` needs ``in_shape`` and ``n_classes``; it is validated unless it already is (a config from
-    `CNNConfig.validated` / `with_data` is used as is).  Returns a `Model`.  Raises ParameterError
-    naming the bad field."""
+    `cfg` (valid by construction) needs ``in_shape`` and ``n_classes`` (`CNNConfig.with_data` fills
+    them from a dataset).  Returns a `Model`.  Raises ParameterError when they are missing."""
     if not isinstance(cfg, CNNConfig):
         raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
-    cfg = cfg.validated()
     if cfg.in_shape is None or cfg.n_classes is None:
         raise ParameterError("in_shape and n_classes must be set to build a model "
                              "(a training run takes them from the dataset)")
@@ -81,7 +80,7 @@ def hidden_layer_names(n_conv: int, n_fc: int = 1) -> tuple[str, ...]:
 
 class Model:
     """Sequential CNN with explicit backward; see the module docstring for the conventions.
-    Built by `build_cnn` from a validated config with ``in_shape`` and ``n_classes`` set."""
+    Built by `build_cnn` from a config with ``in_shape`` and ``n_classes`` set."""
 
     def __init__(self, cfg: CNNConfig) -> None:
         self.cfg = cfg
@@ -228,9 +227,8 @@ class Model:
 
     def set_step(self, step: int, total: int) -> None:
         """The SGD iteration `step` (0-based) of `total` for the dropout rate schedules
-        (sims.nn.dropout.scheduled_rate; the cutoff is the config's dropout_cutoff or dropout_switch x total)."""
-        total = check_int("total", total, 1)
-        step = check_int("step", step, 0)
+        (sims.nn.dropout.scheduled_rate; the cutoff is the config's dropout_cutoff or dropout_switch x total).
+        Called by the training loop on every SGD step with its own counters: not checked."""
         for d in self.dropouts:
             d.step, d.total = step, total
 

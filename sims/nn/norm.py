@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bnreg.errors import ParameterError
+
 from ..kernels.batchnorm import (
     bn_backward,
     bn_backward_relu,
@@ -60,7 +62,7 @@ class Norm(Layer):
     def __init__(self, name: str, kind: str, channels: int, dtype: np.dtype = np.float32,
                  momentum: float = 0.1, eps: float = EPS) -> None:
         if kind not in NORM_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(NORM_KINDS)} (got {kind!r})")
+            raise ParameterError(f"kind must be one of {', '.join(NORM_KINDS)} (got {kind!r})")
         self.name, self.kind, self.channels, self.dtype = name, kind, channels, np.dtype(dtype)
         self.momentum, self.eps = float(momentum), float(eps)
         self.gamma = Parameter.zeros_like(f"{name}.gamma", np.ones(channels, dtype=self.dtype))

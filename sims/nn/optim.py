@@ -13,6 +13,7 @@ import math
 import numba as nb
 import numpy as np
 
+from bnreg.errors import ParameterError
 from bnreg.params import check_float
 from bnreg.runtime import run_parts
 
@@ -32,7 +33,7 @@ def scheduled_lr(lr: float, schedule: str, step: int, total: int) -> float:
         return lr * (0.1 if step >= total // 2 else 1.0) * (0.1 if step >= (3 * total) // 4 else 1.0)
     if schedule == "constant":
         return lr
-    raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {schedule!r})")
+    raise ParameterError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)} (got {schedule!r})")
 
 
 class SGD:

@@ -2,9 +2,9 @@
 
 A sweep point is a *record*: a JSON-able dict of `CNNConfig` fields (the seed included), e.g.
 ``{"dataset": "mnist1d", "norm": "bn", "batch": 64, "seed": 7}``; fields left out take their
-defaults.  `run_configs` validates every record before any work (the one validation of each
-run) and caches each finished run under the key ``{"run": "cnn", "v": CACHE_VERSION,
-**record}`` with the record normalized (every field, validated), so records that describe the
+defaults.  `run_configs` turns every record into a `CNNConfig` (validated at construction) before
+any work and caches each finished run under the key ``{"run": "cnn", "v": CACHE_VERSION,
+**record}`` with the record normalized (every field), so records that describe the
 same run train once, in the figures' shared cache (`PointCache.shared`): a run two figures need
 (the trained networks of variance_shift_layers and variance_shift_fixes) trains once.  `mean_se` aggregates over seeds.
 
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bnreg.errors import ParameterError
 from bnreg.runtime import PointCache, sweep, thread_limits
 
 from .config import CNNConfig
@@ -34,12 +35,11 @@ CACHE_VERSION = 5  # 5: gradient diagnostics; 4: one CNNConfig (records hold eve
 
 
 def run_point(cfg: CNNConfig) -> dict[str, Any]:
-    """Train `cfg` (validated by `run_configs`) with 1 thread (runs go to processes) and no
-    progress bar.  Returns its metrics flattened into arrays (the cache stores
-    arrays, no pickle): "diverged", "diverged_step" (-1 if not), "wall_time_s", the curves "epoch",
-    "train_loss", "val_loss", "train_acc", "val_acc", "gamma2_layers" and "gamma2:LAYER" per
-    normalized layer, and "grad_diag:KEY" (step, gdv, gde, grad_norm, mb_grad_norm, dist_init) when
-    cfg.grad_diag_every > 0."""
+    """Train `cfg` with 1 thread (runs go to processes) and no progress bar.  Returns its metrics
+    flattened into arrays (the cache stores arrays, no pickle): "diverged", "diverged_step" (-1 if
+    not), "wall_time_s", the curves "epoch", "train_loss", "val_loss", "train_acc", "val_acc",
+    "gamma2_layers" and "gamma2:LAYER" per normalized layer, and "grad_diag:KEY" (step, gdv, gde,
+    grad_norm, mb_grad_norm, dist_init) when cfg.grad_diag_every > 0."""
     r = train(cfg, progress=False, threads=1)
     c = r["curves"]
     out: dict[str, Any] = {
@@ -66,7 +66,7 @@ def truncate_run(result: Mapping[str, Any], epochs: float, steps_per_epoch: int)
     ep = np.asarray(result["epoch"], float)
     keep = ep <= epochs + 1e-9
     if not np.any(np.isclose(ep[keep], epochs)) and not bool(result["diverged"]):
-        raise ValueError(f"epoch {epochs} is not an evaluation point of the longer run")
+        raise ParameterError(f"epochs must be an evaluation point of the longer run (got {epochs})")
     out = {k: (np.asarray(v)[keep] if k in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
                or k.startswith("gamma2:") else v) for k, v in result.items()}
     div_step = int(result["diverged_step"])
@@ -132,7 +132,7 @@ def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure:
     backend, address, progress).
     Returns one dict of arrays per record, in order (see the point function); a run listed twice
     trains once."""
-    cfgs = [CNNConfig.from_dict(r).validated() for r in records]
+    cfgs = [CNNConfig.from_dict(r) for r in records]
     keys = [json.dumps(c.to_dict(), sort_keys=True) for c in cfgs]
     unique = list(dict.fromkeys(keys))  # a run listed twice (shared reference runs) trains once
     first = {k: cfgs[keys.index(k)] for k in unique}

@@ -27,8 +27,8 @@ Protocol (every choice, stated once here and in docs/cnn.md):
   given; a run with the same config resumes from its last checkpoint and gives the same result as
   an uninterrupted one.
 
-The configuration is `sims.nn.config.CNNConfig`; `train` validates it once.  Sweeps of many
-configs and seeds are in sims.nn.sweep.
+The configuration is `sims.nn.config.CNNConfig`, valid by construction (nothing here checks it
+again).  Sweeps of many configs and seeds are in sims.nn.sweep.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bnreg.params import ParameterError, check_float
+from bnreg.errors import ParameterError
+from bnreg.params import check_float
 from bnreg.runtime import derive_seed, thread_limits
 
 from .checkpoint import capture_state, checkpoint_path, load_checkpoint, restore_state, save_checkpoint
@@ -101,13 +102,14 @@ def train(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.PathLi
           checkpoint_every_s: float = 60.0) -> dict[str, Any]:
     """Train one configuration (module docstring; docs/cnn.md, "Protocol").
 
-    Parameters: `cfg` the run (validated here, once: ParameterError names a bad field before any
-    work); `progress` show a progress bar; `checkpoint_dir` write checkpoints there and resume from
-    one of the same config (at every evaluation, and at least every `checkpoint_every_s` seconds
-    of training in between, so a long epoch loses at most that much work); `data` a preloaded
-    Dataset (else loaded from cfg); `threads` numba/BLAS thread cap (None: unchanged).
+    Parameters: `cfg` the run (a CNNConfig, valid by construction; ParameterError before any work
+    if its batch exceeds the dataset's training split); `progress` show a progress bar;
+    `checkpoint_dir` write checkpoints there and resume from one of the same config (at every
+    evaluation, and at least every `checkpoint_every_s` seconds of training in between, so a long
+    epoch loses at most that much work); `data` a preloaded Dataset (else loaded from cfg);
+    `threads` numba/BLAS thread cap (None: unchanged).
 
-    Returns JSON-able metrics: "config" (the validated config with the data's in_shape/n_classes),
+    Returns JSON-able metrics: "config" (the config with the data's in_shape/n_classes),
     "config_key", "n_train", "n_val", "in_shape", "steps", "steps_per_epoch", "data_mean",
     "data_std", "curves" (step, epoch, lr, mean training-mode batch loss, train/val loss and
     accuracy in inference mode, regularizer), "gamma2" (curve per normalized layer), "grad_diagnostics"
@@ -124,7 +126,6 @@ def train_model(cfg: CNNConfig, progress: bool = True, checkpoint_dir: str | os.
     training (or at divergence), for diagnostics on the trained weights (sims.nn.diagnostics)."""
     if not isinstance(cfg, CNNConfig):
         raise ParameterError(f"cfg must be a CNNConfig (got {type(cfg).__name__})")
-    cfg = cfg.validated()
     checkpoint_every_s = check_float("checkpoint_every_s", checkpoint_every_s, 0.0)
     with thread_limits(threads):
         return _train(cfg, progress, checkpoint_dir, data, checkpoint_every_s)
