@@ -88,7 +88,7 @@ def save(fig: plt.Figure, table: dict[str, Any], meta: dict[str, Any], out_dir: 
     consistent set: everything is rendered in memory first, then, under the directory's lock for
     this figure, each file goes to a temporary name and is renamed into place, the JSON last; the
     JSON records the SHA-256 of the other three (`up_to_date` checks them).  A failure while
-    writing (full disk, read-only directory) is a ParameterError and leaves no temporary files.
+    writing (full disk, read-only directory) is an OutputError and leaves no temporary files.
 
     Parameters: fig; table {column: values}; meta (figure, title, scale, spec, seed, ...) for the
     JSON; out_dir; name the file stem.  Returns: the paths of the four files written."""
@@ -97,7 +97,7 @@ def save(fig: plt.Figure, table: dict[str, Any], meta: dict[str, Any], out_dir: 
     cols = {k: np.atleast_1d(np.asarray(v)) for k, v in table.items()}
     n = {len(v) for v in cols.values()}
     if len(n) != 1:
-        raise ValueError(f"table columns of {name} differ in length: { {k: len(v) for k, v in cols.items()} }")
+        raise RuntimeError(f"table columns of {name} differ in length: { {k: len(v) for k, v in cols.items()} }")
     blobs: dict[Path, bytes] = {}
     for path, kw in ((png, {"dpi": 150}), (pdf, {})):
         buf = io.BytesIO()

@@ -287,12 +287,12 @@ def test_power_maxpool_and_relu(monkeypatch):
     assert layer_errors(L.ReLU(), rand(3, 5), True)["x"] > WRONG
     x = rand(2, 4, 4, 2)
     # route the gradient to each window's first element instead of its maximum
-    orig = L._maxpool_backward_kernel
+    orig = L.maxpool_backward_kernel
 
     def wrong(dy, arg, ph, pw, b0, b1, dx):
         orig(dy, np.zeros_like(arg), ph, pw, b0, b1, dx)
 
-    monkeypatch.setattr(L, "_maxpool_backward_kernel", wrong)
+    monkeypatch.setattr(L, "maxpool_backward_kernel", wrong)
     assert layer_errors(L.MaxPool((2, 2)), x, True)["x"] > WRONG
 
 

@@ -12,7 +12,8 @@ import pytest
 from bnreg.params import ParameterError
 from bnreg.sims.nn import SGD, CNNConfig, Parameter, build_cnn, softmax_cross_entropy
 from bnreg.sims.nn.dropout import Dropout, cutoff_step, scheduled_rate
-from bnreg.sims.nn.layers import Conv2D, Dense, im2col
+from bnreg.sims.nn.gemm import im2col
+from bnreg.sims.nn.layers import Conv2D, Dense
 from bnreg.sims.nn.norm import Norm
 from bnreg.sims.nn.optim import scheduled_lr
 
@@ -261,11 +262,11 @@ def _train_params(threads: int, cfg: CNNConfig, steps: int = 3) -> list[np.ndarr
 def test_training_is_bit_identical_on_1_and_2_threads(monkeypatch, in_shape):
     """Parts are fixed by the problem size (bnreg.runtime.n_parts), so a few SGD steps (BN, dropout, every
     layer split into parts: thresholds lowered) give bit-identical parameters on 1 and 2 threads."""
-    import bnreg.sims.nn.layers as L
+    import bnreg.sims.nn.gemm as G
     from bnreg.runtime import MAX_PARTS, n_parts
 
-    monkeypatch.setattr(L, "MIN_FLOPS", 1000)
-    monkeypatch.setattr(L, "PAR_MIN", 64)
+    monkeypatch.setattr(G, "MIN_FLOPS", 1000)
+    monkeypatch.setattr(G, "PAR_MIN", 64)
     assert n_parts(1000, 100) == MAX_PARTS
     cfg = CNNConfig(in_shape, 3, (4, 6), (8, 5), norm="bn", dropout="bernoulli", p_drop=0.2, seed=1)
     one, two = _train_params(1, cfg), _train_params(2, cfg)

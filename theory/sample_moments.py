@@ -19,6 +19,8 @@ from math import factorial
 
 import sympy as sp
 
+from bnreg.errors import ParameterError
+
 __all__ = ["power_sum_moment", "expect_power_sums", "moment_symbols"]
 
 _Series = dict[tuple[int, int], sp.Expr]
@@ -86,7 +88,7 @@ def power_sum_moment(p: int, q: int, n: sp.Expr, moments: dict[int, sp.Expr]) ->
     need = p + 2 * q
     missing = [k for k in range(need + 1) if k not in moments]
     if missing:
-        raise ValueError(f"moments up to order {need} are needed (missing {missing})")
+        raise ParameterError(f"moments up to order {need} are needed (missing {missing})")
     key = tuple(sorted((k, sp.sympify(v)) for k, v in moments.items() if k <= need))
     return _power_sum_moment_cached(p, q, sp.sympify(n), key)
 

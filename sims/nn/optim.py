@@ -17,7 +17,8 @@ from bnreg.errors import ParameterError
 from bnreg.params import check_float
 from bnreg.runtime import run_parts
 
-from .layers import PAR_MIN, Parameter
+from .gemm import PAR_MIN
+from .layers import Parameter
 
 __all__ = ["SGD", "LR_SCHEDULES", "scheduled_lr"]
 
