@@ -244,6 +244,10 @@ def cmd_cnn(args: argparse.Namespace) -> int:
         kv[key] = value
     if args.data_dir is not None:
         kv["data_dir"] = args.data_dir
+    if args.seed is not None:  # --seed is the config's seed field (the seed rule: docs/verification.md)
+        if "seed" in kv and kv["seed"] != str(args.seed):
+            raise ParameterError(f"--seed {args.seed} and seed={kv['seed']} disagree; give the seed once")
+        kv["seed"] = str(args.seed)
     if args.threads is not None and args.threads < 1:
         raise ParameterError(f"--threads must satisfy threads >= 1 (got {args.threads})")
     cfg = config_from_strings(kv)
@@ -383,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint-dir", default=None, help="checkpoint here; an interrupted run resumes")
     s.add_argument("--threads", type=int, default=1, help="numba/BLAS threads (default 1)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--seed", type=int, default=None, help="the run's seed: the config's seed field (default 0)")
+    s.intermixed = True
     s.set_defaults(func=cmd_cnn)
     s = sub.add_parser("demo", help="classroom demos, one per topic: list | NAME [--save DIR] [--quick] "
                        "[--notebook DIR]")
