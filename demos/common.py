@@ -20,10 +20,11 @@ def mc_text(estimate: float, se: float) -> str:
 
 
 class Report:
-    """Collects a demo's printed lines and key numbers and writes its figure."""
+    """Collects a demo's printed lines and key numbers and writes its figure; `seed` (the run's one
+    seed, the demo's ``main(seed=...)``) is recorded in the saved JSON provenance."""
 
-    def __init__(self, name: str, title: str, quick: bool) -> None:
-        self.name, self.title, self.quick = name, title, quick
+    def __init__(self, name: str, title: str, quick: bool, seed: int = 0) -> None:
+        self.name, self.title, self.quick, self.seed = name, title, quick, seed
         self.numbers: dict[str, float] = {}
         self.lines: list[str] = []
         self.t0 = time.perf_counter()
@@ -48,15 +49,17 @@ class Report:
 
     def finish(self, fig: Any, table: dict[str, Any], save: str | None, meta: dict[str, Any] | None = None
                ) -> dict[str, float]:
-        """Save the figure and table as NAME.png/.pdf/.csv/.json into `save` (if given) and return
-        the key numbers (with the run time in seconds as "elapsed_s")."""
+        """Save the figure and table as NAME.png/.pdf/.csv/.json into `save` (if given; the JSON
+        holds demo, title, quick, seed, the numbers and `meta`) and return the key numbers (with the
+        run time in seconds as "elapsed_s")."""
         elapsed = time.perf_counter() - self.t0
         self.numbers["elapsed_s"] = elapsed
         if save is not None:
             from bnreg.figures._io import save as save_figure
 
-            files = save_figure(fig, table, {"demo": self.name, "title": self.title, "quick": self.quick,
-                                             "numbers": self.numbers, **(meta or {})}, save, self.name)
+            provenance = {"demo": self.name, "title": self.title, "quick": self.quick, "seed": self.seed,
+                          "numbers": self.numbers, **(meta or {})}
+            files = save_figure(fig, table, provenance, save, self.name)
             self.say(f"  saved {files[0]} ({elapsed:.1f} s)")
         else:
             self.say(f"  ({elapsed:.1f} s)")

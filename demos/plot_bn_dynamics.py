@@ -131,12 +131,12 @@ def plot(rows: list[dict[str, float]], N: int) -> plt.Figure:
 
 # %%
 # Run it: print the key numbers, draw, and save when asked.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
     N = 128 if quick else 256
     n_sets = 4 if quick else 12
     lrs = (0.005, 0.02, 0.05) if quick else (0.002, 0.005, 0.01, 0.02, 0.05)
-    rows = simulate(N, lrs, n_sets)
+    rows = simulate(N, lrs, n_sets, seed)
     rep.say(f"  N = {N}, M = {M}, delta2 = {DELTA2}, |w| renormalized every step; mean ± SE over {n_sets} data sets")
     rep.say("  paired = student − leading order on the same data; judged where q <= 0.17 (the regime of "
             "teacher.bn_stationary): inside = |paired| <= 2 SE + allowance")

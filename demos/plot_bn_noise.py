@@ -56,10 +56,10 @@ def plot(rows: list[dict[str, float]]) -> plt.Figure:
 
 # %%
 # Run it: print the key numbers, draw, and save when asked.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
     samples = 2**18 if quick else 2**24
-    rows = [point(M, samples) for M in MS]
+    rows = [point(M, samples, seed) for M in MS]
     for r in rows:
         M = int(r["M"])
         rep.compare(f"M = {M:3d}", f"M{M}", r["exact"], r["mc"], r["se"],

@@ -49,9 +49,9 @@ def theory(d: float, warmup: bool, steps: np.ndarray) -> dict[str, np.ndarray]:
 
 # %%
 # Simulation: independent runs of the running statistics on Gaussian batches of M.
-def simulate(d: float, warmup: bool, steps: np.ndarray, n_runs: int) -> dict[str, np.ndarray]:
+def simulate(d: float, warmup: bool, steps: np.ndarray, n_runs: int, seed: int = 0) -> dict[str, np.ndarray]:
     r = simulate_running_stats(M, d, steps, warmup, "gaussian", MU, SIGMA, S0_MEAN, S0_VAR, n_runs,
-                               derive_seed(0, NAME, d, warmup))
+                               derive_seed(seed, NAME, d, warmup))
     out: dict[str, list] = {k: [] for k in ("mean_bias", "mean_bias_se", "mean_sd", "mean_sd_se", "var_bias",
                                             "var_bias_se", "var_sd", "var_sd_se")}
     for j in range(len(r.steps)):
@@ -94,12 +94,12 @@ def plot(steps, th, sim) -> plt.Figure:
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
     steps = np.array([1, 3, 10, 30, 100, 300] if quick else [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000])
     n_runs = 512 if quick else 4096
     th = {s: theory(*s, steps) for s in SETTINGS}
-    sim = {s: simulate(*s, steps, n_runs) for s in SETTINGS}
+    sim = {s: simulate(*s, steps, n_runs, seed) for s in SETTINGS}
     for d, w in SETTINGS:
         for t in (10, 100):
             j = int(np.searchsorted(steps, t))

@@ -32,10 +32,12 @@ SWITCH = 0.25  # early: dropout for the first 25 % of the steps; late: from 25 %
 
 
 # %%
-# One run per (schedule, seed).
-def run(schedule: str, seed: int, data, n_train: int, epochs: int, widths: tuple[int, ...], fc: int) -> dict:
+# One run per (schedule, training seed): replicate k of a run with seed S trains with seed S + k on
+# the data split with seed S (`split_seed`, recorded in the run's config).
+def run(schedule: str, seed: int, data, n_train: int, epochs: int, widths: tuple[int, ...], fc: int,
+        split_seed: int = 0) -> dict:
     cfg = CNNConfig(widths=widths, fc=fc, dataset="mnist1d", n_train=n_train, n_val=len(data.y_val), epochs=epochs,
-                    batch=32, lr=0.02, momentum=0.9, seed=seed,
+                    batch=32, lr=0.02, momentum=0.9, seed=seed, split_seed=split_seed,
                     dropout="none" if schedule == "none" else "bernoulli",
                     p_drop=0.0 if schedule == "none" else P_DROP,
                     dropout_schedule="constant" if schedule == "none" else schedule, dropout_switch=SWITCH)
@@ -43,8 +45,9 @@ def run(schedule: str, seed: int, data, n_train: int, epochs: int, widths: tuple
 
 
 # %%
-# The figure: validation loss over training for each schedule (seed 0), and the final numbers.
-def plot(runs: dict[str, list[dict]], summary: dict[str, dict]) -> plt.Figure:
+# The figure: validation loss over training for each schedule (the first replicate, training seed
+# `seed`), and the final numbers.
+def plot(runs: dict[str, list[dict]], summary: dict[str, dict], seed: int = 0) -> plt.Figure:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.5, 4))
     for j, (s, rs) in enumerate(runs.items()):
         c = rs[0]["curves"]
@@ -53,7 +56,7 @@ def plot(runs: dict[str, list[dict]], summary: dict[str, dict]) -> plt.Figure:
     ax.axvline(SWITCH * runs["none"][0]["curves"]["epoch"][-1], color="0.6", lw=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (dotted: training set)")
-    ax.set_title(f"p_drop = {P_DROP}, switch at {SWITCH:.0%} of training (seed 0)")
+    ax.set_title(f"p_drop = {P_DROP}, switch at {SWITCH:.0%} of training (seed {seed})")
     ax.legend(fontsize=8)
     x = np.arange(len(summary))
     ax2.errorbar(x, [v["val_acc"].estimate for v in summary.values()], [v["val_acc"].se for v in summary.values()],
@@ -67,12 +70,12 @@ def plot(runs: dict[str, list[dict]], summary: dict[str, dict]) -> plt.Figure:
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
     n_train, epochs, seeds = (256, 3, 2) if quick else (1000, 15, 3)
     widths, fc = ((4, 4, 8, 8), 16) if quick else ((8, 8, 16, 16), 64)
-    data = load_dataset("mnist1d", n_train, 500 if quick else 2000, 0)
-    runs = {s: [run(s, k, data, n_train, epochs, widths, fc) for k in range(seeds)] for s in SCHEDULES}
+    data = load_dataset("mnist1d", n_train, 500 if quick else 2000, seed)
+    runs = {s: [run(s, seed + k, data, n_train, epochs, widths, fc, seed) for k in range(seeds)] for s in SCHEDULES}
     summary = {}
     for s, rs in runs.items():
         f = [r["final"] for r in rs]
@@ -88,8 +91,8 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
     for k in ("train_loss", "val_loss", "val_acc"):
         table[k] = np.array([v[k].estimate for v in summary.values()])
         table[k + "_se"] = np.array([v[k].se for v in summary.values()])
-    return rep.finish(plot(runs, summary), table, save, {"n_train": n_train, "epochs": epochs, "seeds": seeds,
-                                                         "p_drop": P_DROP, "switch": SWITCH})
+    return rep.finish(plot(runs, summary, seed), table, save, {"n_train": n_train, "epochs": epochs,
+                                                               "seeds": seeds, "p_drop": P_DROP, "switch": SWITCH})
 
 
 if __name__ == "__main__":

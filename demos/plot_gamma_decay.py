@@ -64,10 +64,10 @@ def plot(res: dict[str, list[dict[str, float]]]) -> plt.Figure:
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
     samples = 2**18 if quick else 2**22
-    res = {case: [point(case, M, samples) for M in MS] for case in CASES}
+    res = {case: [point(case, M, samples, seed) for M in MS] for case in CASES}
     for case, rows in res.items():
         for r in rows:
             M = int(r["M"])

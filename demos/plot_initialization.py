@@ -88,14 +88,14 @@ def plot(res, th, dead, hist, depth: int) -> plt.Figure:
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
     width, depth, batch, nets = (32, 6, 16, 2) if quick else (128, 20, 64, 8)
     res, th = {}, {}
     for act in ACTS:
         for init in TP.INITS:
             hl = HIST[2] if (act, init) == HIST[:2] else ()
-            res[act, init] = simulate_init(act, init, width, depth, batch, nets, seed=1,
+            res[act, init] = simulate_init(act, init, width, depth, batch, nets, seed=seed + 1,
                                            hist_layers=tuple(x for x in hl if x <= depth))
             th[act, init] = theory(act, init, width, depth)
     rep.say(f"  width {width}, depth {depth}, batch {batch}, {nets} nets; q = E[h^2] at the last layer, "

@@ -41,14 +41,14 @@ N, DIM = 200, 5
 # %%
 # 1. The noise of a minibatch gradient, exact vs Monte Carlo (a fixed dataset, at a point away from
 # the minimum).
-def gradient_noise(Ms, samples: int) -> list[dict[str, float]]:
-    X, y, w = linear_dataset(N, DIM, 1.0, seed=1)
+def gradient_noise(Ms, samples: int, seed: int = 0) -> list[dict[str, float]]:
+    X, y, w = linear_dataset(N, DIM, 1.0, seed=seed + 1)
     G = per_example_gradients(X, y, w + 0.3)
     tr = float(np.sum((G - G.mean(axis=0)) ** 2) / N)
     rows = []
     for M in Ms:
         for replace in (False, True):
-            mc = simulate_minibatch_noise(G, M, replace, max(samples // M, 256), derive_seed(0, NAME, M, replace))
+            mc = simulate_minibatch_noise(G, M, replace, max(samples // M, 256), derive_seed(seed, NAME, M, replace))
             rows.append({"M": M, "replace": replace, "theory": TP.minibatch_mean_var(M, N, tr, replace),
                          "mc": mc.estimate, "se": mc.se})
     return rows
@@ -56,22 +56,24 @@ def gradient_noise(Ms, samples: int) -> list[dict[str, float]]:
 
 # %%
 # 2. Constant-step SGD on the same kind of problem: the stationary excess loss against lr/M.
-def sgd_excess(pairs, steps: int, chains: int) -> list[dict[str, float]]:
-    X, y, w = linear_dataset(N, DIM, 1.0, seed=2)
+def sgd_excess(pairs, steps: int, chains: int, seed: int = 0) -> list[dict[str, float]]:
+    X, y, w = linear_dataset(N, DIM, 1.0, seed=seed + 2)
     G = per_example_gradients(X, y, w)
     tr = float(np.sum((G - G.mean(axis=0)) ** 2) / N)
     rows = []
     for lr, M in pairs:
-        mc = simulate_sgd_linear(X, y, lr, M, steps, steps // 10, n_chains=chains, seed=derive_seed(0, NAME, lr, M))
+        mc = simulate_sgd_linear(X, y, lr, M, steps, steps // 10, n_chains=chains, seed=derive_seed(seed, NAME, lr, M))
         rows.append({"lr": lr, "M": M, "theory": TP.sgd_stationary_excess(X, y, lr, M),
                      "first_order": TP.sgd_excess_loss(lr, M, tr, N), "mc": mc.estimate, "se": mc.se})
     return rows
 
 
 # %%
-# 3. The CNN: batch sizes M with a fixed learning rate, and with lr scaled by M (same epochs).
-def cnn(Ms, base_lr: float, base_M: int, seeds: int, n_train: int, epochs: int, widths, fc) -> list[dict]:
-    data = load_dataset("mnist1d", n_train, 1000, 0)
+# 3. The CNN: batch sizes M with a fixed learning rate, and with lr scaled by M (same epochs);
+# replicate k trains with seed `seed + k`.
+def cnn(Ms, base_lr: float, base_M: int, seeds: int, n_train: int, epochs: int, widths, fc,
+        seed: int = 0) -> list[dict]:
+    data = load_dataset("mnist1d", n_train, 1000, seed)
     rows = []
     for rule in ("fixed lr", "lr ∝ M"):
         for M in Ms:
@@ -79,7 +81,7 @@ def cnn(Ms, base_lr: float, base_M: int, seeds: int, n_train: int, epochs: int, 
             accs = []
             for s in range(seeds):
                 cfg = CNNConfig(widths=widths, fc=fc, dataset="mnist1d", n_train=n_train, n_val=1000, batch=M, lr=lr,
-                                momentum=0.9, epochs=epochs, seed=s)
+                                momentum=0.9, epochs=epochs, seed=seed + s, split_seed=seed)
                 r = train(cfg, progress=False, data=data, threads=1)
                 accs.append(float("nan") if r["diverged"] else r["final"]["val_acc"])
             a = np.array(accs)
@@ -135,22 +137,22 @@ def plot(noise, sgd, nets) -> plt.Figure:
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
-    noise = gradient_noise((1, 4, 16, 64, 150) if not quick else (1, 16, 150), 2**16 if quick else 2**21)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
+    noise = gradient_noise((1, 4, 16, 64, 150) if not quick else (1, 16, 150), 2**16 if quick else 2**21, seed)
     for r in noise:
         rep.compare(f"M = {r['M']:3d} {'with   ' if r['replace'] else 'without'} replacement: tr Cov",
                     f"noise_M{r['M']}_{'w' if r['replace'] else 'wo'}", r["theory"], r["mc"], r["se"])
     pairs = [(lr, M) for M in (4, 16, 64) for lr in (0.01 * M / 4, 0.04 * M / 4)]
-    sgd = sgd_excess(pairs, 2000 if quick else 20000, 4 if quick else 32)
+    sgd = sgd_excess(pairs, 2000 if quick else 20000, 4 if quick else 32, seed)
     for r in sgd:
         rep.compare(f"SGD lr = {r['lr']:.2f}, M = {r['M']:2d} (lr/M = {r['lr'] / r['M']:.4f}): excess loss",
                     f"sgd_lr{r['lr']:g}_M{r['M']}", r["theory"], r["mc"], r["se"],
                     f"first order lr tr(C)/4 = {r['first_order']:.4g}")
     if quick:
-        nets = cnn((16, 64), 0.01, 16, 1, 256, 2, (4, 4, 8, 8), 16)
+        nets = cnn((16, 64), 0.01, 16, 1, 256, 2, (4, 4, 8, 8), 16, seed)
     else:
-        nets = cnn((16, 64, 256), 0.01, 16, 2, 2000, 8, (8, 8, 16, 16), 64)
+        nets = cnn((16, 64, 256), 0.01, 16, 2, 2000, 8, (8, 8, 16, 16), 64, seed)
     for r in nets:
         rep.say(f"  CNN {r['rule']:8s} M = {r['M']:3d} lr = {r['lr']:.3f}: val acc {r['val_acc']:.3f}"
                 + (f" ± {r['se']:.3f}" if np.isfinite(r["se"]) else ""))

@@ -96,11 +96,11 @@ def plot(rows: list[dict[str, float]]) -> plt.Figure:
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
     N = 64 if quick else 200
     alphas = (0.5, 1.5, 3.0) if quick else (0.25, 0.5, 0.75, 1.5, 2.0, 3.0)
-    rows = simulate(alphas, N, 4 if quick else 16, 20 if quick else 150, (2.0, 3.0) if not quick else (3.0,))
+    rows = simulate(alphas, N, 4 if quick else 16, 20 if quick else 150, (2.0, 3.0) if not quick else (3.0,), seed)
     for r in rows:
         a = r["alpha"]
         c = curves(a)

@@ -80,14 +80,14 @@ def plot(units: list[dict[str, float]], layers: list[dict[str, float]], keep: fl
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
-    units = unit(2**17 if quick else 2**21)
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
+    units = unit(2**17 if quick else 2**21, seed)
     for r in units:
         rep.compare(f"keep = {r['keep']:.1f}, c = {r['c']:g}: Delta", f"delta_k{r['keep']:g}_c{r['c']:g}",
                     r["theory"], r["mc"], r["se"])
     keep = 0.5
-    layers = stack(keep, 32 if quick else 128, 2048 if quick else 8192, 3 if quick else 4)
+    layers = stack(keep, 32 if quick else 128, 2048 if quick else 8192, 3 if quick else 4, seed)
     for r in layers[1::2]:
         rep.compare(f"stack layer {r['layer']}: variance ratio", f"stack_l{r['layer']}", r["theory"], r["mc"],
                     r["se"])

@@ -48,18 +48,18 @@ def orthonormal_theory(lam: float) -> dict[str, float]:
 
 
 # %%
-# 2. The MLP on 200 digits, every penalty with the same seeds.
-def mlp_runs(seeds: int, epochs: int, n_train: int) -> dict[tuple[str, float], list[dict]]:
-    d = load_dataset("digits", n_train, 1797 - n_train, 0)
+# 2. The MLP on 200 digits, every penalty with the same training seeds (replicate k: `seed + k`).
+def mlp_runs(seeds: int, epochs: int, n_train: int, seed: int = 0) -> dict[tuple[str, float], list[dict]]:
+    d = load_dataset("digits", n_train, 1797 - n_train, seed)
     xv, yv, xt, yt = d.x_val[:500], d.y_val[:500], d.x_val[500:], d.y_val[500:]
     return {(p, lam): [train_mlp(d.x_train, d.y_train, xv, yv, xt, yt, hidden=128, penalty=p, lam=lam, lr=0.05,
-                                 epochs=epochs, seed=s) for s in range(seeds)] for p, lam in PENALTIES}
+                                 epochs=epochs, seed=seed + s) for s in range(seeds)] for p, lam in PENALTIES}
 
 
 # %%
 # The figure: (a) risk and (b) sparsity vs lam on the orthonormal design, (c) early stopping on the
-# linear teacher, (d) the MLP's test accuracy and its validation curve.
-def plot(ortho, gd, mlp, summary) -> plt.Figure:
+# linear teacher, (d) the MLP's validation curve (the first replicate, training seed `seed`).
+def plot(ortho, gd, mlp, summary, seed: int = 0) -> plt.Figure:
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.2))
     lg = np.linspace(0.05, 3.5, 100)
     th = [orthonormal_theory(x) for x in lg]
@@ -102,7 +102,7 @@ def plot(ortho, gd, mlp, summary) -> plt.Figure:
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy")
     ax.set_yscale("log")
-    ax.set_title("MLP on 200 digits (seed 0)")
+    ax.set_title(f"MLP on 200 digits (seed {seed})")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -110,9 +110,10 @@ def plot(ortho, gd, mlp, summary) -> plt.Figure:
 
 # %%
 # Run it.
-def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
-    rep = Report(NAME, TITLE, quick)
-    ortho = {"lam": np.array(LAMS), **simulate_penalized_orthonormal(W_STAR, SIGMA, LAMS, 40 if quick else 200)}
+def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
+    rep = Report(NAME, TITLE, quick, seed)
+    ortho = {"lam": np.array(LAMS), **simulate_penalized_orthonormal(W_STAR, SIGMA, LAMS, 40 if quick else 200,
+                                                                      seed=seed)}
     for j, lam in enumerate(LAMS[1::2]):
         k = 1 + 2 * j
         t = orthonormal_theory(lam)
@@ -122,7 +123,7 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
                     ortho["l2_risk_se"][k], f"zeros {ortho['l2_zero'][k]:.3f}")
     taus = np.geomspace(0.05, 50, 8 if quick else 16)
     N = 50 if quick else 200
-    mc, se = gd_teacher_errors(N, ALPHA, taus, DELTA2, lr=0.01, n_data=4 if quick else 12)
+    mc, se = gd_teacher_errors(N, ALPHA, taus, DELTA2, lr=0.01, n_data=4 if quick else 12, seed=seed)
     gd = {"tau": taus, "mc": mc, "se": se, "N": N}
     jb = int(np.argmin(mc))
     th_gd = np.array([TS.gen_error_gd(ALPHA, t, DELTA2) for t in taus])
@@ -130,7 +131,7 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
                 f"converged {TS.gen_error_sgd(ALPHA, DELTA2):.3g}, ridge optimum "
                 f"{TS.gen_error_ridge(ALPHA, DELTA2, DELTA2):.3g}")
     rep.compare("   and at the longest tau", "gd_last", th_gd[-1], mc[-1], se[-1])
-    mlp = mlp_runs(2 if quick else 6, 5 if quick else 60, 200)
+    mlp = mlp_runs(2 if quick else 6, 5 if quick else 60, 200, seed)
     summary = {}
     for (p, lam), runs in mlp.items():
         acc = mc_from_values([r["final_test_acc"] for r in runs])
@@ -148,7 +149,7 @@ def main(save: str | None = None, quick: bool = False) -> dict[str, float]:
              "sim": np.r_[ortho["l1_risk"], mc, [v["acc"].estimate for v in summary.values()]],
              "se": np.r_[ortho["l1_risk_se"], se, [v["acc"].se for v in summary.values()]],
              "l2_or_zero": np.r_[ortho["l2_risk"], np.full(len(taus), np.nan), [v["zero"] for v in summary.values()]]}
-    return rep.finish(plot(ortho, gd, mlp, summary), table, save)
+    return rep.finish(plot(ortho, gd, mlp, summary, seed), table, save)
 
 
 if __name__ == "__main__":

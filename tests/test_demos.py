@@ -1,7 +1,8 @@
 """The classroom demos (demos/, `bnreg demo`): the registry covers every demos/plot_*.py, each demo
 is a sphinx-gallery-style percent script (docstring title, `# %%` cells, importable, `main` and a
-`__main__` guard), its notebook is generated from the one source, and each runs in quick mode,
-returning finite key numbers and saving its figure (slow)."""
+`__main__` guard), every `main` takes the run's one seed (and the seed reaches the numbers), its
+notebook is generated from the one source, and each runs in quick mode, returning finite key numbers
+and saving its figure (slow)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,31 @@ def test_demo_is_a_percent_script(path):
 
 
 @pytest.mark.parametrize("name", list(DEMOS))
+def test_every_demo_takes_a_seed(name):
+    """main(save=None, quick=False, seed=0): the run's one seed (0: the documented numbers), passed on
+    by run_demo."""
+    params = inspect.signature(demo_module(name).main).parameters
+    assert list(params) == ["save", "quick", "seed"] and params["seed"].default == 0
+    assert inspect.signature(run_demo).parameters["seed"].default == 0
+
+
+def test_seed_reaches_the_numbers(tmp_path, capsys):
+    """bn_noise: the same seed twice gives the same numbers, another seed other Monte Carlo numbers
+    (every one) and the same closed forms; the saved provenance records the seed."""
+    def numbers(**kw):
+        nums = run_demo("bn_noise", quick=True, **kw)
+        nums.pop("elapsed_s")
+        return nums
+
+    a, b, c = numbers(), numbers(seed=0), numbers(seed=1, save=tmp_path)
+    assert a == b
+    assert list(a) == list(c)
+    for k in a:
+        assert (a[k] == c[k]) == k.endswith("_theory"), k
+    assert json.loads((tmp_path / "bn_noise.json").read_text())["seed"] == 1
+
+
+@pytest.mark.parametrize("name", list(DEMOS))
 def test_notebook_from_the_one_source(name, tmp_path):
     path = write_notebook(name, tmp_path)
     nb = json.loads(path.read_text())
@@ -110,7 +136,7 @@ def test_demo_runs_quick_and_saves(name, tmp_path, capsys):
     for ext in ("png", "pdf", "csv", "json"):
         assert (tmp_path / f"{name}.{ext}").stat().st_size > 0
     meta = json.loads((tmp_path / f"{name}.json").read_text())
-    assert meta["demo"] == name and meta["quick"] is True
+    assert meta["demo"] == name and meta["quick"] is True and meta["seed"] == 0
 
 
 @pytest.mark.slow
