@@ -311,7 +311,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         print(f"{args.name}: notebook -> {write_notebook(args.name, args.notebook)}")
         return 0
-    run_demo(args.name, save=None if args.no_save else args.save, quick=args.quick)
+    run_demo(args.name, save=None if args.no_save else args.save, quick=args.quick, seed=args.seed)
     return 0
 
 
@@ -365,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "workers x threads above the cores needs both options)")
     s.add_argument("--out", default="bnreg-figures", help="output directory (default: bnreg-figures)")
     s.add_argument("--force", action="store_true", help="recompute, ignoring outputs and cache")
-    s.add_argument("--seed", type=int, default=2019)
+    s.add_argument("--seed", type=int, default=2019,
+                   help="the run's seed (default 2019; docs/verification.md, 'Seeds')")
     s.add_argument("--backend", default=None,
                    help="serial | processes | dask: where sweep points run (default: serial for 1 worker, "
                    "else processes; dask: --address of a scheduler, or a local cluster of --workers processes)")
@@ -397,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-save", action="store_true", help="print the key numbers only")
     s.add_argument("--quick", action="store_true", help="a few seconds (smaller sizes)")
     s.add_argument("--notebook", metavar="DIR", help="write the demo as DIR/plot_NAME.ipynb instead of running it")
+    s.add_argument("--seed", type=int, default=0, help="the run's seed (default 0; docs/verification.md, 'Seeds')")
     s.set_defaults(func=cmd_demo)
     return p
 
