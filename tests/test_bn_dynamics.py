@@ -24,13 +24,13 @@ S = BD.SYMBOLS
 
 
 # ------------------------------------------------------------------------------ SymPy
-@pytest.mark.slow
+@pytest.mark.derivation
 def test_direction_gradient_identities_are_zero():
     for k, v in BD.derive_direction_gradient().items():
         assert v == 0, k
 
 
-@pytest.mark.slow
+@pytest.mark.derivation
 def test_noise_ridge_is_the_ridge_solution():
     d = BD.derive_noise_ridge()
     assert d["direction gradient at ridge"] == sp.zeros(3, 1)
@@ -205,7 +205,7 @@ def test_same_data_limit_agrees_with_the_teacher_student_reference():
                                                          rel=1e-8)
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 def test_stationary_run_sits_on_the_same_data_prediction():
     """8 data sets at alpha = 1.5, N = 128, lr_eff = 0.02: the paired difference to kappa x ridge(nu)
     is inside 4 SE + the next-order bound, while the lr -> 0 limit is far outside."""
@@ -230,7 +230,7 @@ def test_training_run_plain_grows_w_and_weight_decay_bounds_it():
     assert np.all(np.isfinite(plain.eps)) and np.all(plain.grad2 > 0)
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 def test_bn_learning_rate_figure_quick(tmp_path):
     import csv
 

@@ -23,7 +23,7 @@ def results():
     return {c.name: run_check(c, "quick") for c in CHECKS}
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 @pytest.mark.parametrize("name", [c.name for c in CHECKS])
 def test_formula_agrees_with_monte_carlo(results, name):
     r = results[name]
@@ -31,7 +31,7 @@ def test_formula_agrees_with_monte_carlo(results, name):
     assert not bad, f"{name}: points outside z*SE + allowance: {bad}"
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 @pytest.mark.parametrize("name", [c.name for c in CHECKS])
 def test_wrong_variants_are_rejected(results, name):
     power = results[name].power
@@ -40,7 +40,7 @@ def test_wrong_variants_are_rejected(results, name):
     assert not weak, f"{name}: wrong variants never rejected (no power): {weak}"
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 @pytest.mark.parametrize("name", [c.name for c in CHECKS])
 def test_check_with_a_wrong_theory_fails(name):
     """The strongest form of the power statement: plug the first wrong variant in as the

@@ -43,7 +43,7 @@ def built(tmp_path_factory):
     return out, {n: make_figure(n, scale="quick", out=out, progress=False) for n in COLUMNS}
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("name", list(COLUMNS))
 def test_outputs_columns_and_finite(built, name):
     out, res = built

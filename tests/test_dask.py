@@ -14,7 +14,7 @@ pytest.importorskip("distributed", reason="dask[distributed] is in the test extr
 from bnreg.figures.run import make_figure  # noqa: E402
 from bnreg.runtime import PointCache, sweep  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.processes
 
 
 def test_figure_on_dask_equals_serial(tmp_path):

@@ -124,7 +124,7 @@ def test_notebook_command(tmp_path, capsys):
     assert (tmp_path / "plot_bn_noise.ipynb").is_file()
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("name", list(DEMOS))
 def test_demo_runs_quick_and_saves(name, tmp_path, capsys):
     nums = run_demo(name, save=tmp_path, quick=True)
@@ -139,7 +139,7 @@ def test_demo_runs_quick_and_saves(name, tmp_path, capsys):
     assert meta["demo"] == name and meta["quick"] is True and meta["seed"] == 0
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 def test_demo_command_and_plain_script(tmp_path):
     """`bnreg demo NAME --quick --save DIR` in a subprocess, and the file run as a plain script
     (the guard calls main(): no files, just the printed lines)."""

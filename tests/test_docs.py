@@ -69,7 +69,7 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_every_page_and_the_api_reference_are_built(site):
     for md in (ROOT / "docs").rglob("*.md"):
         rel = md.relative_to(ROOT / "docs")
@@ -83,7 +83,7 @@ def test_every_page_and_the_api_reference_are_built(site):
     assert 'id="bnreg.figures.run.make_figure"' in (site / "api" / "figures.html").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_the_gallery_runs_every_demo_and_shows_its_output(site):
     index = (site / "auto_examples" / "index.html").read_text()
     for stem in DEMOS:
@@ -95,7 +95,7 @@ def test_the_gallery_runs_every_demo_and_shows_its_output(site):
             f"{stem}: no figure"
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_topic_pages_render_math_generated_by_sympy(site):
     import sympy as sp
 
@@ -115,7 +115,7 @@ def test_topic_pages_render_math_generated_by_sympy(site):
             assert math == sp.latex(expr), (page, name, label)
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_math_is_served_locally_and_no_page_uses_a_cdn(site):
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
     assert (site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
@@ -133,7 +133,7 @@ def _chromium() -> str | None:
     return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
 
-@pytest.mark.slow
+@pytest.mark.build
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium (Debian: apt-get install chromium)")
 def test_math_renders_offline_in_headless_chromium(site, tmp_path):
     """Open a derivation page from file:// with every network request refused: MathJax must turn every

@@ -79,7 +79,7 @@ def _exact_pair(N, alpha, keep, n, seed=0, d2=0.25):
     return a, float(np.mean(out)), float(np.std(out, ddof=1) / math.sqrt(n))
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 @pytest.mark.parametrize("alpha,keep", [(2.0, 0.5), (0.5, 0.8)])
 def test_finite_n_correction_explains_the_diagonal_gap(alpha, keep):
     """The O(1/N) term accounts for the exact matrix average at N = 64 to within 15 % (the rest is O(1/N^2))."""

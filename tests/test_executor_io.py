@@ -249,7 +249,7 @@ def test_sweep_unknown_backend(tmp_path):
         sweep(square_point, [1, 2], square_key, PointCache(tmp_path), workers=2, backend="serial", progress=False)
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_sweep_processes_matches_serial(tmp_path):
     _loky_available()
     items = [3, 1, 4, 1, 5, 9, 2, 6]
@@ -339,7 +339,7 @@ def test_explicit_oversubscription_warns_once(capsys):
         resolve_parallelism(1, 0, cores=4)
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.parametrize("threads", [1, 2])
 def test_worker_processes_apply_the_thread_setting(tmp_path, threads):
     _loky_available()
@@ -355,7 +355,7 @@ def test_worker_processes_apply_the_thread_setting(tmp_path, threads):
         assert int(r["blas"]) in (threads, -1)  # -1: no BLAS library loaded
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_default_worker_threads_share_the_cores(tmp_path):
     _loky_available()
     cores = os.cpu_count() or 1
@@ -372,7 +372,7 @@ def test_serial_threads_are_applied_and_restored():
     assert get_threads() == before
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_results_do_not_depend_on_workers_or_threads(tmp_path):
     """The same seed gives bit-identical results serially and on processes, on 1 or 2 threads."""
     _loky_available()
@@ -407,7 +407,7 @@ def test_shared_cache_is_a_sibling_without_salt(tmp_path):
     assert not PointCache(None).shared().enabled
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_shared_pool_matches_serial_deduplicates_and_sets_threads(tmp_path):
     """Points on a shared pool: bit-identical to serial, one thread per worker (set once), and two
     sweeps asking for the same key share one computation (the second finds it cached or in flight)."""

@@ -56,7 +56,7 @@ def copy_of(built, tmp_path: Path) -> Path:
     return dst
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("name", list(COLUMNS))
 def test_outputs_exist_and_are_documented(built, name):
     out, results = built
@@ -83,7 +83,7 @@ def test_outputs_exist_and_are_documented(built, name):
     assert js["csv_columns"] == COLUMNS[name]
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 def test_simple_error_csv_matches_closed_form_and_mc(built):
     out, _ = built
     from bnreg.figures.simple_error import SCALES
@@ -105,7 +105,7 @@ def test_simple_error_csv_matches_closed_form_and_mc(built):
         assert abs(float(r["mc"]) - exact) < 5 * se, (M, r["mc"], exact, se)
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 def test_batch_stats_csv_content(built):
     out, _ = built
     from bnreg.figures.batch_stats import SCALES
@@ -130,7 +130,7 @@ def test_batch_stats_csv_content(built):
     assert len(hist) == len(FAMILIES) * spec["bins"]
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("name", list(COLUMNS))
 def test_second_call_is_up_to_date(built, name):
     out, _ = built
@@ -147,7 +147,7 @@ def _refuse(*args, **kwargs):
     raise AssertionError("a simulation was called although every point is cached")
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("name", list(COLUMNS))
 def test_incomplete_outputs_recompute_from_point_cache(built, tmp_path, monkeypatch, name):
     out = copy_of(built, tmp_path)
@@ -166,7 +166,7 @@ def test_incomplete_outputs_recompute_from_point_cache(built, tmp_path, monkeypa
     assert (out / f"{name}.csv").read_text() == csv_before  # same cached numbers
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 def test_changed_spec_is_not_up_to_date(built, tmp_path, monkeypatch):
     out = copy_of(built, tmp_path)
     # a different seed changes the spec recorded in the JSON sidecar: the figure is rebuilt
@@ -175,7 +175,7 @@ def test_changed_spec_is_not_up_to_date(built, tmp_path, monkeypatch):
         make_figure("simple_error", scale="quick", out=out, seed=7, progress=False)
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 def test_force_recomputes(built, tmp_path, monkeypatch):
     out = copy_of(built, tmp_path)
     import bnreg.figures.simple_error as se_mod

@@ -273,7 +273,7 @@ def test_fuzz_eval_subset():
     assert not failures, _report(tried, ok0, failures) + "\n" + "\n".join(sum(failures.values(), [])[:40])
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 def test_fuzz_eval_all():
     """Every formula, every case of every class, except every 5th of the two big cross-product
     classes (`python tests/test_fuzz_eval.py` runs them all)."""
@@ -284,7 +284,7 @@ def test_fuzz_eval_all():
     assert not failures, _report(tried, ok0, failures) + "\n" + "\n".join(sum(failures.values(), [])[:60])
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 @pytest.mark.parametrize("argv", [
     ["eval", "simple_error", "--json", "M=32"],
     ["eval", "simple_error", "M=1e308"],
@@ -397,7 +397,7 @@ def test_bnreg_threads_invalid_is_one_line_exit_2(monkeypatch, value):
     assert mc.get_threads() == 3
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_bnreg_threads_invalid_through_the_cli():
     import os
 

@@ -19,7 +19,7 @@ from bnreg.theory.distributions import FAMILIES, family_moments, population_mean
 M, u, g, rho = G.M, G.u, G.g, G.rho
 
 
-@pytest.mark.slow
+@pytest.mark.derivation
 @pytest.mark.parametrize("center", [True, False])
 def test_deviation_coeffs_equal_derivation(center):
     d = G.derive_deviation_moments(2, center)
@@ -29,7 +29,7 @@ def test_deviation_coeffs_equal_derivation(center):
         assert sp.expand(d[k] - twin) == 0, k
 
 
-@pytest.mark.slow
+@pytest.mark.derivation
 def test_second_moment_agrees_with_bn_noise_derivation():
     # Two code paths (generic D^k here, (hhat-hbar)^2 in bn_noise) give the same E[D^2|u].
     d2 = G.derive_deviation_moments(2, True)[2]

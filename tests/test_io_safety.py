@@ -144,7 +144,7 @@ def test_up_to_date_checks_content_hashes(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_concurrent_runs_leave_a_consistent_set(tmp_path):
     """Two runs of one figure with different seeds into one --out, started together, three times:
     the JSON's seed always belongs to the CSV beside it and every recorded hash matches."""
@@ -171,7 +171,7 @@ def test_concurrent_runs_leave_a_consistent_set(tmp_path):
         assert len(rows) > 1
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_ctrl_c_on_a_process_pool_is_one_line_and_leaks_nothing(tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while two worker processes
     compute gamma_decay points: exit 130, one line on stderr, no traceback, no leaked semaphores,

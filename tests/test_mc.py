@@ -82,7 +82,7 @@ def test_relu_all_equal_batches_do_not_produce_nan():
     assert np.isfinite(r.simple_error().estimate)
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_kernels_are_compiled_once_across_processes(tmp_path):
     """The Monte Carlo kernels hit numba's disk cache in a new process: a second run adds no
     compiled entry.  (A sampler passed as a function argument made every process recompile and

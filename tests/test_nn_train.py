@@ -293,7 +293,7 @@ def test_real_model_resume_is_exact(tmp_path, digits, monkeypatch, norm, drop):
     assert full["final"]["val_acc"] > 0.3
 
 
-@pytest.mark.slow
+@pytest.mark.training
 def test_pn_training_does_not_depend_on_evaluation_cadence(digits):
     """PN evaluations refresh the statistics on a snapshot: training is unchanged by extra evaluations,
     and the final numbers use statistics of the final weights."""

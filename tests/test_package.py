@@ -50,7 +50,7 @@ def wheel(tmp_path_factory) -> Path:
     return whl
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_wheel_has_a_single_top_level_package(wheel):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
@@ -66,7 +66,7 @@ def test_wheel_has_a_single_top_level_package(wheel):
         assert "[pytest11]" in entry and "bnreg.testing.plugin = bnreg.testing.plugin" in entry
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_installed_wheel_imports_only_bnreg(wheel, tmp_path):
     """Installed (not editable), away from the checkout: `bnreg.*` works and `import theory`,
     `import sims`, `import figures` do not (they would shadow unrelated PyPI projects)."""
@@ -90,7 +90,7 @@ def test_installed_wheel_imports_only_bnreg(wheel, tmp_path):
     assert res["value"] == pytest.approx(0.0473064792, rel=1e-9)
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_installed_wheel_runs_a_demo(wheel, tmp_path):
     """A plain (non-editable) install runs `bnreg demo` and writes the notebook from the installed
     percent script (the demos' one source ships inside the wheel)."""

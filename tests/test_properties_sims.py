@@ -48,7 +48,7 @@ def test_every_dropout_mask_has_mean_one(kind, p, seed):
     assert abs(m.var() / var - 1) < 0.05
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 @SETTINGS
 @given(M=st.integers(2, 40), seed=st.integers(0, 2**32 - 1), family=st.sampled_from(["gaussian", "relu", "laplace"]))
 def test_mc_is_thread_invariant(M, seed, family):
@@ -62,7 +62,7 @@ def _point(*, M: int, seed: int) -> dict:
     return {"err": r.simple_error().estimate, "sums": r.chunk_sums}
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_backends_give_the_same_numbers(tmp_path):
     records = [{"M": M, "seed": 100 + M} for M in (2, 5, 17)]
     serial = sweep(_point, records, progress=False)

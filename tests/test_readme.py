@@ -14,7 +14,7 @@ def _snippets() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 
 
-@pytest.mark.slow
+@pytest.mark.build
 def test_readme_python_snippets_run(tmp_path, monkeypatch):
     snippets = _snippets()
     assert len(snippets) >= 2

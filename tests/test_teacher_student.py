@@ -120,7 +120,7 @@ def test_gd_learning_curve_limits():
 
 
 # -------------------------------------------------------------------- MP vs samples
-@pytest.mark.slow
+@pytest.mark.mc
 def test_mp_density_matches_sampled_eigenvalues():
     """Empirical spectral CDF of X^T X/N (N = 400, 4 matrices) vs the MP CDF.  Eigenvalues are
     rigid (fluctuations O(log N / N) in the bulk, O(N^-2/3) at the edges), so sup|F_N - F| < 0.02
@@ -239,7 +239,7 @@ def test_bad_protocol_and_student():
 
 
 # --------------------------------------------------------------------------- figures
-@pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("name", ["teacher_student", "mp_law", "bn_training_length"])
 def test_figure_quick(tmp_path, name):
     from bnreg.figures.run import make_figure

@@ -197,7 +197,7 @@ def test_n_too_small_for_the_false_alarm_rate():
 
 
 # ---------------------------------------------------------------- one machinery with verify
-@pytest.mark.slow
+@pytest.mark.mc
 def test_the_toolkit_checks_run_on_the_public_api():
     """run_checks (the public runner) judges a toolkit check exactly as `bnreg verify` does (the
     whole catalog: `bnreg verify --quick` numbers are unchanged by the public API)."""
@@ -257,7 +257,7 @@ def _plugin_args(request) -> list[str]:
     return [] if request.config.pluginmanager.has_plugin("bnreg.testing.plugin") else ["-p", "bnreg.testing.plugin"]
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.parametrize("scale,n", [("quick", 2**11), ("default", 2**14)])
 def test_pytest_plugin_fixture_and_mc_scale(pytester, request, scale, n):
     """A correct formula passes and a wrong one fails through the fixture; --mc-scale scales n,
@@ -271,7 +271,7 @@ def test_pytest_plugin_fixture_and_mc_scale(pytester, request, scale, n):
     assert get_mc_scale() == "default"  # restored after the inner run
 
 
-@pytest.mark.slow
+@pytest.mark.processes
 def test_pytest_plugin_ini_and_bad_scale(pytester, request):
     pytester.makeini("[pytest]\nmc_scale = paper\n")
     pytester.makepyfile(test_user="def test_s(bnreg_mc):\n    assert bnreg_mc.scale == 'paper'\n")
@@ -396,7 +396,7 @@ def test_docs_few_lines_example(tmp_path, capsys):
     assert _same_text(out, doc_blocks("output")["few_lines"]), out
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 def test_docs_student_t5_example(tmp_path):
     """The worked example: 3/M holds for Student-t(5) input, the write-up's 3/(2M) is rejected
     (at 1 of 2 points at the default scale), and the table is the one the page shows."""
@@ -411,7 +411,7 @@ def test_docs_student_t5_example(tmp_path):
     assert q.accepted and not q.passed and "[NO POWER]" in q.table()
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 def test_docs_student_t5_direct_sampler_is_refused(tmp_path):
     ns = _run_block("student_t5_direct", tmp_path)  # the block asserts the refusal itself
     msg = str(ns["refused"].value)

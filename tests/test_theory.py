@@ -77,7 +77,7 @@ def test_gamma_ratio_series_approximates_exact_to_stated_order():
         assert abs(exact - ser(Mv)) < 1.0 / Mv**4
 
 
-@pytest.mark.slow
+@pytest.mark.derivation
 def test_std_series_is_stable_under_a_longer_taylor_expansion():
     """Series to O(1/M^2) must not change when the Taylor degree in e goes from 4 to 6."""
     x = sp.Symbol("x")

@@ -26,7 +26,7 @@ def test_activation_moments_closed_forms():
     assert r["critical sigma_w2"] == 2 and r["linear critical sigma_w2"] == 1
 
 
-@pytest.mark.parametrize("act", ["tanh", pytest.param("sigmoid", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("act", ["tanh", pytest.param("sigmoid", marks=pytest.mark.derivation)])
 def test_small_q_series_matches_quadrature(act):
     m = TP.derive_activation_moments(act, 3)
     for qv in (1e-3, 1e-2):
@@ -35,14 +35,14 @@ def test_small_q_series_matches_quadrature(act):
             assert float(m[key].subs(TP.q, qv)) == pytest.approx(num[k], rel=1e-6 if qv < 5e-3 else 1e-4)
 
 
-@pytest.mark.slow
+@pytest.mark.derivation
 def test_tanh_decays_like_one_over_2l():
     assert TP.derive_tanh_small_q()["large l"] == 1 / (2 * sp.Symbol("l", positive=True))
     q = TP.forward_variance("tanh", 1.0, 2000)
     assert q[-1] * 2 * 2000 == pytest.approx(1.0, rel=0.05)
 
 
-@pytest.mark.slow
+@pytest.mark.derivation
 def test_ema_derivations_are_identities():
     u = TP.derive_ema_unrolled(5)
     assert u["recursion - unrolled"] == 0 and u["sum w_k - (1 - Pi)"] == 0
@@ -59,7 +59,7 @@ def test_minibatch_noise_by_enumeration():
         assert r["with replacement - sigma^2/M"] == 0
 
 
-@pytest.mark.slow
+@pytest.mark.derivation
 def test_sgd_lyapunov_and_soft_threshold():
     assert TP.derive_sgd_excess_loss()["excess - lr tr(C)/4"] == 0
     st = TP.derive_soft_threshold()
@@ -208,7 +208,7 @@ def test_deep_net_gradients_are_backprop():
     assert W.grad[i, j] == pytest.approx((lp - lm) / (2 * eps), rel=1e-6)
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 def test_running_stats_simulation_small():
     r = S.simulate_running_stats(M=4, d=0.8, steps=(3, 12), n_runs=4096, seed=1)
     for j, t in enumerate(r.steps):

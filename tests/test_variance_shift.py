@@ -160,7 +160,7 @@ def test_mc_detects_a_wrong_formula():
         assert abs(r.estimate - wrong) > z * r.se
 
 
-@pytest.mark.slow
+@pytest.mark.mc
 def test_random_stack_first_layer_is_exact_and_depth_compounds():
     """Layer 1 of the random stack needs no mean-field assumption: its variance ratio is Delta
     (independent Gaussian data, so case a applies unit by unit) within z * SE over 6 networks,
@@ -178,7 +178,7 @@ def test_random_stack_first_layer_is_exact_and_depth_compounds():
     assert est[0] > est[1] > est[2]
 
 
-@pytest.mark.slow
+@pytest.mark.figures
 @pytest.mark.parametrize("name", ["variance_shift_ratio"])  # variance_shift_layers/_fixes: test_variance_shift_nets
 def test_figures_quick(tmp_path, name):
     import csv

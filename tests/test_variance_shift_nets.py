@@ -204,7 +204,7 @@ def test_train_vs_inference_counts_with_dropout():
 
 
 # ---------------------------------------------------------------------------------------- sweep point
-@pytest.mark.slow
+@pytest.mark.training
 def test_run_shift_point_on_a_tiny_run():
     from bnreg.sims.nn.sweep import run_shift_point
 
@@ -219,7 +219,7 @@ def test_run_shift_point_on_a_tiny_run():
 
 
 # ---------------------------------------------------------------------------------------- figures
-@pytest.mark.slow
+@pytest.mark.training
 def test_trained_rows_of_variance_shift_layers_and_the_fixes_table(tmp_path):
     from bnreg.figures import variance_shift_fixes as F
     from bnreg.figures.run import make_figure
@@ -257,7 +257,7 @@ def test_trained_rows_of_variance_shift_layers_and_the_fixes_table(tmp_path):
             assert float(r["beta"]) == pytest.approx(matched_uout_beta(float(r["keep"])))
 
 
-@pytest.mark.slow
+@pytest.mark.training
 def test_shared_trained_networks_give_identical_numbers(tmp_path):
     """variance_shift_layers reuses the networks variance_shift_fixes trained (one shared cache entry
     per run config, OUT/.cache/_shared): no new run is trained, and its table is byte-identical to
@@ -280,7 +280,7 @@ def test_shared_trained_networks_give_identical_numbers(tmp_path):
     assert (shared / "variance_shift_layers.csv").read_bytes() == (fresh / "variance_shift_layers.csv").read_bytes()
 
 
-@pytest.mark.slow
+@pytest.mark.training
 def test_forced_runs_share_within_the_run_only(tmp_path, monkeypatch):
     """--force: the two figures of one run share their networks (one session: each trains once),
     and a second forced run trains them again instead of trusting the older entries."""
