@@ -15,6 +15,7 @@ import sympy as sp
 from bnreg.params import ParameterError
 from bnreg.sims import training_practice as S
 from bnreg.theory import training_practice as TP
+from bnreg.theory import training_practice_init as TPI
 from bnreg.theory.catalog import evaluate
 
 
@@ -122,7 +123,7 @@ def test_tanh_series_coefficients_are_the_derived_ones():
     """The small-q branch of activation_moments uses the SymPy series to O(q^5)."""
     m = TP.derive_activation_moments("tanh", 5)
     series = []
-    for key, row in zip(("E phi^2", "E phi'^2"), TP._TANH_SERIES, strict=True):
+    for key, row in zip(("E phi^2", "E phi'^2"), TPI._TANH_SERIES, strict=True):
         want = [float(c) for c in sp.Poly(m[key], TP.q).all_coeffs()[::-1]]
         assert want == list(row)
         series.append(lambda qv, w=want: sum(c * qv**k for k, c in enumerate(w)))

@@ -30,20 +30,53 @@ introductory write-up of that paper (in Chinese; "the write-up" below) §2.1-§2
 
 Finite N: exact pseudo-inverse errors from inverse-Wishart moments; the O(1/N) correction of any
 linear spectral statistic from the Bai-Silverstein CLT (Ann. Probab. 32, 2004, Thm 1.1, real case).
+
+Layout.  This module is the topic's public face: it re-exports the derivations and the `bnreg derive`
+steps of teacher_student_derive and the numeric twins of teacher_student_numeric.  Names outside
+`__all__` (the SymPy symbols, LAM_MAX) are re-exported as `name as name`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from functools import cache
-
-import numpy as np
-import sympy as sp
-
-from bnreg.params import ParameterError, check_choice, check_finite_array, check_float, check_int
-
-from . import bn_noise as B
+from .teacher_student_derive import (
+    DERIVATION_STEPS,
+    SYMBOLS,
+    derive_bn_limit,
+    derive_mp_density,
+    derive_mp_stieltjes,
+    derive_ridge_error,
+    derive_ridge_optimum,
+    derive_sgd_limits,
+    derive_zeta_mapping,
+)
+from .teacher_student_derive import Gs as Gs
+from .teacher_student_derive import alpha as alpha
+from .teacher_student_derive import delta2 as delta2
+from .teacher_student_derive import lam as lam
+from .teacher_student_derive import s as s
+from .teacher_student_derive import tau as tau
+from .teacher_student_derive import zeta as zeta
+from .teacher_student_numeric import LAM_MAX as LAM_MAX
+from .teacher_student_numeric import (
+    bn_shrinkage,
+    gen_error_bn_limit,
+    gen_error_gd,
+    gen_error_ridge,
+    gen_error_sgd,
+    gen_error_sgd_exact,
+    gen_error_wn,
+    mp_atom,
+    mp_density,
+    mp_edges,
+    mp_stieltjes,
+    mp_stieltjes_dlam,
+    ridge_finite_n_correction,
+    ridge_optimal_lam,
+    spectral_mean_correction,
+    stieltjes_finite_n_correction,
+    zeta_bn,
+    zeta_to_lam,
+)
 
 __all__ = [
     "SYMBOLS",
@@ -74,463 +107,3 @@ __all__ = [
     "stieltjes_finite_n_correction",
     "DERIVATION_STEPS",
 ]
-
-alpha, lam, delta2, zeta, s, tau = sp.symbols("alpha lambda delta2 zeta s tau", positive=True)
-Gs = sp.Symbol("G")
-SYMBOLS = {"alpha": alpha, "lam": lam, "delta2": delta2, "zeta": zeta, "s": s, "tau": tau, "G": Gs}
-
-
-# ---------------------------------------------------------------------------- derivations
-def _g_closed(a, l):
-    """The closed form of G printed in the write-up §2.3, with its typesetting repaired (docs/errata.md)."""
-    return (1 - a - l + sp.sqrt((l + (1 + sp.sqrt(a)) ** 2) * (l + (1 - sp.sqrt(a)) ** 2))) / (2 * l)
-
-
-@cache
-def derive_mp_stieltjes() -> dict[str, sp.Expr]:
-    """G from its self-consistent equation G = 1/(lam + alpha/(1+G)) (the resolvent of a sum of
-    P rank-one terms x x^T/N, each seen through the others): the root with G ~ 1/lam at large lam.
-    Returns: {"equation" (= 0), "G" (the chosen root), "G_closed" (the repaired closed form of the
-    write-up §2.3), "dG_dlam"}, SymPy expressions in alpha, lambda."""
-    eq = sp.expand(sp.numer(sp.together(Gs * (lam + alpha / (1 + Gs)) - 1)))  # = 0
-    roots = sp.solve(eq, Gs)
-    big = sp.Symbol("L", positive=True)
-    root = next(r for r in roots if sp.limit(sp.simplify(r.subs(lam, big) * big), big, sp.oo) == 1)
-    dG = sp.diff(root, lam)
-    return {"equation": eq, "G": sp.simplify(root), "G_closed": _g_closed(alpha, lam), "dG_dlam": dG}
-
-
-@cache
-def derive_mp_density() -> dict[str, sp.Expr]:
-    """rho(s) = -Im G(-s + i0)/pi: on [a, b] the square root is imaginary,
-    sqrt((b - s)(s - a)) i, giving rho = sqrt((s - a)(b - s))/(2 pi s); mass of the continuous
-    part = min(1, alpha), so an atom 1 - alpha sits at 0 when alpha < 1.
-
-    Returns: {"a", "b" (support edges), "density", "atom", "mean"}, SymPy expressions in alpha, s."""
-    a_, b_ = (1 - sp.sqrt(alpha)) ** 2, (1 + sp.sqrt(alpha)) ** 2
-    # at lam = -s the product (lam + b)(lam + a) = (b - s)(a - s) = -(s - a)(b - s) < 0 inside [a, b]
-    im_sqrt = sp.sqrt((s - a_) * (b_ - s))
-    density = im_sqrt / (2 * sp.pi * s)  # -Im[(... + i im_sqrt)/(-2 s)]/pi
-    mean_eig = sp.Integer(1) * alpha  # (1/N) tr A = P/N exactly
-    return {"a": a_, "b": b_, "density": density, "atom": sp.Max(0, 1 - alpha), "mean": mean_eig}
-
-
-@cache
-def derive_ridge_error() -> dict[str, sp.Expr]:
-    """v - w* = -lam (A+lam)^-1 w* + (A+lam)^-1 X^T eps / N, so with E[w* w*^T] = I/N and
-    E[eps eps^T] = delta2 I:  eps(lam) = lam^2 (1/N) tr (A+lam)^-2 + delta2 (1/N) tr A (A+lam)^-2
-    = -lam^2 G' + delta2 (G + lam G') = delta2 d(lam G)/d lam - lam^2 dG/d lam.
-
-    Returns: {"per_eigenvalue", "eps"}, SymPy expressions in alpha, lambda, delta2, s."""
-    G = derive_mp_stieltjes()["G"]
-    spectral = lam**2 / (s + lam) ** 2 + delta2 * s / (s + lam) ** 2  # per eigenvalue s of A
-    eps_lam = delta2 * sp.diff(lam * G, lam) - lam**2 * sp.diff(G, lam)
-    return {"per_eigenvalue": spectral, "eps": eps_lam}
-
-
-@cache
-def derive_ridge_optimum() -> dict[str, sp.Expr]:
-    """d eps/d lam = 2 lam (G'... ) reduces to (lam - delta2) * (something of one sign):
-    we return d eps/dlam / (lam - delta2), which is free of delta2, so lam* = delta2 for every alpha.
-
-    Returns: {"d_eps_dlam", "ratio"}, SymPy expressions."""
-    eps = derive_ridge_error()["eps"]
-    d = sp.diff(eps, lam)
-    ratio = sp.simplify(d / (lam - delta2))
-    return {"d_eps_dlam": d, "ratio": ratio}
-
-
-@cache
-def derive_sgd_limits() -> dict[str, sp.Expr]:
-    """Pseudo-inverse = ridge at lam -> 0+, from eps(lam) with the repaired closed form of G.
-    sqrt(alpha) = 1/(1 + t) (alpha < 1) or 1 + t (alpha > 1), t > 0, makes the branch of every
-    square root explicit for SymPy; the results are then rewritten in alpha.
-
-    Returns: {"alpha<1", "alpha>1"}: 1 - alpha + alpha delta2/(1 - alpha) and delta2/(alpha - 1)."""
-    t = sp.Symbol("t", positive=True)
-    sa = sp.Symbol("sa", positive=True)
-    sq = sp.sqrt(lam + (1 + sa) ** 2) * sp.sqrt(lam + (1 - sa) ** 2)
-    G = (1 - sa**2 - lam + sq) / (2 * lam)
-    eps = delta2 * sp.diff(lam * G, lam) - lam**2 * sp.diff(G, lam)
-    out: dict[str, sp.Expr] = {}
-    for name, sa_t, t_of_a in (("alpha<1", 1 / (1 + t), 1 / sp.sqrt(alpha) - 1),
-                               ("alpha>1", 1 + t, sp.sqrt(alpha) - 1)):
-        lim = sp.limit(eps.subs(sa, sa_t), lam, 0, "+")
-        out[name] = sp.simplify(sp.simplify(lim.subs(t, t_of_a)))
-    return out
-
-
-@cache
-def derive_zeta_mapping() -> dict[str, sp.Expr]:
-    """Per eigen-direction of X^T X with eigenvalue P s_P = N s (s of A = X^T X/N), the per-P cost
-    (1/P)|Xv - y|^2 + zeta |v|^2 gives v = b_P/(s_P + zeta) with s_P = s/alpha, b_P = b/alpha; the
-    per-N cost gives v = b/(s + lam).  Returns their difference at lam = alpha zeta (0) and the
-    solution of equality for lam.
-
-    Returns: {"v_per_P", "v_per_N", "difference_at_lam=alpha*zeta", "lam"}, SymPy expressions."""
-    b = sp.Symbol("b", real=True)
-    v_p = (b / alpha) / (s / alpha + zeta)
-    v_n = b / (s + lam)
-    return {"v_per_P": v_p, "v_per_N": v_n,
-            "difference_at_lam=alpha*zeta": sp.simplify(v_p - v_n.subs(lam, alpha * zeta)),
-            "lam": sp.solve(sp.Eq(v_p, v_n), lam)[0]}
-
-
-@cache
-def derive_bn_limit() -> dict[str, sp.Expr]:
-    """BN = PN with training-set statistics + gamma decay zeta gamma^2, and gamma^2 = v^T C v
-    (C = training covariance of x).  Per eigen-direction of C with eigenvalue c > 0 the cost
-    c (v - v_ls)^2 + zeta c v^2 (+const) is minimized by v = v_ls/(1 + zeta): a uniform shrinkage
-    of the least-squares fit, independent of c.  Then with v_ls = Pi w* + n (n the pinv noise):
-    eps = (1 - alpha) + alpha (zeta/(1+zeta))^2 + delta2 alpha/((1-alpha)(1+zeta)^2)  (alpha < 1)
-        = (zeta/(1+zeta))^2 + delta2/((alpha-1)(1+zeta)^2)                            (alpha > 1).
-    With the first-order term kept the shrinkage is kappa = E[sigma_B]/sigma instead of 1/(1 + zeta)
-    (the batch identities and kappa are returned too).
-
-    Returns: a dict of SymPy expressions ("v_star", "alpha<1", "alpha>1", the two batch identities
-    (each 0), kappa and its 1/M series).  docs/teacher_student.md, "BN at convergence"."""
-    c, vls, v = sp.symbols("c v_ls v", real=True)
-    cost = c * (v - vls) ** 2 + zeta * c * v**2
-    vstar = sp.solve(sp.diff(cost, v), v)[0]
-    sh = 1 / (1 + zeta)
-    lt1 = (1 - alpha) + alpha * (1 - sh) ** 2 + delta2 * alpha / (1 - alpha) * sh**2
-    gt1 = (1 - sh) ** 2 + delta2 / (alpha - 1) * sh**2
-    # Exact BN (first-order term kept): within a batch of M, with z the batch-standardized u,
-    # mean z^2 = 1 and mean z u = s_B, so the loss is minimized at gamma = E[s_B] gamma_PN: the shrinkage
-    # is kappa = E[sigma_B]/sigma (Gaussian: chi mean), not 1/(1 + zeta).  Shown on a batch of 3 symbols.
-    us = sp.symbols("u1:4", real=True)
-    ub = sum(us) / 3
-    sb = sp.sqrt(sum((x - ub) ** 2 for x in us) / 3)
-    zs = [(x - ub) / sb for x in us]
-    Mi = sp.Symbol("M", positive=True)
-    kappa = sp.sqrt(2 / Mi) * sp.gamma(Mi / 2) / sp.gamma((Mi - 1) / 2)
-    Bs = B.SYMBOLS
-    kappa_series = B.derive_batch_std_series(1)["mean"].subs({Bs["rho"]: 0, Bs["sigma"]: 1, Bs["g"]: 0})
-    return {"v_star": vstar, "alpha<1": sp.simplify(lt1), "alpha>1": sp.simplify(gt1),
-            "mean z^2 - 1 (batch of 3)": sp.simplify(sum(z**2 for z in zs) / 3 - 1),
-            "mean z u - s_B (batch of 3)": sp.simplify(sum(z * x for z, x in zip(zs, us, strict=True)) / 3 - sb),
-            "kappa = E[sigma_B]/sigma (Gaussian)": kappa,
-            "kappa to O(1/M), Gaussian (general: 1 - (rho+6)/(8M))": kappa_series}
-
-
-def _steps_mp(latex: bool) -> list[tuple[str, sp.Expr]]:
-    d = derive_mp_stieltjes()
-    dens = derive_mp_density()
-    radicand = (lam + (1 + sp.sqrt(alpha)) ** 2) * (lam + (1 - sp.sqrt(alpha)) ** 2)
-    return [("self-consistent equation (= 0)", d["equation"]), ("root with G ~ 1/lam", d["G"]),
-            ("closed form (the write-up's, typesetting repaired)", d["G_closed"]),
-            ("radicand of the closed form - radicand (lam + alpha - 1)^2 + 4 lam of the root",
-             sp.expand(radicand - ((lam + alpha - 1) ** 2 + 4 * lam))),
-            ("density on [a, b]", dens["density"]), ("atom at 0", dens["atom"])]
-
-
-def _steps_ridge(latex: bool) -> list[tuple[str, sp.Expr]]:
-    r = derive_ridge_error()
-    o = derive_ridge_optimum()
-    return [("error per eigenvalue s of A", r["per_eigenvalue"]), ("eps(lam)", sp.simplify(r["eps"])),
-            ("d eps/d lam / (lam - delta2) (no delta2 left: optimum at lam = delta2)", o["ratio"])]
-
-
-def _steps_sgd(latex: bool) -> list[tuple[str, sp.Expr]]:
-    return list(derive_sgd_limits().items())
-
-
-DERIVATION_STEPS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {
-    "mp_stieltjes": (_steps_mp, "Marchenko-Pastur G(alpha, lam) from its self-consistent equation; density"),
-    "ridge_error": (_steps_ridge, "ridge / WN + gamma decay error eps(lam) and its optimum lam = delta2"),
-    "sgd_limits": (_steps_sgd, "pseudo-inverse error as lam -> 0+ for alpha < 1 and alpha > 1"),
-    "zeta_mapping": (lambda latex: list(derive_zeta_mapping().items()),
-                     "per-P coefficient zeta vs Krogh-Hertz lam: lam = alpha zeta"),
-    "bn_limit": (lambda latex: list(derive_bn_limit().items()),
-                 "BN at convergence: training-set normalization turns gamma decay into uniform shrinkage"),
-}
-
-
-# ---------------------------------------------------------------------------- numerics
-LAM_MAX = 1e300  # alpha, lam <= 1e300: the sums alpha + lam + 1 of _mp_hk stay finite
-
-
-def _alpha(a: float) -> float:
-    return check_float("alpha", a, 0.0, lo_open=True)
-
-
-def _delta2(d: float) -> float:
-    return check_float("delta2", d, 0.0)
-
-
-def _lam(x: float) -> float:
-    return check_float("lam", x, 0.0, lo_open=True)
-
-
-def mp_edges(alpha: float) -> tuple[float, float]:
-    """Support [(1 - sqrt(alpha))^2, (1 + sqrt(alpha))^2] of the continuous MP part.
-
-    Parameters: alpha = P/N (> 0).  Returns: (a, b)."""
-    a = _alpha(alpha)
-    return (1 - math.sqrt(a)) ** 2, (1 + math.sqrt(a)) ** 2
-
-
-def mp_atom(alpha: float) -> float:
-    """Mass max(0, 1 - alpha) of the atom of the MP law at 0.
-
-    Parameters: alpha = P/N (> 0).  Returns: the atom's mass."""
-    return max(0.0, 1.0 - _alpha(alpha))
-
-
-def mp_density(x: np.ndarray | float, alpha: float) -> np.ndarray:
-    """Continuous part sqrt((x - a)(b - x))/(2 pi x) on [a, b], 0 elsewhere (atom not included).
-
-    Parameters: x eigenvalue(s) of X^T X/N; alpha = P/N (> 0).
-    Returns: the density at x, an array shaped like x.  Marchenko & Pastur 1967."""
-    a, b = mp_edges(alpha)
-    x = check_finite_array("x", x)
-    sa = math.sqrt(alpha)
-    # For 1/2 <= x <= 2 (x - 1 exact): x - a = (x - 1) + sqrt(alpha) (2 - sqrt(alpha)) and b - x = (1 - x) +
-    # sqrt(alpha) (2 + sqrt(alpha)), no loss when the support is narrow (alpha -> 0); elsewhere x - a, b - x.
-    # The square root of each factor: no overflow.
-    mid = (x >= 0.5) & (x <= 2.0)
-    lo = np.where(mid, (x - 1) + sa * (2 - sa), x - a)
-    hi = np.where(mid, (1 - x) + sa * (2 + sa), b - x)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.sqrt(np.clip(lo, 0.0, None)) * np.sqrt(np.clip(hi, 0.0, None)) / (2 * np.pi * x)
-    return np.where((x > a) & (x < b) & (x > 0), d, 0.0)
-
-
-def _mp_hk(a: float, l: float) -> tuple[float, float, float]:
-    """(H, K, R) with H = lam G, K = 1 - H and R = sqrt((lam + alpha - 1)^2 + 4 lam) = 2 H + lam + alpha - 1.
-
-    H and K are the roots in (0, 1) of H^2 + (lam + alpha - 1) H - lam = 0 and K^2 - (lam + alpha + 1) K
-    + alpha = 0 (the self-consistent equation of G), each taken in the form that adds terms of one sign:
-    no cancellation as lam -> 0 (where G ~ (1 - alpha)/lam for alpha < 1 made the textbook form
-    [1 - alpha - lam + R]/(2 lam) print 244 for 0.75), and no overflow for alpha, lam <= 1e300."""
-    t = (a - 1.0) + l
-    r = math.hypot(t, 2.0 * math.sqrt(l))
-    k = 2.0 * a / ((l + a + 1.0) + r)
-    h = (r - t) / 2.0 if t <= 0 else 2.0 * l / (t + r)
-    return h, k, r
-
-
-def mp_stieltjes(alpha: float, lam: float) -> float:
-    """G(alpha, lam) = [1 - alpha - lam + sqrt((lam + (1+sqrt a)^2)(lam + (1-sqrt a)^2))]/(2 lam)
-    = lim (1/N) tr (X^T X/N + lam)^-1  (lam > 0).  Evaluated as H/lam with H = lam G from `_mp_hk`
-    (no cancellation at any lam; G overflows a double only when lam < (1 - alpha)/1.8e308).
-
-    Parameters: alpha = P/N (> 0); lam > 0.  Returns: G.  docs/teacher_student.md."""
-    a, l = _alpha(alpha), _lam(lam)
-    t = (a - 1.0) + l
-    r = math.hypot(t, 2.0 * math.sqrt(l))
-    # H/lam without forming H (which underflows when G ~ 1/alpha is tiny): the two forms of _mp_hk
-    return (r - t) / (2.0 * l) if t <= 0 else 2.0 / (t + r)
-
-
-def mp_stieltjes_dlam(alpha: float, lam: float) -> float:
-    """dG/dlam = -(G^2 + G)/(2 lam G + lam + alpha - 1) (implicit differentiation of the
-    self-consistent equation lam G^2 + (lam + alpha - 1) G - 1 = 0); the denominator is R > 0 of `_mp_hk`.
-
-    Parameters: alpha = P/N (> 0); lam > 0.  Returns: dG/dlam."""
-    a, l = _alpha(alpha), _lam(lam)
-    h, _, r = _mp_hk(a, l)
-    g = h / l
-    return -g * (1.0 + g) / r
-
-
-def gen_error_sgd(alpha: float, delta2: float = 0.25) -> float:
-    """Pseudo-inverse (plain SGD from w = 0) in the limit: 1 - alpha + alpha delta2/(1 - alpha)
-    for alpha < 1, delta2/(alpha - 1) for alpha > 1 (the write-up §2.3 prints delta2/(1 - alpha), < 0),
-    +inf at alpha = 1 (if delta2 > 0).  Krogh & Hertz 1992; docs/teacher_student.md.
-
-    Parameters: alpha = P/N (> 0); delta2 label-noise variance (>= 0).
-    Returns: eps_gen in the thermodynamic limit (test noise excluded)."""
-    a, d = _alpha(alpha), _delta2(delta2)
-    if a == 1.0:
-        return math.inf if d > 0 else 0.0
-    if a < 1:
-        return 1 - a + a * d / (1 - a)
-    return d / (a - 1)
-
-
-def gen_error_sgd_exact(N: int, P: int, delta2: float = 0.25) -> float:
-    """Exact E[|X^+ y - w*|^2] at finite N, P (Gaussian X, E|w*|^2 = 1), from E tr W^-1 = d/(n-d-1)
-    for a d x d Wishart W with n degrees of freedom:
-    (N - P)/N + delta2 P/(N - P - 1)  (P <= N - 2);   delta2 N/(P - N - 1)  (P >= N + 2).
-    Infinite for |P - N| <= 1.
-
-    Parameters: N input dimension; P training samples; delta2 label-noise variance.
-    Returns: the expected eps_gen of the pseudo-inverse."""
-    N = check_int("N", N, 1)
-    P = check_int("P", P, 1)
-    d = _delta2(delta2)
-    if abs(P - N) <= 1:
-        return math.inf if d > 0 else (N - P) / N if P < N else 0.0
-    if P < N:
-        return (N - P) / N + d * P / (N - P - 1)
-    return d * N / (P - N - 1)
-
-
-def gen_error_ridge(alpha: float, lam: float, delta2: float = 0.25) -> float:
-    """Ridge (Krogh-Hertz cost per N): eps = delta2 (G + lam G') - lam^2 G', G = G(alpha, lam).
-
-    Parameters: alpha = P/N (> 0); lam > 0, coefficient of the per-N cost; delta2 label-noise variance.
-    Returns: eps_gen of the ridge solution in the thermodynamic limit.  docs/teacher_student.md."""
-    a, l, d = _alpha(alpha), _lam(lam), _delta2(delta2)
-    # With H = lam G, K = 1 - H, R as in _mp_hk: d(lam G)/dlam = K/R and lam^2 G' = lam K/R - H, so
-    # eps = (delta2 K + H (H + lam))/R (H^2 + (lam + alpha - 1) H = lam), a sum of positive terms:
-    # exact as lam -> 0 (1 - alpha + alpha delta2/(1 - alpha), resp. delta2/(alpha - 1)) and at any lam.
-    h, k, r = _mp_hk(a, l)
-    return (d * k + h * (h + l)) / r
-
-
-def ridge_optimal_lam(delta2: float = 0.25) -> float:
-    """lam* = delta2 for every alpha (d eps/d lam vanishes only there; derive_ridge_optimum).
-
-    Parameters: delta2 label-noise variance (> 0).  Returns: lam*."""
-    d = check_float("delta2", delta2, 0.0, lo_open=True)
-    return d
-
-
-def zeta_to_lam(alpha: float, zeta: float) -> float:
-    """lam = alpha zeta: the per-sample coefficient of (1/P) sum (phi - y)^2 + zeta gamma^2 seen
-    in the per-N (Krogh-Hertz) normalization of G.  The write-up (§2.3) plugs zeta into G directly.
-
-    Parameters: alpha = P/N (> 0); zeta > 0.  Returns: lam.  docs/teacher_student.md, "The convention trap"."""
-    a, z = _alpha(alpha), check_float("zeta", zeta, 0.0, lo_open=True)
-    lam = a * z
-    if not 0.0 < lam <= LAM_MAX:
-        raise ParameterError(f"alpha * zeta must satisfy 0 < alpha * zeta <= {LAM_MAX:g} (it is the per-N ridge "
-                             f"coefficient lam; got alpha={a:g}, zeta={z:g})")
-    return lam
-
-
-def gen_error_wn(alpha: float, zeta: float, delta2: float = 0.25) -> float:
-    """WN + gamma decay (at its global minimum = ridge): gen_error_ridge(alpha, alpha zeta, delta2).
-
-    Parameters: alpha = P/N (> 0); zeta > 0, gamma-decay coefficient of the per-sample cost
-    (1/P) sum (phi - y)^2 + zeta gamma^2; delta2 label-noise variance.  Returns: eps_gen."""
-    return gen_error_ridge(alpha, zeta_to_lam(alpha, zeta), delta2)
-
-
-def zeta_bn(M: int, mean_noise: bool = True) -> float:
-    """Gamma-decay coefficient of a BN unit on Gaussian h with the squared loss (phi - y)^2
-    (no 1/2, so A'' = 2 and F_gamma = mu_d2A = 2, rho = 0): zeta = 2/(8M) * 2 + 2/(2M) = 3/(2M) with
-    batch-mean noise, 1/(2M) without (docs/gamma_decay.md, special cases).  The write-up (§2.3) uses
-    1/(2M) for a student that subtracts mu_B.
-
-    Parameters: M batch size (>= 2); mean_noise False for BN without the mean.  Returns: zeta."""
-    M = check_int("M", M, 2)
-    return 1.5 / M if mean_noise else 0.5 / M
-
-
-def bn_shrinkage(M: int = 32) -> float:
-    """kappa = E[sigma_B]/sigma_P for Gaussian h (exact: sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2)
-    = 1 - 3/(4M) + O(M^-2)): the factor by which a converged BN student shrinks the centred
-    least-squares fit when it predicts with running (training-set) statistics.  Why: with z_i the
-    batch-standardized value of sample i, mean_i z_i^2 = 1 and mean_i z_i u_i = sigma_B/sigma
-    inside every batch, so the expected BN loss gamma^2 - 2 gamma E[z y] + const is minimized
-    at gamma = E[sigma_B/sigma] gamma_PN (docs/teacher_student.md; the same identity is proved in
-    theory.gamma_decay.derive_squared_exact).  Gamma decay alone (dropping
-    the first-order term E[z - u], as Luo et al. 2019 do) would give 1/(1 + 3/(2M)) = 1 - 3/(2M) + ...
-
-    Parameters: M batch size (>= 2).  Returns: kappa."""
-    return B.batch_std_mean(check_int("M", M, 2), exact=True)
-
-
-def gen_error_bn_limit(alpha: float, delta2: float = 0.25, M: int = 32, variant: str = "exact") -> float:
-    """BN student trained to convergence (derive_bn_limit): the centred pseudo-inverse shrunk by
-    kappa, eps = (1 - alpha) + alpha (1 - kappa)^2 + delta2 alpha kappa^2/(1 - alpha)  (alpha < 1),
-    (1 - kappa)^2 + delta2 kappa^2/(alpha - 1)  (alpha > 1); +inf at alpha = 1 (delta2 > 0).
-    variant "exact": kappa = E[sigma_B]/sigma (bn_shrinkage); "gamma_decay": kappa = 1/(1 + 3/(2M))
-    (PN + gamma decay with zeta_bn, first-order term dropped).  Excludes the part of the initial
-    weights outside the span of the data (alpha < 1), which BN never changes.
-
-    Parameters: alpha = P/N (> 0); delta2 label-noise variance; M batch size; variant "exact" or
-    "gamma_decay".  Returns: eps_gen of the converged BN student.  docs/teacher_student.md."""
-    a, d = _alpha(alpha), _delta2(delta2)
-    check_choice("variant", variant, ("exact", "gamma_decay"))
-    M = check_int("M", M, 2)
-    if variant == "exact":  # 1 - kappa without cancellation at large M
-        sh, gap = bn_shrinkage(M), B.gaussian_std_deficit(M)
-    else:
-        sh = 1.0 / (1.0 + zeta_bn(M))
-        gap = 1 - sh
-    if a == 1.0:
-        return math.inf if d > 0 else gap**2
-    if a < 1:
-        return 1 - a + a * gap**2 + d * a / (1 - a) * sh * sh
-    return gap**2 + d / (a - 1) * sh * sh
-
-
-@cache
-def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes mapped to theta in [0, pi] and weights (pi/2) w_i (computed once per n)."""
-    x, w = np.polynomial.legendre.leggauss(n)
-    return (x + 1) * np.pi / 2, w * np.pi / 2
-
-
-def _mp_integral(f: Callable[[np.ndarray], np.ndarray], alpha: float) -> float:
-    """int f(s) rho(s) ds over the continuous part, with s = (a+b)/2 + r cos(theta) (no edge
-    singularity; Gauss-Legendre in theta)."""
-    a, b = mp_edges(alpha)
-    c, r = (a + b) / 2, (b - a) / 2
-    th, wt = _gauss_legendre(400)
-    x = c + r * np.cos(th)
-    # rho(x) dx = sqrt((x-a)(b-x))/(2 pi x) * r sin(th) dth = r^2 sin^2(th)/(2 pi x) dth
-    return float(np.sum(wt * f(x) * r * r * np.sin(th) ** 2 / (2 * np.pi * x)))
-
-
-def gen_error_gd(alpha: float, tau: float, delta2: float = 0.25, init_var: float = 0.0) -> float:
-    """Gradient flow for a time tau on (1/P) sum (v.x - y)^2 from v0 with E[v0 v0^T] = init_var I/N
-    (v0 independent of the teacher): per eigenvalue s of A, f = 1 - exp(-2 s tau/alpha),
-    error = (1 - f)^2 (1 + init_var) + delta2 f^2/s; the atom (alpha < 1) keeps 1 + init_var.
-    Minibatch SGD with step lr follows it with tau = lr * steps (its noise is O(lr)).
-
-    Parameters: alpha = P/N (> 0); tau >= 0 gradient-flow time; delta2 label-noise variance;
-    init_var = N E[v0_i^2] of the initial weights.
-    Returns: eps_gen after time tau (thermodynamic limit).  Advani & Saxe 2017 (arXiv:1710.03667);
-    docs/teacher_student.md, "Training length"."""
-    a, d = _alpha(alpha), _delta2(delta2)
-    t = check_float("tau", tau, 0.0)
-    c0 = check_float("init_var", init_var, 0.0)
-
-    def f(x):
-        with np.errstate(over="ignore"):  # 2 x tau/alpha -> inf means the mode is learned: ff = 1
-            ff = -np.expm1(-2 * x * t / a)
-        return (1 - ff) ** 2 * (1 + c0) + d * ff * ff / x
-
-    return _mp_integral(f, a) + mp_atom(a) * (1 + c0)
-
-
-def spectral_mean_correction(f: Callable[[np.ndarray], np.ndarray], alpha: float) -> float:
-    """O(1) mean of sum_i f(s_i) - N int f dMP for s_i the eigenvalues of A = X^T X/N, real
-    Gaussian X: Bai & Silverstein (2004) Thm 1.1 for S = X^T X/P (y = N/P = 1/alpha), A = alpha S:
-    EX_f = [f(alpha a_y) + f(alpha b_y)]/4 - (1/2 pi) int_{a_y}^{b_y} f(alpha x)/sqrt(4y - (x-1-y)^2) dx,
-    a_y, b_y = (1 -+ sqrt y)^2.  So E[(1/N) sum f] = int f dMP + EX_f/N + o(1/N).
-
-    Parameters: f a vectorized function of the eigenvalue; alpha = P/N (> 0).  Returns: EX_f."""
-    a = _alpha(alpha)
-    y = 1.0 / a
-    ay, by = (1 - math.sqrt(y)) ** 2, (1 + math.sqrt(y)) ** 2
-    c, r = 1 + y, 2 * math.sqrt(y)
-    # x = c + r cos(th): dx / sqrt(r^2 - (x-c)^2) = dth  -> (1/2pi) int_0^pi f(alpha x(th)) dth
-    th, wt = _gauss_legendre(200)
-    integral = float(np.sum(wt * f(a * (c + r * np.cos(th))))) / (2 * np.pi)
-    return float((f(np.array([a * ay]))[0] + f(np.array([a * by]))[0]) / 4 - integral)
-
-
-def ridge_finite_n_correction(alpha: float, lam: float, delta2: float, N: int) -> float:
-    """O(1/N) term of E[eps_ridge] at finite N: EX_f/N with f(s) = (lam^2 + delta2 s)/(s + lam)^2.
-
-    Parameters: alpha = P/N; lam > 0; delta2 label-noise variance; N input dimension.
-    Returns: the O(1/N) correction to gen_error_ridge."""
-    a, l, d = _alpha(alpha), _lam(lam), _delta2(delta2)
-    N = check_int("N", N, 1)
-    return spectral_mean_correction(lambda x: (l * l + d * x) / (x + l) ** 2, a) / N
-
-
-def stieltjes_finite_n_correction(alpha: float, lam: float, N: int) -> float:
-    """O(1/N) term of E[(1/N) tr (A + lam)^-1]: EX_f/N with f(s) = 1/(s + lam).
-
-    Parameters: alpha = P/N; lam > 0; N input dimension.  Returns: the O(1/N) correction to G."""
-    a, l = _alpha(alpha), _lam(lam)
-    N = check_int("N", N, 1)
-    return spectral_mean_correction(lambda x: 1.0 / (x + l), a) / N
-
