@@ -1,5 +1,5 @@
 """The check catalog: every topic's formula-vs-Monte-Carlo checks, aggregated explicitly, and
-`select_checks`.  Used by `bnreg verify`, `bnreg.verify` and tests/test_checks.py.
+`select_checks`.  Used by `bnreg verify`, `bnreg.verify` and tests/sims/test_checks.py.
 
 Adding a topic: write `checks_<topic>.py` with a module-level `CHECKS` list and declare the topic
 in `bnreg.topics` (topic modules import only the judge `bnreg.testing.judge`, never this file).

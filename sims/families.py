@@ -1,7 +1,7 @@
 """Samplers for the input families, as numba functions `draw(rng) -> float`.
 
 Raw mean/std are closed forms written out here (not imported from theory, which only checks
-them: tests/test_mc.py compares with `theory.distributions`).  A user can pass any
+them: tests/runtime/test_mc.py compares with `theory.distributions`).  A user can pass any
 `numba.njit` function of one numpy Generator argument as a custom family.
 """
 

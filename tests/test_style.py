@@ -180,7 +180,7 @@ THEORY_ALIASES = {"bn_noise": "B", "gamma_decay": "G", "teacher_student": "TS", 
 
 def test_each_theory_module_has_one_alias():
     bad = []
-    for p in [*_sources(), *(ROOT / "tests").glob("*.py")]:
+    for p in [*_sources(), *(ROOT / "tests").rglob("*.py")]:
         for node in ast.walk(ast.parse(p.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module in ("bnreg.theory", None) or node.level):
                 for a in node.names:

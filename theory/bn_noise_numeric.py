@@ -48,7 +48,7 @@ def _std_b2(rho, skew, m6):
 # log kappa = log1p(-3/(2M))/2 + sum_j c_j w^-2j, c_j = 2 B_{2j+1}(1/4)/((2j+1) 2j) (the generalized Stirling
 # series DLMF 5.11.8 for ln Gamma(w + 3/4) - ln Gamma(w + 1/4); only odd Bernoulli polynomials survive);
 # twelve terms leave a relative error below 1e-19 from M = 20 on.  Below, log kappa is tabulated
-# (correctly rounded, from mpmath at 50 digits; tests/test_stability.py recomputes the table).
+# (correctly rounded, from mpmath at 50 digits; tests/theory/test_stability.py recomputes the table).
 _KAPPA_SERIES_M = 20
 _KAPPA_COEFFS = tuple(n / d for n, d in (
     (1, 64), (-5, 2048), (61, 49152), (-1385, 1048576), (50521, 20971520), (-2702765, 402653184),
@@ -68,7 +68,7 @@ def gaussian_log_kappa(M: int) -> float:
     to an ulp or two at every M >= 2 (the difference of two log-gammas loses the digits of
     log kappa ~ -3/(4M) at large M: 2 - 2 kappa went negative at M = 1e9).
 
-    Parameters: M batch size (>= 2).  Returns: log kappa (< 0).  tests/test_stability.py checks it
+    Parameters: M batch size (>= 2).  Returns: log kappa (< 0).  tests/theory/test_stability.py checks it
     against mpmath."""
     Mv = check_int("M", M, 2)
     if Mv < _KAPPA_SERIES_M:

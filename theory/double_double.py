@@ -4,7 +4,7 @@ Exact sums and products of two doubles (Knuth, Dekker), exp(a) 2^k without inter
 overflow, the normal density at a point known to twice the working precision, a product of several
 factors kept as mantissa x 2^exponent and int (C + D s)^2 phi(x + s) ds without cancellation.  They
 make the closed forms of the training-practice numerics (theory/training_practice_*.py) accurate to a
-few units in the last place at every legal parameter (tests/test_stability.py).
+few units in the last place at every legal parameter (tests/theory/test_stability.py).
 """
 
 from __future__ import annotations

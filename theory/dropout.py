@@ -154,7 +154,7 @@ def derive_dropout_finite_n() -> dict[str, sp.Expr]:
     eps = delta2 d(z g)/dz - z^2 dg/dz (derive_ridge_error), so its design difference is
     D_eps = delta2 d(z Dg)/dz - z^2 dDg/dz, and
         E eps_D - E eps_ridge = (2/P) (eps - lam^2 G^2) - D_eps + o(1/N).
-    Checked against the exact matrix average at N = 64, 128 (tests/test_dropout.py).
+    Checked against the exact matrix average at N = 64, 128 (tests/theory/test_dropout.py).
 
     Returns: {"E[1/s]", "E[sqrt s] to O(1/P)", "m1", "m2", "Dg", "D_eps", "correction"}: SymPy
     expressions in alpha, lambda, delta2, P and G, G', G'' written as G, G1, G2."""

@@ -40,7 +40,7 @@ def init_sigma_w2(init: str, width: int) -> float:
 
 
 # tanh for h ~ N(0, q), q < 1e-4: E[tanh^2] and E[tanh'^2] to O(q^5) (derive_activation_moments("tanh", 5);
-# tests/test_training_practice.py compares), relative error below 1e-17.
+# tests/theory/test_training_practice.py compares), relative error below 1e-17.
 _TANH_SERIES = ((0.0, 1.0, -2.0, 17 / 3, -62 / 3, 1382 / 15), (1.0, -2.0, 7.0, -94 / 3, 502 / 3, -15484 / 15))
 
 

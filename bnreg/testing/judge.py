@@ -1,4 +1,4 @@
-"""Formula-vs-Monte-Carlo checks: the harness behind `bnreg verify` and tests/test_checks.py.
+"""Formula-vs-Monte-Carlo checks: the harness behind `bnreg verify` and tests/sims/test_checks.py.
 Each topic lists its checks in `checks_<topic>.py`; `catalog.py` aggregates them.
 
 Protocol (docs/verification.md):
@@ -15,7 +15,7 @@ Protocol (docs/verification.md):
   the formula as Luo et al., ICLR 2019, arXiv:1809.00846, write it...).  Each must be rejected
   by the same test at >= 1 judged point, otherwise the check reports NO POWER and fails.
 
-This module is the one judging core: `bnreg verify`, tests/test_checks.py and the public testing
+This module is the one judging core: `bnreg verify`, tests/sims/test_checks.py and the public testing
 API `bnreg.testing` (assert_matches_mc, check_formula, `bnreg check`) all build a `Check` and
 judge it with `run_check`; `critical_z` is the one tolerance quantile.  docs/testing.md.
 """

@@ -61,7 +61,7 @@ def truncate_run(result: Mapping[str, Any], epochs: float, steps_per_epoch: int)
     run: its curves up to that epoch (which must be an evaluation point of the longer run), diverged
     only if the longer run diverged by then.  Valid when training is identical up to that epoch: a
     constant learning-rate and dropout schedule (nothing depends on the total length); then the final
-    values are bit-identical to a separate shorter run (tests/test_cnn_figures.py).  The gradient
+    values are bit-identical to a separate shorter run (tests/figures/test_cnn_figures.py).  The gradient
     diagnostics are not truncated."""
     ep = np.asarray(result["epoch"], float)
     keep = ep <= epochs + 1e-9

@@ -20,7 +20,7 @@ from bnreg.sims.nn import train as T
 from bnreg.sims.nn.config import CNN_FIELDS, CNNConfig, config_from_strings
 from bnreg.sims.nn.model import build_cnn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 TINY = dict(dataset="digits", n_train=64, n_val=32, batch=32, widths=(2, 2, 2, 2), fc=4, steps=2)
 
 # field -> a bad value; the error must name the field

@@ -14,7 +14,7 @@ from bnreg.bench import SUITES, suite_module
 from bnreg.bench.timing import best_time, calibrate, interleaved_rates
 from bnreg.params import ParameterError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", list(SUITES))

@@ -1,10 +1,8 @@
-"""Teacher-student theory (SymPy proofs, MP law vs sampled eigenvalues), kernels (gradients by
-finite differences), bad input, and the three figures at the quick scale."""
+"""Teacher-student, theory: SymPy proofs, the Marchenko-Pastur law and the generalization curves,
+bad input (theory/teacher_student.py)."""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 
 import numpy as np
@@ -17,7 +15,11 @@ from bnreg.theory import teacher_student as TS
 from bnreg.theory.catalog import evaluate
 
 S = TS.SYMBOLS
+
+
 alpha, lam, delta2, zeta = S["alpha"], S["lam"], S["delta2"], S["zeta"]
+
+
 POINTS = [(0.3, 0.05), (0.5, 0.25), (1.0, 0.1), (2.0, 0.02), (3.0, 1.5)]
 
 
@@ -81,20 +83,6 @@ def test_exact_finite_n_pinv_tends_to_the_limit():
     assert TS.gen_error_sgd_exact(128, 128, 0.25) == math.inf
 
 
-def test_zeta_mapping():
-    d = TS.derive_zeta_mapping()
-    assert d["difference_at_lam=alpha*zeta"] == 0 and d["lam"] == alpha * zeta
-    assert TS.zeta_to_lam(2.0, 1 / 64) == 1 / 32
-    assert evaluate("zeta_to_lam", alpha=3, zeta=0.5) == 1.5
-    # the mapping at finite N: per-P ridge solve == per-N ridge solve at lam = alpha zeta
-    from bnreg.sims.teacher_student import solve_ridge, teacher_data
-
-    X, y, _ = teacher_data(40, 80, 0.25, np.random.default_rng(3))
-    z = 0.1
-    v_p = np.linalg.solve(X.T @ X / 80 + z * np.eye(40), X.T @ y / 80)
-    np.testing.assert_allclose(v_p, solve_ridge(X, y, TS.zeta_to_lam(2.0, z)), rtol=1e-10)
-
-
 def test_bn_limit_derivation_and_shrinkage():
     d = TS.derive_bn_limit()
     assert sp.simplify(d["v_star"] - sp.Symbol("v_ls", real=True) / (1 + zeta)) == 0
@@ -155,59 +143,6 @@ def test_bai_silverstein_correction_explains_the_finite_n_bias():
     assert abs(bias - corr) < abs(bias) / 4  # ... which the derived 1/N term accounts for
 
 
-# --------------------------------------------------------------------------- kernels
-def _fd_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in range(x.size):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
-
-
-@pytest.mark.parametrize("kind", ["linear", "wn", "bn"])
-def test_one_step_is_a_gradient_step(kind):
-    from bnreg.sims.kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
-
-    rng = np.random.default_rng(1)
-    M, N, lr, z, eps = 6, 5, 1e-3, 0.3, 1e-5  # M = 6: the 4-row sweep and the remainder
-    X = rng.standard_normal((M, N))
-    y = rng.standard_normal(M)
-    w0, g0 = rng.standard_normal(N), 1.3
-
-    def loss(p):
-        w, g = p[:N], p[N]
-        h = X @ w
-        if kind == "linear":
-            return np.mean((h - y) ** 2)
-        if kind == "wn":
-            return np.mean((g * h / np.linalg.norm(w) - y) ** 2) + z * g * g
-        return np.mean((g * (h - h.mean()) / np.sqrt(h.var() + eps) - y) ** 2)
-
-    grad = _fd_grad(loss, np.append(w0, g0))
-    w, g, acc = w0.copy(), np.array([g0]), np.zeros(1)
-    perm = np.arange(M, dtype=np.int64)
-    if kind == "linear":
-        linear_epoch(X, y, perm, M, lr, w)
-    elif kind == "wn":
-        wn_epoch(X, y, perm, M, lr, z, w, g, acc)
-    else:
-        bn_epoch(X, y, perm, M, lr, w, g, np.zeros(1), np.ones(1), 0.1, eps, acc)
-    np.testing.assert_allclose(w, w0 - lr * grad[:N], rtol=0, atol=1e-9)
-    if kind != "linear":
-        assert g[0] == pytest.approx(g0 - lr * grad[N], abs=1e-9)
-
-
-def test_training_is_reproducible_and_reaches_pinv():
-    from bnreg.sims.teacher_student import Protocol, train_student
-
-    pr = Protocol(epochs=200)
-    a = train_student("linear", 64, 2.0, 0.25, protocol=pr, seed=4, with_reference=True)
-    b = train_student("linear", 64, 2.0, 0.25, protocol=pr, seed=4)
-    assert a.eps_gen == b.eps_gen
-    assert a.eps_gen == pytest.approx(a.extra["eps_pinv_same_data"], rel=1e-2)  # smoke; the check is statistical
-
-
 # ------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("call, word", [
     (lambda: TS.mp_stieltjes(0.0, 0.1), "alpha > 0"),
@@ -224,37 +159,3 @@ def test_bad_input_is_named(call, word):
     with pytest.raises(ParameterError, match=word.replace("(", r"\(")):
         call()
 
-
-def test_bad_protocol_and_student():
-    from bnreg.sims.teacher_student import Protocol, simulate_closed_form, train_student
-
-    with pytest.raises(ParameterError, match="lr0"):
-        train_student("bn", 64, 2.0, protocol=Protocol(lr0=5.0))
-    with pytest.raises(ParameterError, match="kind"):
-        train_student("batchnorm", 64, 2.0)
-    with pytest.raises(ParameterError, match="M"):
-        train_student("bn", 64, 0.1)  # P = 6 < M = 32
-    with pytest.raises(ParameterError, match="lam"):
-        simulate_closed_form("ridge", 32, 2.0, 0.25, lam=0.0)
-
-
-# --------------------------------------------------------------------------- figures
-@pytest.mark.figures
-@pytest.mark.parametrize("name", ["teacher_student", "mp_law", "bn_training_length"])
-def test_figure_quick(tmp_path, name):
-    from bnreg.figures.run import make_figure
-
-    r = make_figure(name, scale="quick", out=tmp_path, workers=1, progress=False)
-    assert r["status"] == "written"
-    for ext in ("png", "pdf", "csv", "json"):
-        assert (tmp_path / f"{name}.{ext}").stat().st_size > 0
-    meta = json.loads((tmp_path / f"{name}.json").read_text())
-    with open(tmp_path / f"{name}.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert rows and set(meta["csv_columns"]) == set(rows[0])
-    if name != "mp_law":
-        proto = meta["spec"]["protocol"]
-        assert {"lr0", "epochs", "decay_frac", "init_scale", "conv_rtol", "M"} <= set(proto)
-    if name == "teacher_student":
-        bn = [float(r["y"]) for r in rows if r["series"] == "sim_bn" and float(r["alpha"]) in (2.0, 3.0)]
-        assert all(0 < v < 0.5 for v in bn)

@@ -23,7 +23,7 @@ from bnreg.demos import DEMOS, demo_module, demo_path, run_demo
 from bnreg.demos.notebook import to_notebook, write_notebook
 from bnreg.params import ParameterError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "demos").glob("plot_*.py"))
 
 

@@ -8,7 +8,7 @@ Each case must end in one of two ways:
   exit 2 with exactly one line on stderr, "bnreg: error: ...", naming a parameter or the formula.
 Never a traceback, never nan/inf with exit 0, never NaN/Infinity in the JSON.
 
-Cases are counted per class; `python tests/test_fuzz_eval.py` prints the counts and any failure.
+Cases are counted per class; `python tests/theory/test_fuzz_eval.py` prints the counts and any failure.
 The whole fuzz is slow (quadrature formulas); a deterministic subset runs in the fast loop.
 """
 
@@ -276,7 +276,7 @@ def test_fuzz_eval_subset():
 @pytest.mark.fuzz
 def test_fuzz_eval_all():
     """Every formula, every case of every class, except every 5th of the two big cross-product
-    classes (`python tests/test_fuzz_eval.py` runs them all)."""
+    classes (`python tests/theory/test_fuzz_eval.py` runs them all)."""
     tried, ok0, failures = fuzz(thin={"pairs": 5, "choice_cross": 5})
     print("\n" + _report(tried, ok0, failures))
     assert set(tried) >= {"defaults", "extreme", "nonfinite", "malformed", "int_syntax", "choice_cross", "pairs",

@@ -29,7 +29,7 @@ from bnreg.testing.judge import Check, CheckResult, run_check
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "testing.md"
 
 

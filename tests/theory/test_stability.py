@@ -16,7 +16,7 @@ init_forward_q and init_backward_r (linear, ReLU) from sigma_w2 q0 (sigma_w2 m)^
 relu_dead_fraction and the tanh/sigmoid moments of the init recursion are quadratures, checked
 against mpmath quadrature in their own tests below.
 
-`python tests/test_stability.py` prints the table of the closing note (max relative error per
+`python tests/theory/test_stability.py` prints the table of the closing note (max relative error per
 formula over its extreme parameters).
 """
 
