@@ -113,7 +113,9 @@ def test_only_the_cli_imports_the_demos():
 
 
 def test_no_import_cycle():
-    edges = {m: {i for i in top if i in GRAPH and i != m} for m, (_, top) in GRAPH.items()}
+    """No cycle among the toolkit's modules, counting every import: module-level, inside functions
+    (lazy) and under `if TYPE_CHECKING:`."""
+    edges = {m: {i for i in every if i in GRAPH and i != m} for m, (every, _) in GRAPH.items()}
     # A package imports its own __init__ implicitly; that is not a cycle through user code.
     state: dict[str, int] = {}
     cycle: list[str] = []
@@ -187,3 +189,21 @@ def test_each_theory_module_has_one_alias():
                     if a.name in THEORY_ALIASES and a.asname != THEORY_ALIASES[a.name]:
                         bad.append(f"{p.relative_to(ROOT)}: {a.name} as {a.asname}")
     assert not bad, bad
+
+
+MAX_LINES = 450
+
+
+def test_one_job_per_file_and_no_file_over_450_lines():
+    """Every source module (package and tests) says its one job in the first line of its docstring,
+    and no file is longer than MAX_LINES."""
+    long, undocumented = [], []
+    for p in [*_sources(), *(ROOT / "tests").rglob("*.py")]:
+        text = p.read_text()
+        if len(text.splitlines()) > MAX_LINES:
+            long.append(f"{p.relative_to(ROOT)} ({len(text.splitlines())} lines)")
+        doc = ast.get_docstring(ast.parse(text))
+        if p.name != "__init__.py" and not (doc and doc.splitlines()[0].strip()):
+            undocumented.append(str(p.relative_to(ROOT)))
+    assert not long, long
+    assert not undocumented, undocumented

@@ -1,13 +1,15 @@
-"""Text table for `bnreg verify`, `bnreg check` and `print(CheckResult)`: theory, MC estimate ± SE,
-z-score, tolerance, verdict, and the power of each check against its deliberately wrong variants.
+"""The verdict table of a judged check: theory, MC ± SE, z, tolerance, verdict, and the power per wrong variant.
+
+Printed by `bnreg verify`, `bnreg check` and `print(CheckResult)`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:  # checks.py imports this module lazily (CheckResult.table)
-    from .judge import CheckResult
+# A judged check (`bnreg.testing.judge.CheckResult`, which imports this module to print itself):
+# duck-typed here, so that the two modules do not import each other.
+CheckResult = Any
 
 __all__ = ["format_check", "summary_line"]
 
