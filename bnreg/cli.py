@@ -64,18 +64,21 @@ def _add_scale(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_formulas(args: argparse.Namespace) -> int:
-    from bnreg.theory.catalog import FORMULAS
+    from bnreg.theory.catalog import FORMULAS, TOPICS
 
+    topic = {f.name: t for t, mod in TOPICS.items() for f in mod.FORMULAS}
     if args.json:
         print(json.dumps([{
-            "name": f.name, "formula": f.formula, "reference": f.reference, "summary": f.summary,
+            "name": f.name, "topic": topic[f.name], "formula": f.formula, "reference": f.reference,
+            "summary": f.summary,
             "params": [{"name": p.name, "kind": p.kind, "default": p.default, "range": p.range_text(),
                         "doc": p.doc} for p in f.params]} for f in FORMULAS.values()], indent=1))
         return 0
     for f in FORMULAS.values():
         params = ", ".join(f"{p.name}{'' if p.required else '=' + str(p.default)} [{p.range_text()}]"
                            for p in f.params)
-        print(f"{f.name}\n  {f.summary}\n  formula:   {f.formula}\n  params:    {params}\n  reference: {f.reference}\n")
+        print(f"{f.name}\n  {f.summary}\n  topic:     {topic[f.name]}\n  formula:   {f.formula}\n"
+              f"  params:    {params}\n  reference: {f.reference}\n")
     return 0
 
 
@@ -106,10 +109,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_derive(args: argparse.Namespace) -> int:
     from bnreg.theory.derivations import DERIVATIONS, show
+    from bnreg.topics import TOPICS
 
-    if args.name in (None, "list"):
-        for name, (_, doc) in DERIVATIONS.items():
-            print(f"{name:28s} {doc}")
+    if args.name in (None, "list"):  # by topic, in the manifest's order
+        for t in TOPICS:
+            if t.derivations:
+                print(f"{t.name} ({t.doc})")
+                for name in t.derivations:
+                    print(f"  {name:28s} {DERIVATIONS[name][1]}")
         return 0
     print(show(args.name, latex=args.latex))
     return 0

@@ -140,3 +140,19 @@ def test_the_manifest_imports_nothing_of_the_toolkit():
     imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)] + \
                [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert all(not (m or "").startswith("bnreg") for m in imported), imported
+
+
+def test_the_cli_listings_are_built_from_the_manifest(capsys):
+    import json
+
+    from bnreg.cli import main
+
+    assert main(["formulas", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    owner = {f: t.name for t in TOPICS for f in _items(t)["formulas"]}
+    assert {f["name"]: f["topic"] for f in listed} == owner
+    assert main(["derive"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    headers = [line.split()[0] for line in out if not line.startswith(" ")]
+    assert headers == [t.name for t in TOPICS if t.derivations]
+    assert [line.split()[0] for line in out if line.startswith(" ")] == [d for t in TOPICS for d in t.derivations]

@@ -2,7 +2,7 @@
 
 References are printed by `bnreg formulas`: Luo, Wang, Shao, Peng, "Towards Understanding
 Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); "write-up" is the authors'
-introductory write-up of that paper (in Chinese, docs/index.md#references); docs/B.md explains all.
+introductory write-up of that paper (in Chinese, docs/index.md#references); docs/bn_noise.md explains all.
 """
 
 from __future__ import annotations
@@ -34,23 +34,23 @@ _SERIES = ("the 1/M series holds for M large against the moments (rho, skew, m6)
            "or exact=true (Gaussian input)")
 _FAMILY = Param("family", "choice", None, choices=FAMILIES, doc="fill rho/skew/m5/m6 from an input family")
 
-_REF_SEED = "Luo et al., ICLR 2019 (arXiv:1809.00846) §2 and their Chinese write-up §1.3; docs/B.md"
+_REF_SEED = "Luo et al., ICLR 2019 (arXiv:1809.00846) §2 and their Chinese write-up §1.3; docs/bn_noise.md"
 
 FORMULAS.append(Formula(
     "simple_error", B.simple_error, (_M, _EXACT, _RHO, _ORDER, _SKEW, _M6, _FAMILY),
     "E[(b-a)^2] = 2 - 2 E[sigma_B] ~ (rho+6)/(4M) [3/(2M) Gaussian]; "
     "exact Gaussian: 2 - 2 sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2); order 2 Gaussian: 3/(2M) + 7/(16M^2)",
-    "the Chinese write-up of Luo et al., ICLR 2019 (arXiv:1809.00846), §1.1; docs/B.md",
+    "the Chinese write-up of Luo et al., ICLR 2019 (arXiv:1809.00846), §1.1; docs/bn_noise.md",
     "the write-up's simple example: error of batch vs population normalization",
     bounds=(0.0, 2.0), validity=_SERIES))
 FORMULAS.append(Formula(
     "batch_mean_var", B.batch_mean_var, (_M, _SIGMA),
-    "Var(mu_B) = sigma^2/M (exact)", "Teye et al., ICML 2018 (arXiv:1802.06455); docs/B.md",
+    "Var(mu_B) = sigma^2/M (exact)", "Teye et al., ICML 2018 (arXiv:1802.06455); docs/bn_noise.md",
     "variance of the batch mean", bounds=(0.0, None)))
 FORMULAS.append(Formula(
     "batch_std_mean", B.batch_std_mean, (_M, _RHO, _SIGMA, _ORDER, _EXACT, _SKEW, _M6, _FAMILY),
     "E[sigma_B] = sigma [1 - (rho+6)/(8M) + b2/M^2], b2 = -3g^2/8 + m6/16 - 15rho^2/128 - 19rho/32 - 37/32",
-    "docs/B.md (the O(1/M) bias of sigma_B, derived here)",
+    "docs/bn_noise.md (the O(1/M) bias of sigma_B, derived here)",
     "mean of the batch std (ddof=0), with its O(1/M) bias", bounds=(0.0, None), validity=_SERIES))
 FORMULAS.append(Formula(
     "batch_std_var", B.batch_std_var, (_M, _RHO, _SIGMA, _ORDER, _EXACT, _SKEW, _M6, _FAMILY),
@@ -59,14 +59,14 @@ FORMULAS.append(Formula(
     _REF_SEED, "variance of the batch std", bounds=(0.0, None), validity=_SERIES))
 FORMULAS.append(Formula(
     "sample_mean_corr", B.sample_mean_corr, (_M,),
-    "Corr(h_i, mu_B) = 1/sqrt(M) (exact)", "docs/B.md (derived here)",
+    "Corr(h_i, mu_B) = 1/sqrt(M) (exact)", "docs/bn_noise.md (derived here)",
     "correlation of a sample with its own batch mean", bounds=(0.0, 1.0)))
 FORMULAS.append(Formula(
     "sample_std_corr", B.sample_std_corr,
     (_M, Param("rho", "float", 0.0, lo=-2.0, lo_open=True, hi=1e12, doc="excess kurtosis"), _SKEW, _ORDER,
      _M5, _M6, _FAMILY),
     "Corr(h_i, sigma_B) = g/sqrt(M (rho+2)) + O(M^-3/2) (order 2 adds the M^-3/2 term)",
-    "docs/B.md (derived here)",
+    "docs/bn_noise.md (derived here)",
     "correlation of a sample with its own batch std (nonzero only for skewed inputs)",
     bounds=(-1.0, 1.0), validity=_SERIES))
 FORMULAS.append(Formula(
