@@ -1,2 +1,5 @@
-"""Monte Carlo and training: everything random.  Imports `theory` only to compare and to share
-parameter validation."""
+"""What is simulated: Monte-Carlo kernels, teacher-student students, the CNN library and each topic's checks.
+
+Imports `theory` only to compare; runs on the engine `bnreg.runtime` (threads, seeds, the chunk
+runner, caching, sweeps) and declares its checks with the judge `bnreg.testing.judge`.
+"""
