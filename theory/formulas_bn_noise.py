@@ -1,4 +1,4 @@
-"""Registered formulas of the BN-noise topic (theory/B.py): batch statistics as noise.
+"""Registered formulas of the BN-noise topic (theory/bn_noise.py): batch statistics as noise.
 
 References are printed by `bnreg formulas`: Luo, Wang, Shao, Peng, "Towards Understanding
 Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); "write-up" is the authors'
