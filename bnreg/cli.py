@@ -195,6 +195,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
     for n in names:
         figure_module(n)  # validate every name before any work
     scale = _scale(args)
+    if args.seed < 0:
+        raise ParameterError(f"--seed must satisfy seed >= 0 (got {args.seed})")
     # validated before any work (make_figure picks each figure's default); oversubscription warns once
     resolve_backend(args.backend, 1 if args.workers is None else max(1, args.workers))
     resolve_parallelism(args.workers, args.threads)
@@ -248,12 +250,14 @@ def cmd_cnn(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ParameterError(f"config items are key=value (got {item!r}); e.g. norm=bn batch=64")
+        if key in kv:
+            raise ParameterError(f"{key} is given twice ({key}={kv[key]} and {item}); give each field once")
         kv[key] = value
     if args.data_dir is not None:
         kv["data_dir"] = args.data_dir
     if args.seed is not None:  # --seed is the config's seed field (the seed rule: docs/verification.md)
-        if "seed" in kv and kv["seed"] != str(args.seed):
-            raise ParameterError(f"--seed {args.seed} and seed={kv['seed']} disagree; give the seed once")
+        if "seed" in kv:
+            raise ParameterError(f"--seed {args.seed} and seed={kv['seed']} both give the seed; give it once")
         kv["seed"] = str(args.seed)
     if args.threads is not None and args.threads < 1:
         raise ParameterError(f"--threads must satisfy threads >= 1 (got {args.threads})")
@@ -313,11 +317,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"{n:{width}s}  {doc}")
         return 0
     demo_module(args.name)  # validate the name before any work
+    if args.seed < 0:
+        raise ParameterError(f"--seed must satisfy seed >= 0 (got {args.seed})")
     if args.notebook:
         from bnreg.demos.notebook import write_notebook
 
-        print(f"{args.name}: notebook -> {write_notebook(args.name, args.notebook)}")
+        print(f"{args.name}: notebook -> {write_notebook(args.name, args.notebook, seed=args.seed)}")
         return 0
+    if not args.no_save:
+        check_writable(args.save, "--save")  # before any work
     run_demo(args.name, save=None if args.no_save else args.save, quick=args.quick, seed=args.seed)
     return 0
 
@@ -341,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_derive)
     s = sub.add_parser("verify", help="run the formula-vs-Monte-Carlo checks (" + SCALE_HELP + ")")
     _add_scale(s)
-    s.add_argument("--only", type=_patterns, help="glob or substring of check names (comma-separated)")
+    s.add_argument("--only", type=_patterns, help="a topic (e.g. dropout), or a glob or substring of check names "
+                   "(comma-separated)")
     s.add_argument("--json", help="write the full results to this file")
     s.add_argument("--threads", type=int, default=None,
                    help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")
@@ -362,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")
     s.set_defaults(func=cmd_check)
     s = sub.add_parser("figures", help="regenerate figures: list | NAME... | all (" + SCALE_HELP + ")")
-    s.add_argument("names", nargs="*")
+    s.add_argument("names", nargs="*", help="figures to make (`bnreg figures list`), or all (the default)")
     _add_scale(s)
     s.add_argument("--workers", type=int, default=None,
                    help="processes for the sweep points and plots, shared by all the figures of the run (default: one "
@@ -374,15 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="recompute, ignoring outputs and cache")
     s.add_argument("--seed", type=int, default=2019,
                    help="the run's seed (default 2019; docs/verification.md, 'Seeds')")
-    s.add_argument("--backend", default=None,
-                   help="serial | processes | dask: where sweep points run (default: serial for 1 worker, "
+    s.add_argument("--backend", default=None, choices=("serial", "processes", "dask"),
+                   help="where sweep points run (default: serial for 1 worker, "
                    "else processes; dask: --address of a scheduler, or a local cluster of --workers processes)")
     s.add_argument("--address", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     s.set_defaults(func=cmd_figures)
     s = sub.add_parser("bench", help="benchmarks, as ratios against a baseline measured in the same run: "
                        + " | ".join(SUITES))
     s.add_argument("suite", nargs="?", default="all", help="which suite (default: all, one report)")
-    s.add_argument("--quick", action="store_true")
+    s.add_argument("--quick", action="store_true", help="small sizes and few repeats (seconds; CI)")
     s.add_argument("--json", help="write results to this file")
     s.set_defaults(func=cmd_bench)
     s = sub.add_parser("cnn", help="train one CNN config (Luo et al. 2019, arXiv:1809.00846, §5): bnreg cnn "
@@ -395,10 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint-dir", default=None, help="checkpoint here; an interrupted run resumes")
     s.add_argument("--threads", type=int, default=1, help="numba/BLAS threads (default 1)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.add_argument("--seed", type=int, default=None, help="the run's seed: the config's seed field (default 0)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="the run's seed: the config's seed field (default 0; the data split has its own, split_seed)")
     s.intermixed = True
     s.set_defaults(func=cmd_cnn)
-    s = sub.add_parser("demo", help="classroom demos, one per topic: list | NAME [--save DIR] [--quick] "
+    s = sub.add_parser("demo", help="classroom demos, declared per topic: list | NAME [--save DIR] [--quick] "
                        "[--notebook DIR]")
     s.add_argument("name", nargs="?", help="a demo (`bnreg demo list`)")
     s.add_argument("--save", default="bnreg-demos", help="directory for NAME.png/.pdf/.csv/.json (default bnreg-demos)")

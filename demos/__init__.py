@@ -53,7 +53,10 @@ def run_demo(name: str, save: str | Path | None = None, quick: bool = False, see
     directory; None: no files) and returns the key numbers.  `quick`: a few seconds (tests);
     `seed`: the run's one seed, from which every random number of the demo is drawn (0: the
     documented numbers)."""
+    from bnreg.params import check_int
+
     mod = demo_module(name)
+    seed = check_int("seed", seed, 0)
     if save is not None:
         import matplotlib
 

@@ -84,13 +84,21 @@ def to_notebook(source: str) -> dict[str, Any]:
                          "language_info": {"name": "python"}}}
 
 
-def write_notebook(name: str, out_dir: str | Path) -> Path:
-    """Write demo `name` as OUT_DIR/plot_<name>.ipynb; returns the path."""
+def write_notebook(name: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Write demo `name` as OUT_DIR/plot_<name>.ipynb, its run cell calling main with `seed` (0: the
+    documented numbers); returns the path.  The directory is created and proved writable first and
+    the file written atomically (OutputError naming the path otherwise)."""
+    from bnreg.params import check_int
+    from bnreg.runtime import check_writable, write_atomic
+
     from . import demo_path
 
+    seed = check_int("seed", seed, 0)
     src = demo_path(name)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out_dir, "--notebook")
+    text = src.read_text()
+    if seed:
+        text = text.replace("main(quick=quick_from_env())", f"main(quick=quick_from_env(), seed={seed})")
     path = out / f"{src.stem}.ipynb"
-    path.write_text(json.dumps(to_notebook(src.read_text()), indent=1) + "\n")
+    write_atomic(path, json.dumps(to_notebook(text), indent=1) + "\n")
     return path

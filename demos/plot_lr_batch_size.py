@@ -70,10 +70,10 @@ def sgd_excess(pairs, steps: int, chains: int, seed: int = 0) -> list[dict[str, 
 
 # %%
 # 3. The CNN: batch sizes M with a fixed learning rate, and with lr scaled by M (same epochs);
-# replicate k trains with seed `seed + k`.
+# replicate k trains with seed `seed + k`, on the fixed data split (split_seed 0).
 def cnn(Ms, base_lr: float, base_M: int, seeds: int, n_train: int, epochs: int, widths, fc,
         seed: int = 0) -> list[dict]:
-    data = load_dataset("mnist1d", n_train, 1000, seed)
+    data = load_dataset("mnist1d", n_train, 1000, 0)
     rows = []
     for rule in ("fixed lr", "lr ∝ M"):
         for M in Ms:
@@ -81,7 +81,7 @@ def cnn(Ms, base_lr: float, base_M: int, seeds: int, n_train: int, epochs: int, 
             accs = []
             for s in range(seeds):
                 cfg = CNNConfig(widths=widths, fc=fc, dataset="mnist1d", n_train=n_train, n_val=1000, batch=M, lr=lr,
-                                momentum=0.9, epochs=epochs, seed=seed + s, split_seed=seed)
+                                momentum=0.9, epochs=epochs, seed=seed + s)
                 r = train(cfg, progress=False, data=data, threads=1)
                 accs.append(float("nan") if r["diverged"] else r["final"]["val_acc"])
             a = np.array(accs)

@@ -48,9 +48,10 @@ def orthonormal_theory(lam: float) -> dict[str, float]:
 
 
 # %%
-# 2. The MLP on 200 digits, every penalty with the same training seeds (replicate k: `seed + k`).
+# 2. The MLP on 200 digits, every penalty with the same training seeds (replicate k: `seed + k`), on
+# the fixed data split (split_seed 0).
 def mlp_runs(seeds: int, epochs: int, n_train: int, seed: int = 0) -> dict[tuple[str, float], list[dict]]:
-    d = load_dataset("digits", n_train, 1797 - n_train, seed)
+    d = load_dataset("digits", n_train, 1797 - n_train, 0)
     xv, yv, xt, yt = d.x_val[:500], d.y_val[:500], d.x_val[500:], d.y_val[500:]
     return {(p, lam): [train_mlp(d.x_train, d.y_train, xv, yv, xt, yt, hidden=128, penalty=p, lam=lam, lr=0.05,
                                  epochs=epochs, seed=seed + s) for s in range(seeds)] for p, lam in PENALTIES}

@@ -71,7 +71,7 @@ autodoc_preserve_defaults = True
 
 # The gallery: every demos/plot_*.py is executed (its `if __name__ == "__main__"` block calls
 # main(), which prints the key numbers and draws the figure; nothing is saved to disk) and shown
-# with its printed output and figure.  In quick mode by default, to keep the build short (the nine
+# with its printed output and figure.  In quick mode by default, to keep the build short (the ten
 # demos take about 30 s instead of about 3 min on two busy cores); BNREG_DEMO_QUICK=0 builds the
 # gallery with the full demos.
 os.environ.setdefault("BNREG_DEMO_QUICK", "1")

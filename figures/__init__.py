@@ -7,7 +7,7 @@ The interface every figure module offers to figures/run.py (`bnreg figures NAME`
   spec is one of SCALES, seed the base seed, cache a bnreg.runtime.cache.PointCache, sweep_kw the
   execution options (workers, threads, backend, address, progress).
 - point(**record) -> dict (most modules): one independent, cached unit of work of compute; a record
-  is a JSON-able dict of keyword arguments including its derived seed, and `bnreg.runtime.sweep.sweep`
+  is a JSON-able dict of keyword arguments including its derived seed, and `bnreg.runtime.sweeps.sweep`
   caches it under the figure name plus the record (the cnn_* figures sweep training configs
   through `bnreg.sims.nn.sweep.run_configs`).
 - plot(data) -> matplotlib Figure, drawn from compute's output only.

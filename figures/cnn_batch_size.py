@@ -65,7 +65,7 @@ def lr_for(spec: dict[str, Any], M: int) -> float:
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     """Train every (budget, config, batch) of `spec` (a SCALES entry) on every seed (`seed` the base
-    seed; runs cached in `cache`, `sweep_kw` for bnreg.runtime.sweep.sweep).  Returns the plotted table:
+    seed; runs cached in `cache`, `sweep_kw` for bnreg.runtime.sweeps.sweep).  Returns the plotted table:
     per (budget, config, batch, BN layer) the final gamma², gap, losses and accuracy (mean ± SE over
     seeds) and the paired differences d_* to the smallest batch."""
     seeds = run_seeds(seed, spec["seeds"])

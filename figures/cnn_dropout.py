@@ -62,7 +62,7 @@ KEYS = ("train_loss", "val_loss", "val_acc", "gap")
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     """Every config at each budget (epochs = spec epochs x factor) on every seed of `spec` (a SCALES
-    entry; `seed` the base seed; runs cached in `cache`, `sweep_kw` for bnreg.runtime.sweep.sweep); the
+    entry; `seed` the base seed; runs cached in `cache`, `sweep_kw` for bnreg.runtime.sweeps.sweep); the
     dropout runs train slower, so the longer budget shows whether a verdict is only a matter of
     training length.  Returns the plotted table: per (budget, config) the final losses, accuracy and
     gap (mean ± SE over seeds) and the paired differences d_* (to the same norm and batch without

@@ -56,7 +56,7 @@ def base_record(spec: dict[str, Any], **kw: Any) -> dict[str, Any]:
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     """Train every method on every seed of `spec` (a SCALES entry; `seed` the base seed; runs cached
-    in `cache`, `sweep_kw` for bnreg.runtime.sweep.sweep).  Returns the plotted table (equal-length
+    in `cache`, `sweep_kw` for bnreg.runtime.sweeps.sweep).  Returns the plotted table (equal-length
     columns): per method and evaluation epoch the mean ± SE over seeds of the losses, gap, accuracy
     and gamma² per layer."""
     seeds = run_seeds(seed, spec["seeds"])

@@ -71,7 +71,7 @@ def regime_record(regime: dict[str, Any], schedule: str, seed: int, **kw: Any) -
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     """Every schedule in every regime on the shared seeds (`spec` a SCALES entry; `seed` the base seed;
-    runs cached in `cache`; `sweep_kw` for bnreg.runtime.sweep.sweep).  Returns the plotted table: per (regime,
+    runs cached in `cache`; `sweep_kw` for bnreg.runtime.sweeps.sweep).  Returns the plotted table: per (regime,
     schedule) the final training loss/accuracy and test loss/accuracy (mean ± SE over the seeds that did
     not diverge) and their paired differences d_* to "none"."""
     seeds = run_seeds(seed, spec["seeds"])

@@ -94,7 +94,7 @@ def make_figure(
     workers: sweep processes (default 1, or one per core for figures whose points are
     single-threaded, `SERIAL_POINTS`, except at the quick scale; backend None: serial for 1, local
     processes for more); threads: MC/numba/BLAS threads in each of them (default cores // workers).  By default
-    workers x threads never exceeds the cores (`bnreg.runtime.sweep.resolve_parallelism`).
+    workers x threads never exceeds the cores (`bnreg.runtime.sweeps.resolve_parallelism`).
     Neither changes a number.  (Several figures at once: `make_figures`, which shares the cores
     between them.)  session: with force, training runs made under the same session string (by
     earlier figures of one run) are reused (None: a fresh session)."""
@@ -104,6 +104,7 @@ def make_figure(
         workers = resolve_parallelism()[1]
     workers, threads = resolve_parallelism(workers, threads)
     backend = resolve_backend(backend, workers)
+    seed = check_int("seed", seed, 0)
     prep = _prepare(name, scale, out, force, seed, session)
     if isinstance(prep, dict):
         return prep
@@ -145,6 +146,7 @@ def make_figures(
     names = list(names)
     for n in names:
         figure_module(n)  # validate every name before any work
+    seed = check_int("seed", seed, 0)
     if workers is not None:
         workers = check_int("workers", workers, 1)
     if threads is not None:

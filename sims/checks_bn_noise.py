@@ -1,6 +1,6 @@
 """BN-noise checks (batch statistics as noise; docs/bn_noise.md): the simple example, the moments
 of the batch mean and std, the sample-batch correlations and the mean-square BN deviation.
-Aggregated by `catalog.py`; the protocol is in `checks.py` and docs/verification.md.  The claims
+Declared for topic bn_noise (bnreg/topics.py); judged by `bnreg.testing.judge` (docs/verification.md).  The claims
 tested come from Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch
 Normalization", ICLR 2019 (arXiv:1809.00846) §2, and from the authors' introductory write-up of
 that paper (in Chinese; "write-up" in the labels, sections as in docs/index.md#references)."""

@@ -4,13 +4,19 @@
     python -m pytest -m mc                  the Monte-Carlo checks and statistical agreement tests
     python -m pytest -m "figures or build"  figure/demo runs and the builds (docs site, wheel, README)
 
-A test carries one kind marker; every kind implies `slow` (added here at collection), and a test
-marked `slow` without a kind is a collection error, so the kinds always partition the slow tests.
+Hypothesis runs derandomized (the same examples every run). A test carries one kind marker; every
+kind implies `slow` (added here at collection), and a test marked `slow` without a kind is a
+collection error, so the kinds always partition the slow tests.
 """
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# Property tests are reproducible: the same examples on every run (fixed seeds, no example database).
+settings.register_profile("bnreg", derandomize=True, database=None)
+settings.load_profile("bnreg")
 
 KINDS = {
     "mc": "Monte-Carlo checks and statistical agreement tests (formula vs simulation, with power)",

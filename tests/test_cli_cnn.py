@@ -32,13 +32,20 @@ def test_cnn_runs_and_writes_json(tmp_path, capsys):
     (["batch=300"], "batch must satisfy batch <= n_train = 256"),
     (["batch"], "config items are key=value"),
     (["colour=red"], "unknown config key 'colour'"),
-    (["dataset=cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar does not exist"),
+    (["epochs=3"], "epochs is given twice"),
+    (["--seed", "3", "seed=3"], "both give the seed"),
     (["--threads", "0"], "--threads"),
 ])
 def test_bad_input_exits_2(capsys, args, needle):
     assert main(["cnn", *TINY, *args, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bnreg: error: ") and needle in err and "\n" not in err
+
+
+def test_missing_cifar_directory_exits_2(capsys):
+    assert main(["cnn", "dataset=cifar10", "epochs=1", "--data-dir", "/nonexistent/cifar", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bnreg: error: ") and "/nonexistent/cifar does not exist" in err and "\n" not in err
 
 
 def test_divergence_exits_1_and_is_recorded(tmp_path, capsys):

@@ -58,7 +58,7 @@ def test_wheel_has_a_single_top_level_package(wheel):
         (info,) = [t for t in top if t.endswith(".dist-info")]
         assert top == {"bnreg", info}, top
         assert z.read(f"{info}/top_level.txt").decode().split() == ["bnreg"]
-        for sub in ("testing", "theory", "sims", "sims/kernels", "sims/nn", "figures", "bench", "demos"):
+        for sub in ("runtime", "testing", "theory", "sims", "sims/kernels", "sims/nn", "figures", "bench", "demos"):
             assert f"bnreg/{sub}/__init__.py" in names, sub
         assert "bnreg/demos/plot_bn_noise.py" in names  # the demos' one source ships (notebooks, `bnreg demo`)
         entry = z.read(f"{info}/entry_points.txt").decode()

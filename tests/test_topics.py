@@ -156,3 +156,11 @@ def test_the_cli_listings_are_built_from_the_manifest(capsys):
     headers = [line.split()[0] for line in out if not line.startswith(" ")]
     assert headers == [t.name for t in TOPICS if t.derivations]
     assert [line.split()[0] for line in out if line.startswith(" ")] == [d for t in TOPICS for d in t.derivations]
+
+
+@pytest.mark.parametrize("name", [t.name for t in TOPICS if t.checks])
+def test_verify_selects_a_topic_by_name(name):
+    from bnreg.sims.catalog import TOPICS as CHECKS
+    from bnreg.sims.catalog import select_checks
+
+    assert {c.name for c in select_checks(name)} >= {c.name for c in CHECKS[name].CHECKS}

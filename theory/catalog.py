@@ -1,4 +1,4 @@
-"""The formula catalog: every topic's registered formulas, aggregated explicitly, and `evaluate`.
+"""The formula catalog: every topic's registered formulas, gathered from the topic manifest, and `evaluate`.
 Drives `bnreg formulas`, `bnreg eval` and `bnreg.evaluate`.
 
 A parameter named `family` (when a formula has one) fills the moment parameters rho, skew, m5,

@@ -28,7 +28,7 @@ only through E[y|u] = A'(gamma0 u + beta0) (a well-specified GLM), because the l
 
 Layout.  This module is the topic's public face: it re-exports the derivations and the `bnreg derive`
 steps of gamma_decay_derive and the numeric twins of gamma_decay_numeric.  Names outside `__all__`
-(the SymPy symbols, derive_pn_wn, DERIVATION_STEPS) are re-exported as `name as name`.
+(the SymPy symbols, DERIVATION_STEPS) are re-exported as `name as name`.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ from .gamma_decay_numeric import (
 __all__ = [
     "GLMS", "CASES",
     "derive_deviation_moments", "derive_glm_taylor", "derive_zeta", "derive_zeta_special",
-    "derive_squared_exact", "derive_first_order_mean",
+    "derive_squared_exact", "derive_first_order_mean", "derive_pn_wn",
     "deviation_coeffs", "zeta", "glm_stats", "zeta_special", "bn_mean_shift",
     "bn_loss_excess", "bn_loss_grad", "optimal_gamma_ratio", "glm",
 ]

@@ -24,7 +24,10 @@ from bnreg.errors import OutputError, ParameterError
 
 from .files import write_atomic
 
-__all__ = ["PointCache", "code_version", "cache_key"]
+__all__ = ["PointCache", "code_version", "cache_key", "CODE_PACKAGES"]
+
+# what computes a cached result: its source is part of every entry's version (`code_version`)
+CODE_PACKAGES = ("bnreg.theory", "bnreg.sims", "bnreg.runtime", "bnreg.params")
 
 
 def _key_hash(key: dict) -> str:
@@ -33,19 +36,26 @@ def _key_hash(key: dict) -> str:
 
 @functools.cache
 def code_version() -> str:
-    """A hash of the source of bnreg.theory, bnreg.sims and this engine (bnreg.runtime): a cache
-    entry made by other code is stale (a miss), so a fixed bug never survives in a cache.  (The
-    caller adds its own source, e.g. the figure module's, as the cache's `salt`.)"""
+    """A hash of the source that computes cached results: the packages bnreg.theory and bnreg.sims,
+    this engine (bnreg.runtime) and the parameter module bnreg.params.  A cache entry made by other
+    code is stale (a miss), so a fixed bug never survives in a cache.  (The caller adds its own
+    source, e.g. the figure module's, as the cache's `salt`.)  The packages are located by name,
+    not imported: the engine depends on no science module, it only fingerprints their files."""
     import importlib.util
 
     h = hashlib.sha256()
-    for name in ("bnreg.theory", "bnreg.sims", "bnreg.runtime"):  # located, not imported (the engine knows no science)
+    for name in CODE_PACKAGES:
         spec = importlib.util.find_spec(name)
-        for root in (spec.submodule_search_locations or []) if spec is not None else []:
-            base = Path(root)
-            for f in sorted(base.rglob("*.py")):
-                h.update(f"{name}/{f.relative_to(base).as_posix()}".encode())
-                h.update(f.read_bytes())
+        if spec is None:  # pragma: no cover - every package ships with bnreg
+            continue
+        if spec.submodule_search_locations:
+            files = [(Path(root), f) for root in spec.submodule_search_locations
+                     for f in sorted(Path(root).rglob("*.py"))]
+        else:
+            files = [(Path(spec.origin).parent, Path(spec.origin))]
+        for base, f in files:
+            h.update(f"{name}/{f.relative_to(base).as_posix()}".encode())
+            h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 

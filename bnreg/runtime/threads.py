@@ -4,10 +4,16 @@ One number, `threads`, says how many threads a process may use, and it is applie
 once: the Monte-Carlo chunk runner (`bnreg.runtime.mc.run_chunks`), numba's parallel kernels,
 the BLAS library (threadpoolctl) and the coarse part pool of the CNN library
 (`bnreg.runtime.parts.run_parts`).  Set it for a block with `thread_limits(n)`, for a worker's
-whole life with `apply_threads(n)`; read it with `get_threads()` (default: the environment
-variable BNREG_THREADS, else every core).  `one_blas_thread()` pins BLAS alone to one thread
-where a computation parallelizes itself (small solves, parts) or must round the same on any
-machine.
+whole life with `apply_threads(n)`; read it with `get_threads()`.  The setting of a process:
+
+    a command's --threads (applied by `bnreg.testing.runner.run_suite`, `bnreg.runtime.sweeps.sweep`,
+      the shared pool's workers and `bnreg cnn`), else
+    in a sweep's worker processes: cores // workers (`bnreg.runtime.sweeps.resolve_parallelism`), else
+    `bnreg cnn`: 1 (its runs are small; parallelism comes from running several), else
+    the environment variable BNREG_THREADS, else every core.
+
+`one_blas_thread()` pins BLAS alone to one thread where a computation parallelizes itself (small
+solves, parts) or must round the same on any machine.
 
 No number depends on the setting: chunks and parts are fixed by the problem size and reduced in
 a fixed order.

@@ -1,9 +1,12 @@
-"""Formula-vs-Monte-Carlo checks: the harness behind `bnreg verify` and tests/sims/test_checks.py.
-Each topic lists its checks in `checks_<topic>.py`; `catalog.py` aggregates them.
+"""The judge of formula-vs-Monte-Carlo checks: `Check`, the tolerance rule, the power count, `run_check`.
+
+Each topic declares its checks in sims/checks_<topic>.py (topics: bnreg/topics.py); the one runner
+`bnreg.testing.runner.run_suite` runs them for `bnreg verify`, `bnreg check` and `bnreg.verify()`.
 
 Protocol (docs/verification.md):
 - Each check evaluates one formula at a grid of points; every point gets an independent MC
-  estimate (seed derived from the check name and point) with a jackknife standard error.
+  estimate (seed derived from the base seed and the point's parameters, docs/verification.md,
+  "Seeds") with a jackknife standard error.
 - A point passes when |MC - theory| <= z * SE + allowance.  z is the two-sided Student-t
   quantile (df = chunks - 1) for a family-wise false-alarm rate ALPHA = 1e-3 per check,
   Bonferroni over the check's judged points.

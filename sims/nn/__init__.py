@@ -3,9 +3,10 @@ normalization family (BN, PN + gamma decay, WN, WN + mean-/variance-only BN), dr
 and schedules, SGD, and the training loop of the CNN experiments.  Channels-last (B, H, W, C).
 See docs/cnn_library.md (the library) and docs/cnn.md (the experiments).
 
-Modules: config (CNNConfig, the one configuration, declared field by field), layers, norm, dropout,
-model (build_cnn), optim (SGD, learning-rate schedules), data (datasets), train (one run),
-checkpoint (save/resume), sweep (many runs, cached)."""
+Modules: config (CNNConfig, the one configuration, declared field by field), layers (the layer
+classes), gemm (convolution as blocked GEMM), norm, dropout, model (build_cnn), optim (SGD,
+learning-rate schedules), data (datasets), train (one run), diagnostics (variance shift, gradient
+diagnostics), checkpoint (save/resume), sweep (many runs, cached).  Threads: `bnreg.runtime`."""
 
 from .config import CNNConfig
 from .layers import Parameter

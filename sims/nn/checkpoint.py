@@ -8,6 +8,7 @@ resumed from it continues bit-identically (docs/cnn.md, "Checkpoints / cache").
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bnreg.params import ParameterError
+from bnreg.errors import OutputError, ParameterError
 
 from .config import CNNConfig
 
@@ -32,13 +33,23 @@ def checkpoint_path(checkpoint_dir: str | os.PathLike, cfg: CNNConfig) -> Path:
 def save_checkpoint(path: Path, cfg: CNNConfig, step: int, state: dict[str, np.ndarray],
                     hist: dict[str, Any], done: bool) -> None:
     """Write `state` (from `capture_state`), the config, the step, the JSON-able history `hist` and
-    whether the run is `done` to `path` atomically (a temporary file renamed over it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    np.savez(tmp, __config__=np.array(json.dumps(cfg.to_dict(), sort_keys=True)), __step__=np.array(step),
-             __done__=np.array(done), __hist__=np.array(json.dumps(hist)), **state)
-    os.replace(tmp, path)  # never a half-written checkpoint
+    whether the run is `done` to `path` atomically (a temporary file renamed over it).  An OS error
+    (full disk, read-only directory) is one OutputError naming the path, and leaves no temporary file."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, __config__=np.array(json.dumps(cfg.to_dict(), sort_keys=True)), __step__=np.array(step),
+                     __done__=np.array(done), __hist__=np.array(json.dumps(hist)), **state)
+        os.replace(tmp, path)  # never a half-written checkpoint
+        tmp = None
+    except OSError as e:
+        raise OutputError(f"cannot write the checkpoint {path}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def load_checkpoint(path: Path, cfg: CNNConfig) -> tuple[int, dict[str, np.ndarray], dict, bool] | None:

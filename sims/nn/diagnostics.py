@@ -1,6 +1,8 @@
-"""Diagnostics of the variance shift in a trained network (Li, Chen, Hu, Yang, "Understanding the
-Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019,
-arXiv:1801.05134; docs/variance_shift.md, "Trained networks").
+"""Diagnostics of a trained network: its variance shift and its gradient direction variance and error.
+
+The variance shift: Li, Chen, Hu, Yang, "Understanding the Disharmony between Dropout and Batch
+Normalization by Variance Shift", CVPR 2019, arXiv:1801.05134; docs/variance_shift.md, "Trained
+networks".
 
 * `bn_shift_per_layer(model, x)`: per BN layer, the real statistics of the layer's input over `x`
   in inference mode (every upstream BN with its running statistics, no dropout) against the running

@@ -118,7 +118,7 @@ def run_shift_point(cfg: CNNConfig) -> dict[str, Any]:
 def run_configs(records: Sequence[Mapping[str, Any]], cache: PointCache, figure: str,
                 point: Callable[[CNNConfig], dict[str, Any]] | None = None, reuse_longer: bool = False,
                 **sweep_kw: Any) -> list[dict]:
-    """Train every record through `bnreg.runtime.sweep.sweep` (serially, on processes or on Dask).
+    """Train every record through `bnreg.runtime.sweeps.sweep` (serially, on processes or on Dask).
 
     Parameters: `records` dicts of CNNConfig fields (module docstring), all validated before any
     run starts (ParameterError names the bad field); `cache` where finished runs are kept (an

@@ -1,5 +1,5 @@
 """Sweeps and parallelism: serial, processes and the shared pool give the same numbers; the workers
-and threads settings (bnreg/runtime/sweep.py, pool.py, threads.py)."""
+and threads settings (bnreg/runtime/sweeps.py, pool.py, threads.py)."""
 
 from __future__ import annotations
 
