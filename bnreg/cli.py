@@ -146,13 +146,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{c.name:32s} {c.claim}")
         return 0
     scale = _scale(args)
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")  # before any work
     _INTERRUPT[0] = "bnreg: interrupted (verify keeps no partial results; re-run it)"
     results = run_suite(checks, scale, seed=args.seed, threads=args.threads, workers=args.workers,
                         backend=args.backend, address=args.address, on_result=_print_table)
     print(summary_line(results))
-    if args.json:
+    if args.json is not None:
         write_json(args.json, {"scale": scale, "seed": args.seed, "checks": [r.to_dict() for r in results]})
     return 0 if all(r.passed for r in results) else 1
 
@@ -167,14 +167,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     scale = _scale(args)
     resolve_parallelism(1, args.threads)  # validated before any work
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
     _INTERRUPT[0] = "bnreg: interrupted (check keeps no partial results; re-run it)"
     # the file is loaded under the run's settings: its check_formula calls run when it is imported
     results = run_suite(lambda: load_checks(args.path), scale, seed=args.seed, threads=args.threads,
                         on_result=_print_table)
     print(summary_line(results, "check"))
-    if args.json:
+    if args.json is not None:
         write_json(args.json, {"scale": scale, "seed": args.seed, "checks": [r.to_dict() for r in results]})
     return 0 if all(r.passed for r in results) else 1
 
@@ -222,7 +222,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     names = list(SUITES) if args.suite in (None, "all") else [args.suite]
     mods = {n: suite_module(n) for n in names}  # validated before any work
-    if args.json:
+    if args.json is not None:
         check_output_file(args.json, "--json")
     _INTERRUPT[0] = "bnreg: interrupted (benchmarks keep no partial results)"
     report: dict = {"bnreg": __version__, "quick": args.quick, "machine": {
@@ -233,7 +233,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         res = mod.run_benchmark(quick=args.quick)
         report["suites"][n] = res
         print(mod.format_benchmark(res), flush=True)
-    if args.json:
+    if args.json is not None:
         write_json(args.json, report if len(names) > 1 else report["suites"][names[0]])
     return 0
 
@@ -262,7 +262,7 @@ def cmd_cnn(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise ParameterError(f"--threads must satisfy threads >= 1 (got {args.threads})")
     cfg = config_from_strings(kv)
-    if args.out:
+    if args.out is not None:
         check_output_file(args.out, "--out")  # before any work
     if args.checkpoint_dir:
         check_writable(args.checkpoint_dir, "--checkpoint-dir")
@@ -281,7 +281,7 @@ def cmd_cnn(args: argparse.Namespace) -> int:
               f"acc {f['val_acc']:.4f} | gap (val - train loss) {f['gap']:.4f}")
         if f["gamma2"]:
             print("gamma^2: " + " ".join(f"{k}={v:.4f}" for k, v in f["gamma2"].items()))
-    if args.out:
+    if args.out is not None:
         write_json(args.out, r)
     return 1 if r["diverged"] else 0
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,41 @@ __all__ = ["write_atomic", "check_writable", "check_output_file", "json_safe", "
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write `data` to `path` through a temporary file in the same directory and os.replace.
-    Returns the path; raises OutputError (naming the path) on an OS error."""
+    """Write `data` to `path` so that a reader sees the old content or the new, never half of it.
+
+    A regular file (or a new one) is written to a temporary file in its directory and renamed over
+    it.  A symlink is followed: its target is replaced that way (the link stays).  A device node or
+    a FIFO (`/dev/null`, `/dev/stdout`, a pipe) is written straight into, never replaced.  A
+    directory is refused.  Returns the path; raises OutputError (naming the path) on an OS error,
+    leaving no temporary file behind."""
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
+    target = Path(os.path.realpath(path))  # a symlink's target (the path itself otherwise)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"cannot write {path}: it is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):  # a device or a FIFO: write through
+        try:
+            with open(target, "wb") as f:
+                f.write(raw)
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+        return path
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".tmp-{target.name}-")
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
-        os.replace(tmp, path)
+        if st is not None:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))  # the replaced file keeps its permissions
+        os.replace(tmp, target)
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -60,14 +84,23 @@ def check_writable(directory: str | os.PathLike, what: str = "--out") -> Path:
 
 
 def check_output_file(path: str | os.PathLike, what: str) -> Path:
-    """An output file's directory must exist and be writable and the path must not be a
-    directory: checked before any work.  Returns the Path; raises OutputError naming `what`."""
+    """An output file must be writable where `write_atomic` will write it: not a directory; an
+    existing device node or FIFO writable as it is; otherwise (a symlink's target, or the path
+    itself) in an existing, writable directory.  Checked before any work.  Returns the Path;
+    raises OutputError naming `what`."""
     p = Path(path)
-    if p.is_dir():
+    if not str(path).strip():
+        raise OutputError(f"{what} is empty; give a file name")
+    target = Path(os.path.realpath(p))
+    if target.is_dir():
         raise OutputError(f"{what} {p} is a directory; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
+    if target.exists() and not target.is_file():  # a device node or a FIFO: written through
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"{what} {p} is not writable")
+        return p
+    parent = target.parent
     if not parent.is_dir():
-        raise OutputError(f"{what} {p}: directory {parent} does not exist")
+        raise OutputError(f"{what} {p}: directory {p.parent if str(p.parent) else '.'} does not exist")
     check_writable(parent, what)
     return p
 

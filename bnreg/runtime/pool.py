@@ -11,6 +11,7 @@ import contextlib
 import functools
 import heapq
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -43,9 +44,29 @@ def ignore_sigint_in_worker() -> None:
             std.TqdmDefaultWriteLock.mp_lock = None  # tqdm then uses its thread lock only
 
 
-def _init_pool_worker(threads: int) -> None:
-    """Initializer of a `SharedPool` worker: Ctrl-C is the parent's, and `threads` threads
-    everywhere for the worker's whole life (set once, not per point)."""
+def die_with_parent(parent: int) -> None:
+    """In a worker process: be killed (SIGKILL) the moment the parent process `parent` dies, however
+    it dies (kill -9 included), so that no worker outlives its run or writes after it has gone.
+    Linux: prctl(PR_SET_PDEATHSIG); the parent's pid is checked after it, in case it died before.
+    Elsewhere: nothing (the pool's own shutdown stops the workers)."""
+    import ctypes
+    import signal
+
+    if not sys.platform.startswith("linux"):  # pragma: no cover - Linux is where the pools fork
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - no prctl: the pool's shutdown stops us
+        return
+    if os.getppid() != parent:  # the parent died before prctl: nobody will read our results
+        os._exit(1)
+
+
+def _init_pool_worker(threads: int, parent: int) -> None:
+    """Initializer of a `SharedPool` worker: dies with its parent, leaves Ctrl-C to it, and uses
+    `threads` threads everywhere for its whole life (set once, not per point)."""
+    die_with_parent(parent)
     ignore_sigint_in_worker()
     apply_threads(threads)
 
@@ -73,7 +94,7 @@ class SharedPool:
         fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if fork else "spawn")
         self._ex = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_pool_worker,
-                                                          initargs=(self.threads,))
+                                                          initargs=(self.threads, os.getpid()))
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Any]] = []
         self._seq = 0
