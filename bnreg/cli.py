@@ -138,7 +138,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     # check's points over processes or a Dask cluster)
     resolve_parallelism(1 if args.workers is None else args.workers, args.threads)
     resolve_backend(args.backend, 1 if args.workers is None else args.workers)
-    checks = select_checks(args.only)
+    checks = select_checks(args.only, "--only")
     if not checks:
         raise ParameterError(f"--only {args.only!r} matches no check; see `bnreg verify --list`")
     if args.list:
@@ -423,7 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return int(args.func(args))
+        if getattr(args, "address", None) is not None and getattr(args, "backend", None) != "dask":
+            raise ParameterError("--address is a Dask scheduler's: give it with --backend dask")
+        code = int(args.func(args))
+        sys.stdout.flush()  # a full or closed stdout is reported here, not at interpreter exit
+        return code
     except BnregError as e:  # bad input (ParameterError) or an output that cannot be written (OutputError)
         print(f"bnreg: error: {e}", file=sys.stderr)
         return 2
@@ -431,10 +435,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_INTERRUPT[0], file=sys.stderr)
         return 130
     except BrokenPipeError:  # `bnreg ... | head`: the reader left; say nothing more
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 141
+    except OSError as e:  # stdout on a full disk or a closed descriptor: one line, exit 1
+        if e.filename is not None:
+            raise  # not the output stream's: a bug to see in full
+        _silence_stdout()
+        print(f"bnreg: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush fails no more."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout closed or not a file
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

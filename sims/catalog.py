@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 
+from bnreg.errors import ParameterError
 from bnreg.testing.judge import Check
 from bnreg.topics import TOPICS as _TOPICS
 
@@ -21,13 +22,29 @@ TOPICS = {t.name: importlib.import_module(t.checks_module) for t in _TOPICS if t
 CHECKS: list[Check] = [c for mod in TOPICS.values() for c in mod.CHECKS]
 
 
-def select_checks(pattern: str | None = None) -> list[Check]:
+def select_checks(pattern: str | None = None, what: str = "only") -> list[Check]:
     """Checks selected by `pattern`: a topic's name (bnreg/topics.py) selects that topic's checks;
     otherwise a glob on check names (substring match if it has no wildcard).  Several patterns may
-    be comma-separated; None or "" selects every check."""
-    if not pattern:
+    be comma-separated; None selects every check.  The one validation of `bnreg verify --only` and
+    `bnreg.verify(only=...)`: ParameterError for a pattern that is not a string, is empty or matches
+    no check, naming the option as `what`."""
+    if pattern is None:
         return list(CHECKS)
+    if not isinstance(pattern, str):
+        raise ParameterError(f"{what} must be a topic or check-name pattern, a string (got {type(pattern).__name__}); "
+                             "see `bnreg verify --list`")
     pats = [p.strip() for p in pattern.split(",") if p.strip()]
-    by_topic = {id(c) for p in pats if p in TOPICS for c in TOPICS[p].CHECKS}
-    return [c for c in CHECKS if id(c) in by_topic or any(
-        fnmatch.fnmatch(c.name, p) if any(ch in p for ch in "*?[") else p in c.name for p in pats)]
+    if not pats:
+        raise ParameterError(f"{what}={pattern!r} names no check: give at least one topic or check-name pattern "
+                             "(None selects every check); see `bnreg verify --list`")
+
+    def match(c: Check, p: str) -> bool:
+        if p in TOPICS:
+            return any(c is t for t in TOPICS[p].CHECKS)
+        return fnmatch.fnmatch(c.name, p) if any(ch in p for ch in "*?[") else p in c.name
+
+    unmatched = [p for p in pats if not any(match(c, p) for c in CHECKS)]
+    if unmatched:
+        raise ParameterError(f"{what}: {', '.join(map(repr, unmatched))} matches no check; see `bnreg verify --list` "
+                             f"(topics: {', '.join(TOPICS)})")
+    return [c for c in CHECKS if any(match(c, p) for p in pats)]

@@ -178,3 +178,19 @@ def test_subprocess_bad_input_exit_code_and_no_traceback():
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines() == ["bnreg: error: M must satisfy 2 <= M <= 1e+15 (got 1)"]
+
+
+def test_a_full_stdout_is_one_line_and_exit_1():
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "bnreg", "formulas"], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 1 and r.stderr.strip() == "bnreg: error: cannot write the output: No space left on device"
+
+
+def test_address_without_dask_is_refused(capsys):
+    from bnreg.cli import main
+
+    assert main(["verify", "--only", "batch_mean_var", "--address", "tcp://127.0.0.1:1"]) == 2
+    assert "--backend dask" in capsys.readouterr().err

@@ -65,7 +65,14 @@ def test_selection_and_alpha():
     assert ALPHA == 1e-3
     assert [c.name for c in select_checks("simple_error.*")] == [
         "simple_error.exact", "simple_error.asymptotic", "simple_error.kurtosis"]
-    assert select_checks("nosuchcheck") == []
+    assert len(select_checks(None)) == len(select_checks("*"))
+    from bnreg.errors import ParameterError
+
+    # one validation for `--only` and bnreg.verify(only=...): unmatched, empty or non-string patterns
+    for bad, msg in (("nosuchcheck", "matches no check"), ("simple_error.exact,NOPE", "'NOPE' matches no check"),
+                     ("", "names no check"), (" , ", "names no check"), (42, "a string"), (["x"], "a string")):
+        with pytest.raises(ParameterError, match=msg):
+            select_checks(bad)
 
 
 def test_verify_command_prints_exact_asymptotic_and_mc(tmp_path, capsys):
