@@ -1,5 +1,7 @@
-"""`bnreg`: the thin command line.  Parses, calls the library, reports.  Bad input exits 2 with
-a one-line message naming the parameter and its allowed range."""
+"""`bnreg`: the thin command line, its commands and its entry point: parse, call the library, report.
+
+Bad input exits 2 with a one-line message naming the parameter and its allowed range (the
+argument conventions: bnreg/cli_args.py)."""
 
 from __future__ import annotations
 
@@ -13,55 +15,10 @@ from bnreg.bench import SUITES
 from bnreg.errors import BnregError, ParameterError
 from bnreg.runtime import check_output_file, check_writable, write_json
 
+from .cli_args import SCALE_HELP, SEED_HELP_CHECKS, Parser, add_scale, only_patterns, scale_of
+
 # What an interrupt leaves behind, set by each command before its long work (told truthfully).
 _INTERRUPT = ["bnreg: interrupted"]
-
-SEED_HELP_CHECKS = ("base seed of every check (default: each check's own; the rule: docs/verification.md, "
-                    "'Seeds')")
-SCALE_HELP = "--quick: seconds (CI); default: minutes on 2 cores; --paper: the papers' sizes"
-
-
-class _Parser(argparse.ArgumentParser):
-    intermixed = False  # options may come before, between or after the positionals (`eval`)
-    epilog_from = None  # a function making the epilog, called only when the help is shown (`cnn`)
-    _mixing = False
-
-    def format_help(self) -> str:
-        if self.epilog_from is not None and self.epilog is None:
-            self.epilog = self.epilog_from()
-        return super().format_help()
-
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        raise ParameterError(message)
-
-    def parse_known_args(self, args=None, namespace=None):
-        if not self.intermixed or self._mixing:
-            return super().parse_known_args(args, namespace)
-        self._mixing = True  # parse_known_intermixed_args calls back into parse_known_args
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._mixing = False
-
-
-def _patterns(text: str) -> str:
-    """--only: at least one non-empty pattern (an empty one would silently select every check)."""
-    if not text.replace(",", "").strip():
-        raise argparse.ArgumentTypeError(f"give at least one check name or glob (got {text!r}); "
-                                         "see `bnreg verify --list`")
-    return text
-
-
-def _scale(args: argparse.Namespace) -> str:
-    if args.quick and args.paper:
-        raise ParameterError("choose at most one of --quick and --paper")
-    return "quick" if args.quick else "paper" if args.paper else "default"
-
-
-def _add_scale(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="smallest sizes (seconds)")
-    p.add_argument("--paper", action="store_true", help="the papers' sizes")
-
 
 def cmd_formulas(args: argparse.Namespace) -> int:
     from bnreg.theory.catalog import FORMULAS, TOPICS
@@ -145,7 +102,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for c in checks:
             print(f"{c.name:32s} {c.claim}")
         return 0
-    scale = _scale(args)
+    scale = scale_of(args)
     if args.json is not None:
         check_output_file(args.json, "--json")  # before any work
     _INTERRUPT[0] = "bnreg: interrupted (verify keeps no partial results; re-run it)"
@@ -165,7 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bnreg.testing.report import summary_line
     from bnreg.testing.runner import run_suite
 
-    scale = _scale(args)
+    scale = scale_of(args)
     resolve_parallelism(1, args.threads)  # validated before any work
     if args.json is not None:
         check_output_file(args.json, "--json")
@@ -194,7 +151,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
         names = list(FIGURE_MODULES)
     for n in names:
         figure_module(n)  # validate every name before any work
-    scale = _scale(args)
+    scale = scale_of(args)
     if args.seed < 0:
         raise ParameterError(f"--seed must satisfy seed >= 0 (got {args.seed})")
     # validated before any work (make_figure picks each figure's default); oversubscription warns once
@@ -331,9 +288,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="bnreg", description="Regularization by batch normalization and dropout: "
+    p = Parser(prog="bnreg", description="Regularization by batch normalization and dropout: "
                 "derivations, Monte Carlo checks and figures.")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     s = sub.add_parser("formulas", help="list every registered formula")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_formulas)
@@ -348,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--latex", action="store_true")
     s.set_defaults(func=cmd_derive)
     s = sub.add_parser("verify", help="run the formula-vs-Monte-Carlo checks (" + SCALE_HELP + ")")
-    _add_scale(s)
-    s.add_argument("--only", type=_patterns, help="a topic (e.g. dropout), or a glob or substring of check names "
+    add_scale(s)
+    s.add_argument("--only", type=only_patterns, help="a topic (e.g. dropout), or a glob or substring of check names "
                    "(comma-separated)")
     s.add_argument("--json", help="write the full results to this file")
     s.add_argument("--threads", type=int, default=None,
@@ -365,14 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "docs/testing.md) and print the verify table (" + SCALE_HELP + ")")
     s.add_argument("path", help="a .py file with module-level formula_check(...) objects or check_formula results")
     s.add_argument("--seed", type=int, default=None, help=SEED_HELP_CHECKS)
-    _add_scale(s)
+    add_scale(s)
     s.add_argument("--json", help="write the full results to this file")
     s.add_argument("--threads", type=int, default=None,
                    help="Monte Carlo / numba / BLAS threads (default: BNREG_THREADS or all cores)")
     s.set_defaults(func=cmd_check)
     s = sub.add_parser("figures", help="regenerate figures: list | NAME... | all (" + SCALE_HELP + ")")
     s.add_argument("names", nargs="*", help="figures to make (`bnreg figures list`), or all (the default)")
-    _add_scale(s)
+    add_scale(s)
     s.add_argument("--workers", type=int, default=None,
                    help="processes for the sweep points and plots, shared by all the figures of the run (default: one "
                    "per core; 1: one figure after another, each as `bnreg figures NAME` alone)")
