@@ -14,6 +14,7 @@ Two separate knobs: `workers` (sweep processes) and `threads` (threads inside ea
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -25,13 +26,16 @@ from tqdm.auto import tqdm
 from bnreg.params import ParameterError, check_choice, check_int
 
 from .cache import PointCache, cache_key
-from .pool import active_pool, ignore_sigint_in_worker, pool_sweep
+from .pool import active_pool, die_with_parent, ignore_sigint_in_worker, pool_sweep
 from .threads import cores as machine_cores
 from .threads import thread_limits
 
-__all__ = ["sweep", "resolve_parallelism", "resolve_backend", "BACKENDS"]
+__all__ = ["sweep", "resolve_parallelism", "resolve_backend", "dask_client", "BACKENDS", "DASK_CONNECT_TIMEOUT"]
+
+DASK_CONNECT_TIMEOUT = 10.0  # seconds to reach a Dask scheduler before giving up with one line
 
 BACKENDS = ("serial", "processes", "dask")
+_BOUND: list[int | None] = [None]  # in a worker: the parent it has been bound to die with
 _WARNED: set[str] = set()
 
 
@@ -53,6 +57,25 @@ def resolve_parallelism(workers: int | None = None, threads: int | None = None,
     return w, t
 
 
+def dask_client(address: str | None, workers: int) -> Any:
+    """A dask.distributed Client: of the scheduler at `address`, or of a local cluster of `workers`
+    single-threaded processes.  ParameterError (one line naming the address and the cause) for an
+    address that is not one, or a scheduler not reached within DASK_CONNECT_TIMEOUT seconds."""
+    try:
+        from dask.distributed import Client
+    except ImportError as e:
+        raise ParameterError("backend=dask needs `pip install 'bnreg[dask]'`") from e
+    if address is None:
+        return Client(processes=True, n_workers=workers, threads_per_worker=1)
+    try:
+        return Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except (ValueError, TypeError) as e:
+        raise ParameterError(f"--address {address!r} is not a Dask scheduler address ({e}); "
+                             "e.g. tcp://host:8786") from None
+    except (OSError, TimeoutError) as e:
+        raise ParameterError(f"cannot reach the Dask scheduler at --address {address}: {e}") from None
+
+
 def resolve_backend(backend: str | None, workers: int) -> str:
     """The backend a sweep runs on: `backend`, or by default serial for one worker and local
     processes for more.  ParameterError for an unknown backend or serial with several workers."""
@@ -67,12 +90,18 @@ def resolve_backend(backend: str | None, workers: int) -> str:
 class _Point:
     """The function a worker runs for one item: applies the thread setting inside the worker
     process (threads are per process: the parent's setting does not travel), then calls
-    fn(**record) (record sweeps) or fn(item) (object sweeps with a key function).  Picklable."""
+    fn(**record) (record sweeps) or fn(item) (object sweeps with a key function).  Picklable.
+    `parent`: the pid of the process that forked the workers (local processes only): a worker dies
+    with it (`bnreg.runtime.pool.die_with_parent`)."""
 
-    def __init__(self, fn: Callable[..., dict[str, Any]], threads: int | None, records: bool):
-        self.fn, self.threads, self.records = fn, threads, records
+    def __init__(self, fn: Callable[..., dict[str, Any]], threads: int | None, records: bool,
+                 parent: int | None = None):
+        self.fn, self.threads, self.records, self.parent = fn, threads, records, parent
 
     def __call__(self, item: Any) -> dict[str, Any]:
+        if self.parent is not None and self.parent != os.getpid() and _BOUND[0] != self.parent:
+            die_with_parent(self.parent)
+            _BOUND[0] = self.parent
         if self.threads is not None:  # in a worker process: Ctrl-C is the parent's to handle
             ignore_sigint_in_worker()
         with thread_limits(self.threads):
@@ -163,7 +192,8 @@ def sweep(
         threads = max(1, machine_cores() // workers)
     pool = active_pool() if backend == "processes" and address is None else None
     # on the shared pool, the workers' threads are set once (when the pool starts them)
-    point = _Point(fn, None if pool is not None else threads, records)
+    point = _Point(fn, None if pool is not None else threads, records,
+                   os.getpid() if backend == "processes" and pool is None else None)
 
     out: list[dict[str, np.ndarray] | None] = [cache.get(k) for k in keys]
     todo = [i for i, r in enumerate(out) if r is None]
@@ -184,12 +214,7 @@ def sweep(
             from joblib import Parallel, delayed, parallel_config
 
             if backend == "dask":
-                try:
-                    from dask.distributed import Client
-                except ImportError as e:
-                    raise ParameterError("backend=dask needs `pip install 'bnreg[dask]'`") from e
-                client = (Client(address) if address else
-                          Client(processes=True, n_workers=workers, threads_per_worker=1))
+                client = dask_client(address, workers)
                 cfg, n_jobs = parallel_config(backend="dask"), -1
             else:
                 # inner_max_num_threads sizes the BLAS/OpenMP/numba pools of fresh loky workers;

@@ -56,3 +56,16 @@ def test_verify_on_dask_equals_in_process():
     remote = run_check(check, "quick", backend="dask", workers=2)
     assert [p.mc for p in remote.points] == [p.mc for p in local.points]
     assert remote.passed == local.passed and remote.power == local.power
+
+
+@pytest.mark.parametrize("address, needle", [("garbage", "not a Dask scheduler address"),
+                                             ("tcp://127.0.0.1:1", "cannot reach the Dask scheduler"),
+                                             ("tcp://no-such-host.invalid:8786", "cannot reach the Dask scheduler")])
+def test_a_bad_or_unreachable_address_is_one_line_exit_2(capsys, monkeypatch, address, needle):
+    from bnreg.cli import main
+    from bnreg.runtime import sweeps
+
+    monkeypatch.setattr(sweeps, "DASK_CONNECT_TIMEOUT", 1.0)
+    assert main(["verify", "--only", "batch_mean_var", "--quick", "--backend", "dask", "--address", address]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and address in err and "\n" not in err and "Traceback" not in err

@@ -77,10 +77,15 @@ def _children(pid: int) -> list[int]:
 
 @pytest.mark.processes
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
-def test_pool_workers_die_with_their_parent(tmp_path):
-    """kill -9 of `bnreg figures` while its shared pool runs: no worker survives it."""
-    proc = subprocess.Popen([sys.executable, "-m", "bnreg", "figures", "simple_error", "gamma_decay", "batch_stats",
-                             "--quick", "--force", "--out", str(tmp_path / "out")], cwd=ROOT,
+@pytest.mark.parametrize("argv", [
+    ["figures", "simple_error", "gamma_decay", "batch_stats", "--quick", "--force", "--out", "{out}"],  # shared pool
+    ["verify", "--quick", "--workers", "2", "--threads", "1", "--only", "simple_error,batch_std"],  # loky
+], ids=["figures-shared-pool", "verify-workers"])
+def test_pool_workers_die_with_their_parent(tmp_path, argv):
+    """kill -9 of a run while its worker processes compute: no worker survives it (without the
+    parent-death binding they all did, for good)."""
+    argv = [a.format(out=tmp_path / "out") for a in argv]
+    proc = subprocess.Popen([sys.executable, "-m", "bnreg", *argv], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -88,7 +93,9 @@ def test_pool_workers_die_with_their_parent(tmp_path):
         while time.time() < deadline and len(workers) < 2 and proc.poll() is None:
             workers = _children(proc.pid)
             time.sleep(0.1)
-        assert len(workers) >= 2, "the shared pool's workers did not start"
+        assert len(workers) >= 2, "the workers did not start"
+        time.sleep(1.0)  # let them take points
+        workers = _children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         deadline = time.time() + 10
