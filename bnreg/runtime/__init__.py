@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .cache import PointCache, cache_key, code_version
     from .files import check_output_file, check_writable, json_safe, write_atomic, write_json
-    from .mc import MCResult, jackknife, mc_from_values, run_chunks, split_batches
+    from .mc import MCResult, jackknife, mc_from_values, run_chunks, split_batches, stop_requested
     from .parts import MAX_PARTS, n_parts, run_parts
     from .pool import SharedPool, active_pool, shared_pool
     from .rng import chunk_generators, derive_seed
@@ -34,7 +34,8 @@ _HOMES = {
                      "threadpool_controller"), "threads"),
     **dict.fromkeys(("MAX_PARTS", "n_parts", "run_parts"), "parts"),
     **dict.fromkeys(("chunk_generators", "derive_seed"), "rng"),
-    **dict.fromkeys(("MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batches"), "mc"),
+    **dict.fromkeys(("MCResult", "run_chunks", "stop_requested", "jackknife", "mc_from_values", "split_batches"),
+                    "mc"),
     **dict.fromkeys(("write_atomic", "write_json", "json_safe", "check_writable", "check_output_file"), "files"),
     **dict.fromkeys(("PointCache", "cache_key", "code_version"), "cache"),
     **dict.fromkeys(("SharedPool", "shared_pool", "active_pool"), "pool"),
@@ -58,7 +59,7 @@ __all__ = [
     "get_threads", "set_threads", "thread_limits", "apply_threads", "one_blas_thread", "threadpool_controller",
     "MAX_PARTS", "n_parts", "run_parts",
     "chunk_generators", "derive_seed",
-    "MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batches",
+    "MCResult", "run_chunks", "stop_requested", "jackknife", "mc_from_values", "split_batches",
     "write_atomic", "write_json", "json_safe", "check_writable", "check_output_file",
     "PointCache", "cache_key", "code_version",
     "SharedPool", "shared_pool", "active_pool",

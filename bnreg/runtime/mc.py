@@ -12,6 +12,7 @@ ratios, variances and correlations.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from bnreg.params import check_int
 from .rng import chunk_generators
 from .threads import get_threads
 
-__all__ = ["MCResult", "run_chunks", "jackknife", "mc_from_values", "split_batches"]
+__all__ = ["MCResult", "run_chunks", "stop_requested", "jackknife", "mc_from_values", "split_batches"]
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,25 @@ def run_chunks(
     progress: bool | None = False,
     desc: str = "MC",
 ) -> np.ndarray:
-    """Call chunk_fn(i, rng_i) for every chunk; stack the returned arrays in chunk order."""
+    """Call chunk_fn(i, rng_i) for every chunk; stack the returned arrays in chunk order.
+
+    Interruptible: on Ctrl-C (or any error) in the calling thread, chunks not yet started are
+    dropped and the running ones are asked to stop (`stop_requested()`, which a chunk that loops
+    over blocks checks between them), so the exception reaches the caller within a block."""
     rngs = chunk_generators(seed, n_chunks)
     threads = threads or get_threads()
     out: list[np.ndarray | None] = [None] * n_chunks
     bar = tqdm(total=n_chunks, desc=desc, disable=not progress, leave=False)
+    stop = threading.Event()
 
     def work(i: int) -> None:
-        out[i] = np.asarray(chunk_fn(i, rngs[i]))
+        if stop.is_set():
+            return
+        _LOCAL.stop = stop
+        try:
+            out[i] = np.asarray(chunk_fn(i, rngs[i]))
+        finally:
+            _LOCAL.stop = None
         bar.update(1)
 
     try:
@@ -67,11 +79,27 @@ def run_chunks(
             for i in range(n_chunks):
                 work(i)
         else:
-            with ThreadPoolExecutor(threads) as ex:
+            ex = ThreadPoolExecutor(threads)
+            try:
                 list(ex.map(work, range(n_chunks)))
+            except BaseException:
+                stop.set()  # running chunks stop at their next block; queued ones never start
+                ex.shutdown(wait=True, cancel_futures=True)
+                raise
+            ex.shutdown(wait=True)
     finally:
         bar.close()
     return np.stack(out)  # type: ignore[arg-type]
+
+
+_LOCAL = threading.local()
+
+
+def stop_requested() -> bool:
+    """True when the `run_chunks` that runs the current chunk has been interrupted: a chunk that
+    loops over blocks returns early when it sees it (its partial result is never used)."""
+    stop = getattr(_LOCAL, "stop", None)
+    return stop is not None and stop.is_set()
 
 
 def jackknife(stat: Callable[[np.ndarray], float], chunk_sums: np.ndarray, n: int) -> MCResult:

@@ -23,6 +23,7 @@ class FormulaCheck(Check):
 
     chunks: int = DEFAULT_CHUNKS
     grid: tuple[Params, ...] = field(default=(), repr=False)
+    sampler: Callable[..., Any] | None = field(default=None, repr=False)  # to time it before the run
 
 
 def formula_check(theory: Callable[..., float], sampler: Callable[..., Any], grid: Any = None, *,
@@ -84,4 +85,4 @@ def formula_check(theory: Callable[..., float], sampler: Callable[..., Any], gri
         wrong={w: (lambda p, f=f, w=w: real_value(f"wrong variant {w!r}", f, p)) for w, f in wrong.items()},
         allowance=allow, allowance_doc=doc, min_M=None,
         shown={k: (lambda p, f=f, k=k: real_value(f"shown column {k!r}", f, p)) for k, f in shown.items()},
-        n=n, alpha=false_alarm, seed=seed, chunks=chunks, grid=pts)
+        n=n, alpha=false_alarm, seed=seed, chunks=chunks, grid=pts, sampler=sampler)

@@ -10,12 +10,16 @@ and where the points run (this process, local processes or a Dask cluster).
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 from bnreg.errors import CheckInputError
 from bnreg.params import check_int
-from bnreg.runtime import resolve_backend, resolve_parallelism, thread_limits
+from bnreg.runtime import get_threads, resolve_backend, resolve_parallelism, thread_limits
 
 from .calls import fmt_params, name_of
 from .declare import FormulaCheck, formula_check
@@ -43,6 +47,39 @@ def precheck(check: Check, scale: str) -> None:
         at = "" if scale == "default" else f" at scale {scale} (n = {check.n} x {scale_factor(scale):g})"
         raise CheckInputError(f"{check.name}: n = {n} draws{at} is too small: {check.chunks} chunks of at least "
                               f"{MIN_PER_CHUNK} draws need n >= {need}")
+    if check.sampler is not None and n >= PILOT_FROM:
+        points = check.points(scale)
+        rate = _draws_per_second(check.sampler, points[0])
+        seconds = n * len(points) / (rate * min(get_threads(), check.chunks))
+        if seconds > MAX_SECONDS:
+            raise CheckInputError(
+                f"{check.name}: n = {n} draws x {len(points)} point(s) would take at least {_duration(seconds)} at the "
+                f"sampler's measured {rate:.3g} draws/s on {min(get_threads(), check.chunks)} thread(s); lower n "
+                f"(a check estimated above {_duration(MAX_SECONDS)} is refused before it starts)")
+
+
+MAX_SECONDS = 2 * 3600.0  # a check estimated to take longer is refused up front (split its grid instead)
+PILOT_FROM = 2**26          # below this many draws per point no estimate is needed (seconds at most)
+_PILOT = 2**14              # draws timed to estimate the sampler's rate
+
+
+def _draws_per_second(sampler: Callable[..., Any], params: Mapping[str, Any]) -> float:
+    """The sampler's rate on one thread, from its best of three calls of _PILOT draws (a stream of
+    its own: the check's streams are untouched)."""
+    rng = np.random.default_rng(0)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sampler(rng, _PILOT, **params)
+        best = min(best, time.perf_counter() - t0)
+    return _PILOT / max(best, 1e-9)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
 def check_power_of_n(r: CheckResult) -> None:

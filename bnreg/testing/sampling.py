@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bnreg.errors import CheckInputError
-from bnreg.runtime import MCResult, jackknife, run_chunks
+from bnreg.runtime import MCResult, jackknife, run_chunks, stop_requested
 
 from .calls import fmt_params
 from .judge import Params
@@ -86,7 +86,7 @@ def sample_mean(sampler: Callable, params: Params, n: int, seed: int, chunks: in
     def chunk(_i: int, rng: np.random.Generator) -> np.ndarray:
         acc = (0, 0.0, 0.0, 0.0)
         left = per
-        while left:
+        while left and not stop_requested():  # an interrupted run stops within a block
             k = min(left, _BLOCK)
             x = _draws(sampler, rng, k, params)
             m = float(x.mean())

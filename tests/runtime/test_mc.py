@@ -129,3 +129,26 @@ def test_batch_stats_kernel_matches_numpy_on_the_same_draws(family, M, n_batches
     q = np.stack([m, sd, err, x[:, 0]], axis=1)
     ref = np.concatenate([q.sum(0), (q.T @ q).ravel()])
     np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-11 * n_batches)
+
+
+def test_an_interrupted_run_stops_its_running_chunks():
+    """An exception in the calling thread (Ctrl-C, or here a failing chunk) stops the chunks that
+    loop over blocks at their next block (`stop_requested`), so it reaches the caller at once."""
+    import time
+
+    from bnreg.runtime import run_chunks, stop_requested
+
+    def chunk(i, rng):
+        if i == 0:
+            time.sleep(0.2)
+            raise KeyError("chunk 0 failed")
+        t0 = time.monotonic()
+        while not stop_requested() and time.monotonic() - t0 < 20:  # a long chunk, block by block
+            time.sleep(0.01)
+        return np.zeros(1)
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyError, match="chunk 0"):
+        run_chunks(chunk, 8, seed=0, threads=2)
+    assert time.monotonic() - t0 < 5  # without the stop, the other chunks would run for 20 s each
+    assert not stop_requested()  # outside a chunk: no stop

@@ -445,3 +445,4 @@ def test_docs_page_is_linked():
     assert "testing.md" in (ROOT / "docs" / "index.md").read_text()
     assert "docs/testing.md" in (ROOT / "README.md").read_text()
 
+
