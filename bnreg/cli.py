@@ -391,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(_INTERRUPT[0], file=sys.stderr)
         return 130
+    except MemoryError:  # e.g. a network too large for this machine, or a memory limit (ulimit -v)
+        print("bnreg: error: out of memory (lower the sizes, or raise the memory limit)", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `bnreg ... | head`: the reader left; say nothing more
         _silence_stdout()
         return 141

@@ -194,3 +194,14 @@ def test_address_without_dask_is_refused(capsys):
 
     assert main(["verify", "--only", "batch_mean_var", "--address", "tcp://127.0.0.1:1"]) == 2
     assert "--backend dask" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_one_line_and_exit_1(monkeypatch, capsys):
+    import bnreg.cli as cli
+
+    def exhausted(args):
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "cmd_formulas", exhausted)
+    assert cli.main(["formulas"]) == 1
+    assert capsys.readouterr().err.strip() == "bnreg: error: out of memory (lower the sizes, or raise the memory limit)"
