@@ -16,27 +16,44 @@ from bnreg.errors import BnregError, ParameterError
 from bnreg.runtime import check_output_file, check_writable, write_json
 
 from .cli_args import SCALE_HELP, SEED_HELP_CHECKS, Parser, add_scale, only_patterns, scale_of
+from .cli_errors import report_failure
 
 # What an interrupt leaves behind, set by each command before its long work (told truthfully).
 _INTERRUPT = ["bnreg: interrupted"]
 
 def cmd_formulas(args: argparse.Namespace) -> int:
-    from bnreg.theory.catalog import FORMULAS, TOPICS
+    from bnreg.evidence import records
+    from bnreg.theory.catalog import FORMULAS, get_formula
 
-    topic = {f.name: t for t, mod in TOPICS.items() for f in mod.FORMULAS}
+    if args.name is not None:  # the whole evidence record of one formula
+        get_formula(args.name)  # unknown names: one line naming the known ones, exit 2
+    recs = records()
+    if args.name is not None:
+        f, r = FORMULAS[args.name], recs[args.name]
+        if args.json:
+            print(json.dumps(_formula_dict(f, r), indent=1))
+        else:
+            print("\n".join([f"{f.name}: {f.summary}", f"  formula:    {f.formula}", *r.lines()[1:]]))
+        return 0
     if args.json:
-        print(json.dumps([{
-            "name": f.name, "topic": topic[f.name], "formula": f.formula, "reference": f.reference,
-            "summary": f.summary,
-            "params": [{"name": p.name, "kind": p.kind, "default": p.default, "range": p.range_text(),
-                        "doc": p.doc} for p in f.params]} for f in FORMULAS.values()], indent=1))
+        print(json.dumps([_formula_dict(f, recs[f.name]) for f in FORMULAS.values()], indent=1))
         return 0
     for f in FORMULAS.values():
         params = ", ".join(f"{p.name}{'' if p.required else '=' + str(p.default)} [{p.range_text()}]"
                            for p in f.params)
-        print(f"{f.name}\n  {f.summary}\n  topic:     {topic[f.name]}\n  formula:   {f.formula}\n"
-              f"  params:    {params}\n  reference: {f.reference}\n")
+        print(f"{f.name}\n  {f.summary}\n  topic:     {recs[f.name].topic}\n  formula:   {f.formula}\n"
+              f"  params:    {params}\n  reference: {f.reference}\n  evidence:  {recs[f.name].compact()}\n")
+    print("evidence: origin | twin = numeric function tested against the SymPy expression | mc = Monte-Carlo checks "
+          "with power | mpmath = extreme parameters against mpmath | shown = figure/demo; "
+          "'*' = missing, with a stated reason: `bnreg formulas NAME` shows the whole record")
     return 0
+
+
+def _formula_dict(f, r) -> dict:
+    return {"name": f.name, "topic": r.topic, "formula": f.formula, "reference": f.reference, "summary": f.summary,
+            "params": [{"name": p.name, "kind": p.kind, "default": p.default, "range": p.range_text(),
+                        "doc": p.doc} for p in f.params],
+            "evidence": r.to_dict()}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -86,6 +103,7 @@ def _print_table(r: object) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from bnreg.evidence import coverage_of_run
     from bnreg.runtime import resolve_backend, resolve_parallelism
     from bnreg.sims.catalog import select_checks
     from bnreg.testing.report import summary_line
@@ -109,8 +127,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     results = run_suite(checks, scale, seed=args.seed, threads=args.threads, workers=args.workers,
                         backend=args.backend, address=args.address, on_result=_print_table)
     print(summary_line(results))
+    cov = coverage_of_run(results)
+    print(cov["line"] + ("" if args.only is None else " (this run: the --only selection)"))
     if args.json is not None:
-        write_json(args.json, {"scale": scale, "seed": args.seed, "checks": [r.to_dict() for r in results]})
+        write_json(args.json, {"scale": scale, "seed": args.seed, "checks": [r.to_dict() for r in results],
+                               "coverage": cov})
     return 0 if all(r.passed for r in results) else 1
 
 
@@ -291,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="bnreg", description="Regularization by batch normalization and dropout: "
                 "derivations, Monte Carlo checks and figures.")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
-    s = sub.add_parser("formulas", help="list every registered formula")
+    s = sub.add_parser("formulas", help="list every registered formula with its evidence; "
+                       "bnreg formulas NAME: the whole evidence record of one")
+    s.add_argument("name", nargs="?", default=None, help="a registered formula: show its whole evidence record")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_formulas)
     s = sub.add_parser("eval", help="evaluate one formula: bnreg eval NAME key=value ...")
@@ -378,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bnreg.runtime.threads import fit_memory_limit
+
+    fit_memory_limit()  # under `ulimit -v`: threads must not each reserve a malloc arena (glibc aborts)
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "address", None) is not None and getattr(args, "backend", None) != "dask":
@@ -385,34 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.func(args))
         sys.stdout.flush()  # a full or closed stdout is reported here, not at interpreter exit
         return code
-    except BnregError as e:  # bad input (ParameterError) or an output that cannot be written (OutputError)
-        print(f"bnreg: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(_INTERRUPT[0], file=sys.stderr)
         return 130
-    except MemoryError:  # e.g. a network too large for this machine, or a memory limit (ulimit -v)
-        print("bnreg: error: out of memory (lower the sizes, or raise the memory limit)", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # `bnreg ... | head`: the reader left; say nothing more
-        _silence_stdout()
-        return 141
-    except OSError as e:  # stdout on a full disk or a closed descriptor: one line, exit 1
-        if e.filename is not None:
-            raise  # not the output stream's: a bug to see in full
-        _silence_stdout()
-        print(f"bnreg: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
-        return 1
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's final flush fails no more."""
-    import os
-
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):  # pragma: no cover - stdout closed or not a file
-        pass
+    except (BnregError, MemoryError, OSError) as e:
+        return report_failure(e)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,6 +43,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "bnreg_derivation",
     "bnreg_topics",  # docs/topics.md: the topic index, generated from bnreg/topics.py
+    "bnreg_evidence",  # docs/evidence.md: the evidence matrix, generated from bnreg/evidence.py
     "bnreg_docstrings",  # plain-text docstrings shown verbatim unless they are clean reST
 ]
 

@@ -1,10 +1,14 @@
 """Training-practice checks (docs/training_practice.md): BN's running statistics (the EMA of batch
-means and unbiased batch variances, with and without the warm-up min(d, (1+t)/(10+t))) and the
-minibatch-gradient noise of linear least squares, with and without replacement.  All formulas are
-exact, so the allowance is 0.  Aggregated by sims/catalog.py."""
+means and unbiased batch variances, with and without the warm-up min(d, (1+t)/(10+t))), the
+minibatch-gradient noise of linear least squares, with and without replacement, and SGD's stationary
+excess loss, exact and to first order in lr.  All formulas but the first-order excess loss are exact,
+so their allowance is 0; that one's is twice its derived lr^2 term.  The checks at initialization
+(training_practice_checks_init) and of L1 vs L2 (training_practice_checks_penalties) are appended
+to CHECKS.  Aggregated by sims/catalog.py."""
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +26,8 @@ from .training_practice import (
     simulate_running_stats,
     simulate_sgd_linear,
 )
+from .training_practice_checks_init import CHECKS as _INIT_CHECKS
+from .training_practice_checks_penalties import CHECKS as _PENALTY_CHECKS
 
 __all__ = ["CHECKS"]
 
@@ -196,3 +202,86 @@ def _sgd_additive(p: Params) -> float:
     Ct = U.T @ C @ U
     St = p["lr"] * Ct / (lam_[:, None] + lam_[None, :] - p["lr"] * lam_[:, None] * lam_[None, :])
     return float(np.sum(lam_ * np.diag(St)) / 2)
+
+
+# -------------------------------------------------- SGD's excess loss to first order in lr
+@lru_cache(maxsize=4)
+def _small_data() -> tuple[np.ndarray, np.ndarray, float]:
+    """A small problem (N = 40, dim 4), so that the finite-population factor (N-M)/(N-1) is far from 1."""
+    X, y, w = linear_dataset(40, 4, noise=1.0, seed=2)
+    G = per_example_gradients(X, y, w)
+    return X, y, float(np.sum(G * G) / len(y))  # the per-example gradients at w* have mean 0
+
+
+def _ehsh(X: np.ndarray, S: np.ndarray, M: int, replace: bool) -> np.ndarray:
+    """E[Hb S Hb] of a minibatch Hessian Hb = (1/M) sum_B x x^T: (1/M^2) [p1 Q + p2 (N^2 H S H - Q)],
+    Q = sum_i (x_i^T S x_i) x_i x_i^T, p1 = M/N, p2 = M(M-1)/(N(N-1)) without replacement,
+    Q/(N M) + (1 - 1/M) H S H with (theory.training_practice.sgd_stationary_excess)."""
+    N = X.shape[0]
+    H = X.T @ X / N
+    Q = (X * np.einsum("ij,ij->i", X @ S, X)[:, None]).T @ X
+    if replace:
+        return Q / (N * M) + (1.0 - 1.0 / M) * H @ S @ H
+    return (M / N * Q + M * (M - 1) / (N * (N - 1)) * (N * N * H @ S @ H - Q)) / (M * M)
+
+
+@lru_cache(maxsize=64)
+def _sgd_orders(lr: float, M: int, replace: bool) -> tuple[float, int]:
+    """(lr^2 term, burn-in).  The stationary S = E[e e^T] solves H S + S H - lr E[Hb S Hb] = lr C; with
+    S = lr S1 + lr^2 S2 + ..., H S1 + S1 H = C and H S2 + S2 H = E[Hb S1 Hb], so the excess loss
+    tr(H S)/2 = lr tr(C)/4 + lr^2 tr(E[Hb S1 Hb])/4 + O(lr^3).  Burn-in: S_t - S = -T^t(S) for the
+    self-adjoint positive map T(S) = E[(I - lr Hb) S (I - lr Hb)] of spectral radius rho, so after b
+    steps |tr(H (S_t - S))| <= |H|_F |S|_F rho^t; b makes rho^b <= 1e-12."""
+    X, y, _ = _small_data()
+    N, dim = X.shape
+    H = X.T @ X / N
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    G = (X @ w - y)[:, None] * X
+    C = TP.minibatch_factor(N, M, replace) * G.T @ G / N
+    lam_, U = np.linalg.eigh(H)
+    S1 = U @ ((U.T @ C @ U) / (lam_[:, None] + lam_[None, :])) @ U.T
+    second = lr * lr * float(np.trace(_ehsh(X, S1, M, replace))) / 4
+    T = np.empty((dim * dim, dim * dim))
+    for k in range(dim * dim):
+        E = np.zeros(dim * dim)
+        E[k] = 1.0
+        S = E.reshape(dim, dim)
+        T[:, k] = (S - lr * (H @ S + S @ H) + lr * lr * _ehsh(X, S, M, replace)).ravel()
+    rho = float(np.max(np.abs(np.linalg.eigvals(T))))
+    return second, math.ceil(math.log(1e-12) / math.log(rho))
+
+
+def _excess_points(scale: str) -> list[Params]:
+    return [dict(lr=lr, M=M, replace=r, N=40) for lr in (0.005, 0.02)
+            for M, r in ((1, False), (8, False), (8, True), (20, False), (20, True))]
+
+
+def _excess_sim(p: Params, samples: int, seed: int) -> MCResult:
+    X, y, _ = _small_data()
+    steps = max(samples // (32 * max(p["M"], 8)), 2000)  # a step costs about max(M, 8) gradient rows
+    _, burn = _sgd_orders(p["lr"], p["M"], p["replace"])
+    return simulate_sgd_linear(X, y, p["lr"], p["M"], steps + burn, burn, p["replace"], 32, seed)
+
+
+def _excess(p: Params, replace: bool | None = None) -> float:
+    return TP.sgd_excess_loss(p["lr"], p["M"], _small_data()[2], p["N"], p["replace"] if replace is None else replace)
+
+
+_add(Check(
+    "sgd.excess_loss", "sgd_excess_loss",
+    "constant-step SGD on least squares (N = 40, dim 4): E[L(w)] - L(w*) = lr factor(N, M) tr(Sigma_g(w*))/4 "
+    "+ O(lr^2), factor (N-M)/(M(N-1)) without replacement, 1/M with",
+    _excess_points, _excess_sim, _excess,
+    {"1/M whatever the sampling": lambda p: _excess(p, replace=True),
+     "(N-M)/(M(N-1)) whatever the sampling": lambda p: _excess(p, replace=False),
+     "lr factor tr/2 (Lyapunov as H S = C)": lambda p: 2 * _excess(p),
+     "batch ignored: lr tr(Sigma_g)/4": lambda p: p["lr"] * _small_data()[2] / 4},
+    allowance=lambda p: 2 * abs(_sgd_orders(p["lr"], p["M"], p["replace"])[0]),
+    allowance_doc="2 x |derived lr^2 term| lr^2 tr(E[Hb S1 Hb])/4 (H S1 + S1 H = C; the factor 2 covers the "
+                  "O(lr^3) rest); burn-in until rho^b <= 1e-12 (transient bound |H|_F |S|_F rho^b, negligible)",
+    min_M=1, shown={"exact (sgd_stationary_excess)": lambda p: TP.sgd_stationary_excess(
+        *_small_data()[:2], p["lr"], p["M"], p["replace"]),
+        "with the lr^2 term": lambda p: _excess(p) + _sgd_orders(p["lr"], p["M"], p["replace"])[0]}))
+
+
+CHECKS += _INIT_CHECKS + _PENALTY_CHECKS

@@ -2,7 +2,8 @@
 
 Part 1 of the training-practice simulations (the public face: sims/training_practice.py; theory:
 bnreg.theory.training_practice): square nets of the network library's `Dense` layers (float64)
-with the activations as library Layers, and the Monte Carlo over independent nets.
+with the activations as library Layers, and the Monte Carlo over independent nets; and a numba
+kernel for a ReLU unit on a batch of equicorrelated Gaussian pre-activations (dead on the batch?).
 """
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 from scipy.special import expit
 
-from bnreg.params import check_choice, check_int
-from bnreg.runtime import MCResult, derive_seed, mc_from_values, one_blas_thread
+from bnreg.params import check_choice, check_float, check_int
+from bnreg.runtime import MCResult, derive_seed, jackknife, mc_from_values, one_blas_thread, run_chunks, split_batches
 from bnreg.theory.training_practice import ACTIVATIONS, INITS, init_sigma_w2
 
 from .nn.layers import Dense, Layer, ReLU
 
-__all__ = ["Identity", "Tanh", "Sigmoid", "DeepNet", "InitResult", "simulate_init"]
+__all__ = ["Identity", "Tanh", "Sigmoid", "DeepNet", "InitResult", "simulate_init", "dead_relu_kernel",
+           "simulate_dead_relu"]
 
 
 # ------------------------------------------------------------------ activations (library Layers)
@@ -163,3 +166,44 @@ def simulate_init(activation: str = "relu", init: str = "he", width: int = 256, 
     n = batch * width
     res = [tuple(mc_from_values(stats[:, j, layer], n) for layer in range(depth)) for j in range(5)]
     return InitResult(activation, init, s2, *res, hist=hist)
+
+
+# ------------------------------------------------------------------ dead ReLU on a correlated batch
+@nb.njit(cache=True, nogil=True)
+def dead_relu_kernel(rng, c, batch, n_units, out):  # pragma: no cover - njit
+    """n_units independent units, each with pre-activations h_b = sqrt(c) z0 + sqrt(1 - c) z_b,
+    b = 1..batch (z i.i.d. N(0, 1): equicorrelated with c): adds the number dead on the whole
+    batch (h_b <= 0 for every b) to out[0].  A unit's draws stop at its first h_b > 0 (it is alive
+    whatever the rest), which changes no probability."""
+    sc = np.sqrt(c)
+    sr = np.sqrt(1.0 - c)
+    dead = 0
+    for _ in range(n_units):
+        z0 = sc * rng.standard_normal()
+        alive = False
+        for _b in range(batch):
+            if z0 + sr * rng.standard_normal() > 0.0:
+                alive = True
+                break
+        if not alive:
+            dead += 1
+    out[0] += dead
+
+
+def simulate_dead_relu(c: float, batch: int, n_units: int = 1_000_000, seed: int = 0, n_chunks: int = 64,
+                       threads: int | None = None) -> MCResult:
+    """MC of P(h_b <= 0 for all b = 1..batch) for zero-mean unit-variance Gaussian pre-activations
+    with pairwise correlation c in [0, 1] (theory: relu_dead_fraction, int phi(z) Phi(-sqrt(c/(1-c)) z)^B dz).
+    Returns an MCResult (jackknife over chunks of units)."""
+    c = check_float("c", c, 0.0, 1.0)
+    batch = check_int("batch", batch, 1)
+    per = split_batches(n_units, n_chunks)
+
+    def chunk(i: int, rng: np.random.Generator) -> np.ndarray:
+        out = np.zeros(2)
+        dead_relu_kernel(rng, c, batch, per, out)
+        out[1] = per
+        return out
+
+    sums = run_chunks(chunk, n_chunks, seed, threads)
+    return jackknife(lambda t: t[0] / t[1], sums, per * n_chunks)

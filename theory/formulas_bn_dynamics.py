@@ -8,10 +8,12 @@ Regularization in Batch Normalization", ICLR 2019 (arXiv:1809.00846); Smith, Dhe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bnreg.params import Param
 
 from . import bn_dynamics as BD
-from .registry import Formula
+from .registry import Evidence, Formula
 
 __all__ = ["FORMULAS"]
 
@@ -57,3 +59,31 @@ FORMULAS.append(Formula(
      Param("wd", "float", lo=0.0, lo_open=True, doc="weight decay on w", required=True), _N),
     "lr_eff* = lr/|w*|^2, |w*|^4 = lr G^2/(wd (2 - lr wd)) ~ sqrt(2 lr wd)/G", _REF,
     "effective learning rate at the weight-decay equilibrium of |w|"))
+
+# ------------------------------------------------------------------------- evidence
+_T = "tests/theory/test_bn_dynamics.py::"
+_PRODUCTS = ("products and square roots of bounded factors (kappa, the residual, the sampling factor) evaluated "
+             "as written; tests/theory/test_fuzz_eval.py finds no non-finite value over the legal range")
+EVIDENCE = {
+    "bn_stationary_error": Evidence(
+        "derived", "bn_stationary_error", twin=_T + "test_stationary_slope_matches_formula_and_finite_difference",
+        figures=("bn_learning_rate",), demos=("bn_dynamics",),
+        absent={"stability": "built from mp_stieltjes and its lam-derivative (both mpmath-tested in "
+                             "tests/theory/test_stability.py) and kappa; " + _PRODUCTS}),
+    "bn_noise_ridge": Evidence(
+        "derived", "bn_noise_ridge", demos=("bn_dynamics",),
+        absent={"twin": "nu is a symbol of the SymPy derivation (which proves the stationary predictor is the ridge "
+                        "solution at nu: " + _T + "test_noise_ridge_is_the_ridge_solution); its value "
+                        "lr_eff N rho2/M is tested term by term in " + _T + "test_noise_ridge_and_growth_law_values "
+                        "and the gradient-noise law behind rho2 against sampled batches in "
+                        "tests/sims/test_bn_dynamics.py",
+                "stability": _PRODUCTS,
+                "shown": "its effect is the bn_learning_rate figure (through bn_stationary_error); the demo "
+                         "prints nu"}),
+    "bn_weight_norm_growth": Evidence("derived", "bn_weight_norm", twin=_T + "test_weight_norm_law_and_equilibrium",
+                                      figures=("bn_learning_rate",), absent={"stability": _PRODUCTS}),
+    "bn_wd_effective_lr": Evidence("derived", "bn_weight_norm", twin=_T + "test_weight_norm_law_and_equilibrium",
+                                   figures=("bn_learning_rate",),
+                                   absent={"stability": "a fixed-point iteration of " + _PRODUCTS}),
+}
+FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

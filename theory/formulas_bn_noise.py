@@ -7,11 +7,13 @@ introductory write-up of that paper (in Chinese, docs/index.md#references); docs
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bnreg.params import Param
 
 from . import bn_noise as B
 from .distributions import FAMILIES
-from .registry import Formula
+from .registry import Evidence, Formula
 
 __all__ = ["FORMULAS"]
 
@@ -79,3 +81,34 @@ FORMULAS.append(Formula(
     "write-up: gamma^2 [u^2 (rho+2)/(4M) + (1 + 3(rho+2)/(4M))/M]",
     _REF_SEED, "mean-square BN-vs-PN deviation of one sample inside its own batch", bounds=(0.0, None),
     validity=_SERIES))
+
+# ------------------------------------------------------------------------- evidence
+_MOM = "tests/theory/test_moments.py::"
+_MPMATH = "tests/theory/test_stability.py::test_exact_formulas_match_mpmath_at_extreme_parameters"
+_SERIES_STAB = ("a polynomial in 1/M and the moments, evaluated as written (no cancellation: each term is "
+                "bounded by the declared ranges); tests/theory/test_fuzz_eval.py finds no non-finite or "
+                "out-of-bounds value over the whole legal range")
+EVIDENCE = {
+    "simple_error": Evidence("derived", "simple_error", twin=_MOM + "test_numeric_twins_equal_their_derivations",
+                             stability=_MPMATH, figures=("simple_error",), demos=("bn_noise",)),
+    "batch_mean_var": Evidence("derived", "batch_mean", twin=_MOM + "test_batch_mean_law_exact", stability=_MPMATH,
+                               absent={"shown": "a one-line exact law (sigma^2/M); the batch_stats figure shows "
+                                                "the batch std, the page states this law"}),
+    "batch_std_mean": Evidence("derived", "batch_std", twin=_MOM + "test_numeric_twins_equal_their_derivations",
+                               stability=_MPMATH, figures=("batch_stats",)),
+    "batch_std_var": Evidence("derived", "batch_std", twin=_MOM + "test_numeric_twins_equal_their_derivations",
+                              stability=_MPMATH, figures=("batch_stats",)),
+    "sample_mean_corr": Evidence("derived", "sample_batch_covariance", twin=_MOM + "test_cov_sample_batch",
+                                 stability=_MPMATH,
+                                 absent={"shown": "an exact one-line law (1/sqrt(M)), stated on the page"}),
+    "sample_std_corr": Evidence("derived", "sample_batch_covariance",
+                                twin=_MOM + "test_numeric_twins_equal_their_derivations",
+                                absent={"stability": _SERIES_STAB,
+                                        "shown": "stated on the page with its check's table "
+                                                 "(`bnreg verify --only sample_std_corr`)"}),
+    "bn_deviation_ms": Evidence("derived", "bn_deviation_ms", twin=_MOM + "test_numeric_twins_equal_their_derivations",
+                                absent={"stability": _SERIES_STAB,
+                                        "shown": "it enters the gamma_decay figure through zeta; its own values are "
+                                                 "the check's table (`bnreg verify --only bn_deviation_ms`)"}),
+}
+FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

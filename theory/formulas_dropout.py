@@ -6,10 +6,12 @@ alpha = P/N); `keep` is the retain probability of inverted dropout on the studen
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bnreg.params import Param
 
 from . import dropout as DO
-from .registry import Formula
+from .registry import Evidence, Formula
 
 __all__ = ["FORMULAS"]
 
@@ -43,3 +45,26 @@ FORMULAS.append(Formula(
     "rho^2 Q - 2 rho (1 - lam G) + 1, Q = 1 - 2 lam G - lam^2 G' + delta2 (G + lam G'); rho = kappa (running) "
     "or kappa sqrt(1 + lam Q/V) (recomputed)",
     "Li et al., CVPR 2019 (arXiv:1801.05134); " + _REF, "BN + input dropout student at convergence"))
+
+# ------------------------------------------------------------------------- evidence
+_T = "tests/theory/test_dropout.py::"
+_VIA_G = ("built from mp_stieltjes, its lam-derivative and kappa (mpmath-tested in tests/theory/test_stability.py), "
+          "evaluated as written; tests/theory/test_fuzz_eval.py finds no non-finite value over the legal range")
+_MAPPING = "test_mapping_has_alpha_and_is_not_the_drop_rate"
+EVIDENCE = {
+    "dropout_to_lam": Evidence("derived", "dropout_objective", twin=_T + _MAPPING,
+                               absent={"stability": "one product alpha (1 - keep)/keep over the declared ranges",
+                                       "shown": "a conversion: the figures plot gen_error_dropout, the ridge curve at "
+                                                "this lam"}),
+    "gen_error_dropout": Evidence("derived", "dropout_objective", twin=_T + _MAPPING,
+                                  figures=("teacher_student",),
+                                  absent={"stability": "gen_error_ridge (mpmath-tested) at lam = dropout_to_lam"}),
+    "dropout_diag_correction": Evidence(
+        "derived", "dropout_finite_n", twin=_T + "test_finite_n_numeric_twin_equals_the_derivation",
+        absent={"stability": _VIA_G,
+                "shown": "an O(1/N) correction: docs/dropout.md tabulates it against sampled designs "
+                         "(" + _T + "test_finite_n_correction_explains_the_diagonal_gap)"}),
+    "gen_error_dropout_bn_limit": Evidence("derived", "dropout_bn", twin=_T + "test_bn_limit_reduces_to_bn_and_ridge",
+                                           figures=("teacher_student",), absent={"stability": _VIA_G}),
+}
+FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

@@ -8,10 +8,12 @@ explains all.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bnreg.params import Param
 
 from . import teacher_student as TS
-from .registry import Formula
+from .registry import Evidence, Formula
 
 __all__ = ["FORMULAS"]
 
@@ -98,3 +100,53 @@ FORMULAS.append(Formula(
     "int rho(s) [(1 - f)^2 (1 + init_var) + delta2 f^2/s] ds + atom (1 + init_var), f = 1 - exp(-2 s tau/alpha)",
     "Advani & Saxe 2017 (arXiv:1710.03667); docs/teacher_student.md", "early-stopped gradient descent",
     bounds=(0.0, None)))
+
+# ------------------------------------------------------------------------- evidence
+_T = "tests/theory/test_teacher_student.py::"
+_MPMATH = "tests/theory/test_stability.py::test_exact_formulas_match_mpmath_at_extreme_parameters"
+EVIDENCE = {
+    "mp_stieltjes": Evidence("derived", "mp_stieltjes", stability=_MPMATH,
+                             twin=_T + "test_stieltjes_root_solves_equation_and_equals_closed_form",
+                             absent={"shown": "not plotted itself: it is the G inside every teacher-student curve "
+                                              "(teacher_student figure) and its density is the mp_law figure"}),
+    "mp_density": Evidence("derived", "mp_stieltjes", twin=_T + "test_stieltjes_is_transform_of_density_plus_atom",
+                           stability=_MPMATH, figures=("mp_law",)),
+    "gen_error_sgd": Evidence("derived", "sgd_limits", stability=_MPMATH,
+                              twin=_T + "test_sgd_limits_from_ridge_and_the_writeup_sign_error",
+                              figures=("teacher_student",), demos=("teacher_student", "weight_decay")),
+    "gen_error_sgd_exact": Evidence(
+        "paper", source="the mean of an inverse-Wishart matrix, E[(X^T X)^-1] = I/(P - N - 1) for Gaussian X "
+                        "(e.g. Muirhead, Aspects of Multivariate Statistical Theory, 1982, Theorem 3.2.12)",
+        stability=_MPMATH, demos=("teacher_student",),
+        absent={"derivation": "a textbook moment of the inverse-Wishart law, quoted, not re-derived here",
+                "twin": "no SymPy expression to compare with; " + _T + "test_exact_finite_n_pinv_tends_to_the_limit "
+                        "shows it tends to the derived gen_error_sgd as N grows"}),
+    "gen_error_ridge": Evidence("derived", "ridge_error", twin=_T + "test_ridge_error_and_optimum", stability=_MPMATH,
+                                figures=("teacher_student", "bn_learning_rate"),
+                                demos=("teacher_student", "weight_decay", "bn_dynamics")),
+    "zeta_to_lam": Evidence("derived", "zeta_mapping", twin="tests/sims/test_teacher_student.py::test_zeta_mapping",
+                            absent={"stability": "one product alpha zeta; the declared range caps it at 1e300",
+                                    "shown": "a conversion: the teacher_student figure plots WN students at "
+                                             "lam = alpha zeta (gen_error_wn)"}),
+    "gen_error_wn": Evidence("derived", "zeta_mapping", stability=_MPMATH,
+                             figures=("teacher_student", "bn_training_length"), demos=("teacher_student",),
+                             absent={"twin": "defined as gen_error_ridge at lam = zeta_to_lam(alpha, zeta), both "
+                                             "twin-tested; tests/theory/test_stability.py::test_ridge_near_lam_zero "
+                                             "checks the composition"}),
+    "bn_shrinkage": Evidence("derived", "bn_limit", twin=_T + "test_bn_limit_derivation_and_shrinkage",
+                             stability=_MPMATH, demos=("bn_dynamics",)),
+    "gen_error_bn_limit": Evidence("derived", "bn_limit", twin=_T + "test_bn_limit_derivation_and_shrinkage",
+                                   stability=_MPMATH,
+                                   figures=("teacher_student", "bn_learning_rate", "bn_training_length"),
+                                   demos=("teacher_student", "bn_dynamics")),
+    "gen_error_gd": Evidence(
+        "paper", source="Advani & Saxe, High-dimensional dynamics of generalization error in neural networks, "
+                        "arXiv:1710.03667 (2017), §3: the gradient-flow learning curve as an integral over the "
+                        "Marchenko-Pastur density", figures=("bn_training_length",), demos=("weight_decay",),
+        absent={"derivation": "quoted from the paper (gradient flow solved mode by mode), not re-derived in SymPy",
+                "twin": "no SymPy expression; " + _T + "test_gd_learning_curve_limits checks its limits "
+                        "(tau = 0: 1 + init_var; tau -> oo: the derived gen_error_sgd)",
+                "stability": "a quadrature over the MP density (scipy quad); tests/theory/test_fuzz_eval.py finds no "
+                             "non-finite or negative value over the legal range"}),
+}
+FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

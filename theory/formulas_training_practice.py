@@ -4,10 +4,12 @@ minibatch-gradient noise (exact) and SGD's excess loss (first order in lr), L1 v
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bnreg.params import Param
 
 from . import training_practice as TP
-from .registry import Formula
+from .registry import Evidence, Formula
 
 __all__ = ["FORMULAS", "M_MAX"]
 
@@ -118,3 +120,40 @@ _add(Formula(
     "P(w = 0) = Phi((lam - w*)/sigma) - Phi((-lam - w*)/sigma)",
     _REF_PEN, "probability that L1 sets a coefficient exactly to zero (orthonormal design, exact)",
     bounds=(0.0, 1.0)))
+
+# ------------------------------------------------------------------------- evidence
+_T = "tests/theory/test_training_practice.py::"
+_MPMATH = "tests/theory/test_stability.py::test_exact_formulas_match_mpmath_at_extreme_parameters"
+_EMA_TWIN = _T + "test_running_stats_twins_equal_the_derivations"
+_EMA = dict(derivation="bn_running_stats", twin=_EMA_TWIN, stability=_MPMATH, demos=("bn_running_stats",))
+_PEN_EV = dict(derivation="soft_threshold", twin=_T + "test_sgd_lyapunov_and_soft_threshold", stability=_MPMATH,
+               demos=("weight_decay",))
+_INIT_EV = dict(derivation="init_variance", twin=_T + "test_init_twins_equal_the_relu_depth_law", stability=_MPMATH,
+                absent={"shown": "the initialization demo plots the whole recursion through depth (forward_variance, "
+                                 "backward_variance), of which this formula is the last layer's value"})
+EVIDENCE = {
+    "init_forward_q": Evidence("derived", **_INIT_EV),
+    "init_backward_r": Evidence("derived", **_INIT_EV),
+    "relu_dead_fraction": Evidence(
+        "paper", source="Lu, Shin, Su, Karniadakis, Dying ReLU and Initialization, arXiv:1903.06733: the probability "
+                        "that a unit is dead on a whole batch of correlated Gaussian pre-activations (an orthant "
+                        "probability, written as a one-dimensional integral)",
+        stability=_MPMATH, demos=("initialization",),
+        absent={"derivation": "an orthant probability of an equicorrelated Gaussian, quoted in its textbook "
+                              "one-dimensional form, not derived in SymPy",
+                "twin": "no SymPy expression; " + _T + "test_relu_dead_fraction_orthant_closed_forms checks it "
+                        "against the closed orthant probabilities (B = 1, 2, 3) and "
+                        + _T + "test_relu_dead_fraction_limits_and_brute_force by brute force"}),
+    "running_mean_bias": Evidence("derived", **_EMA),
+    "running_mean_var": Evidence("derived", **_EMA),
+    "running_var_bias": Evidence("derived", **_EMA),
+    "running_var_var": Evidence("derived", **_EMA),
+    "minibatch_mean_var": Evidence("derived", "minibatch_noise", twin=_EMA_TWIN, stability=_MPMATH,
+                                   demos=("lr_batch_size",)),
+    "sgd_excess_loss": Evidence("derived", "minibatch_noise", twin=_EMA_TWIN, stability=_MPMATH,
+                                demos=("lr_batch_size",)),
+    "ridge_orthonormal_risk": Evidence("derived", **_PEN_EV),
+    "lasso_orthonormal_risk": Evidence("derived", **_PEN_EV),
+    "lasso_zero_prob": Evidence("derived", **_PEN_EV),
+}
+FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

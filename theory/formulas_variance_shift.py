@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bnreg.params import Param
 
 from . import variance_shift as VS
-from .registry import Formula
+from .registry import Evidence, Formula
 
 __all__ = ["FORMULAS"]
 
@@ -38,3 +40,14 @@ FORMULAS.append(Formula(
     "Delta = v A/(v A + beta^2/3 (v + c^2)), A = 1 - corr + corr d cos2 (equal to Bernoulli dropout when "
     "beta^2/3 = (1-keep)/keep)",
     _REF, "variance shift of a BN input after Uout (uniform multiplicative noise)", bounds=(0.0, 1.0)))
+
+# ------------------------------------------------------------------------- evidence
+_T = "tests/theory/test_variance_shift.py::"
+_MPMATH = "tests/theory/test_stability.py::test_exact_formulas_match_mpmath_at_extreme_parameters"
+EVIDENCE = {
+    "variance_shift_ratio": Evidence("derived", "variance_shift", twin=_T + "test_twin_equals_derivation",
+                                     stability=_MPMATH, figures=("variance_shift_ratio",), demos=("variance_shift",)),
+    "uout_shift_ratio": Evidence("derived", "variance_shift", twin=_T + "test_twin_equals_derivation",
+                                 stability=_MPMATH, figures=("variance_shift_ratio",)),
+}
+FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

@@ -10,7 +10,40 @@ from dataclasses import dataclass
 
 from bnreg.params import Param, ParameterError
 
-__all__ = ["Formula"]
+__all__ = ["Formula", "Evidence", "EVIDENCE_KINDS"]
+
+
+# The kinds of evidence a formula carries; each is present or has a reason in `Evidence.absent`.
+# "mc" (the Monte-Carlo checks) is not declared here: bnreg/evidence.py finds a formula's checks in
+# the check catalog (sims/checks_<topic>.py), which theory/ never imports.
+EVIDENCE_KINDS = ("derivation", "twin", "mc", "stability", "shown")
+ORIGINS = ("derived", "paper", "definition")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a registered formula comes from and what backs it (`bnreg formulas NAME`, docs/evidence.md).
+
+    origin: "derived" (here: `derivation` names the `bnreg derive` entry), "paper" (`source`: title,
+    arXiv id, section or equation) or "definition" (`source`: what it defines).
+    twin: the test comparing the numeric function with the SymPy expression ("tests/...py::test_name").
+    stability: the test evaluating it at extreme legal parameters against mpmath.
+    figures, demos: the `bnreg figures` and `bnreg demo` names that show it.
+    absent: kind ("derivation", "twin", "mc", "stability", "shown") -> why that evidence is missing;
+    tests/test_evidence.py fails when a kind is neither present nor explained."""
+
+    origin: str
+    derivation: str = ""
+    source: str = ""
+    twin: str = ""
+    stability: str = ""
+    figures: tuple[str, ...] = ()
+    demos: tuple[str, ...] = ()
+    absent: dict[str, str] | None = None
+
+    def reason(self, kind: str) -> str:
+        """Why `kind` of evidence is missing ("" if no reason is given)."""
+        return (self.absent or {}).get(kind, "")
 
 
 @dataclass(frozen=True)
@@ -32,6 +65,7 @@ class Formula:
     # (e.g. "the pseudo-inverse error diverges at alpha = 1") or None.  An infinite value anywhere
     # else is an overflow, and `evaluate` refuses it.
     diverges: Callable[..., str | None] | None = None
+    evidence: Evidence | None = None  # what backs it (declared with the formula; tests/test_evidence.py)
 
     def param(self, name: str) -> Param:
         """The parameter called `name`, or ParameterError listing the allowed ones."""

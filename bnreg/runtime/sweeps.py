@@ -14,6 +14,7 @@ Two separate knobs: `workers` (sweep processes) and `threads` (threads inside ea
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from bnreg.errors import BnregError, ClusterLostError
 from bnreg.params import ParameterError, check_choice, check_int
 
 from .cache import PointCache, cache_key
@@ -67,13 +69,36 @@ def dask_client(address: str | None, workers: int) -> Any:
         raise ParameterError("backend=dask needs `pip install 'bnreg[dask]'`") from e
     if address is None:
         return Client(processes=True, n_workers=workers, threads_per_worker=1)
+    # distributed logs every failed reconnection with its traceback; the failures it would report
+    # are reported here, in one line each
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     try:
-        return Client(address, timeout=DASK_CONNECT_TIMEOUT)
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
     except (ValueError, TypeError) as e:
         raise ParameterError(f"--address {address!r} is not a Dask scheduler address ({e}); "
                              "e.g. tcp://host:8786") from None
     except (OSError, TimeoutError) as e:
+        if address in _DASK_REACHED:  # it answered earlier in this run: the cluster was lost, not mistyped
+            raise ClusterLostError(_lost(address, e)) from None
         raise ParameterError(f"cannot reach the Dask scheduler at --address {address}: {e}") from None
+    if address not in _DASK_REACHED:
+        try:  # a scheduler without workers would take the points and never return them
+            client.wait_for_workers(1, timeout=DASK_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError):
+            client.close()
+            raise ParameterError(f"the Dask scheduler at --address {address} has no worker (waited "
+                                 f"{DASK_CONNECT_TIMEOUT:g} s): start one, e.g. `dask worker {address}`") from None
+    _DASK_REACHED.add(address)
+    return client
+
+
+_DASK_REACHED: set[str] = set()  # scheduler addresses this process has connected to
+
+
+def _lost(address: str, cause: BaseException) -> str:
+    why = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    return (f"lost the Dask scheduler at --address {address} mid-run ({why}); the points finished so far "
+            "are cached: start the cluster again and re-run to resume")
 
 
 def resolve_backend(backend: str | None, workers: int) -> str:
@@ -229,7 +254,10 @@ def sweep(
                             cache.put(keys[i], res)
                             out[i] = {k: np.asarray(v) for k, v in res.items()}
                             bar.update(1)
-                    except BaseException:
+                    except BaseException as e:
+                        if client is not None and address is not None and not interrupted() \
+                                and not isinstance(e, BnregError) and client.status != "running":
+                            raise ClusterLostError(_lost(address, e)) from None
                         if interrupted():
                             with contextlib.suppress(BaseException):
                                 gen.close()  # abort the remaining jobs

@@ -29,7 +29,7 @@ from typing import Any
 from bnreg.params import check_int
 
 __all__ = ["get_threads", "set_threads", "thread_limits", "apply_threads", "one_blas_thread",
-           "threadpool_controller", "cores"]
+           "threadpool_controller", "cores", "fit_memory_limit"]
 
 _THREADS: list[int | None] = [None]  # the process's setting; None: BNREG_THREADS or all cores
 
@@ -137,3 +137,26 @@ def one_blas_thread() -> Iterator[None]:
     finally:
         for lib, n in zip(libs, old, strict=True):
             lib.set_num_threads(n)
+
+
+def fit_memory_limit() -> bool:
+    """Under an address-space limit (`ulimit -v`), keep every thread on glibc's main malloc arena.
+
+    glibc reserves 64 MB of address space for each thread's own malloc arena; with a few numba,
+    BLAS and pool threads that alone exhausts a limit of some hundred MB, and glibc then kills the
+    process from inside thread creation ("cannot allocate memory for thread-local data", exit 127:
+    no Python error to report).  One arena costs a little lock contention and nothing else.  Set for
+    this process (mallopt) and, through MALLOC_ARENA_MAX, for the worker processes it starts (unless
+    the user set it).  Returns whether a limit was found; a no-op without one or off glibc."""
+    try:
+        import ctypes
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return False
+        os.environ.setdefault("MALLOC_ARENA_MAX", "1")
+        ctypes.CDLL("libc.so.6").mallopt(-8, int(os.environ["MALLOC_ARENA_MAX"]))  # -8: M_ARENA_MAX
+        return True
+    except (ImportError, OSError, ValueError, AttributeError):  # not Linux/glibc, or a bad MALLOC_ARENA_MAX
+        return False

@@ -28,6 +28,9 @@ DEFAULT_CHUNKS = 64
 MIN_PER_CHUNK = 16  # draws per chunk at least: n >= chunks * MIN_PER_CHUNK
 EDGEWORTH_FRACTION = 0.1  # the skewness shift of the t quantile may be at most this fraction of z
 _BLOCK = 2**18  # at most this many draws per sampler call (memory)
+# Largest |draw| accepted: the cubes of the deviations are summed over up to 2^28 draws (the skewness),
+# 1e90^3 * 2^28 = 2.7e278 stays far below the largest double; a larger statistic must be rescaled.
+MAX_ABS_DRAW = 1e90
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ def _draws(sampler: Callable, rng: np.random.Generator, k: int, p: Params) -> np
     bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
     if bad:
         raise CheckInputError(f"{call} returned {bad} non-finite value(s) (nan or inf) among {k} draws")
+    big = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if big > MAX_ABS_DRAW:
+        raise CheckInputError(f"{call} returned a draw of magnitude {big:.3g}; draws must satisfy |draw| <= "
+                              f"{MAX_ABS_DRAW:g} (their squares and cubes are summed): rescale the statistic and "
+                              "the theory by the same factor")
     return arr
 
 

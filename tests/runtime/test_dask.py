@@ -69,3 +69,32 @@ def test_a_bad_or_unreachable_address_is_one_line_exit_2(capsys, monkeypatch, ad
     assert main(["verify", "--only", "batch_mean_var", "--quick", "--backend", "dask", "--address", address]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and address in err and "\n" not in err and "Traceback" not in err
+
+
+def test_a_scheduler_lost_between_sweeps_is_one_line_exit_1(capsys, monkeypatch):
+    """A scheduler that answered earlier in the run and no longer does was lost, not mistyped:
+    exit 1 (not 2), one line naming the address, and the finished points stay cached."""
+    from bnreg.cli import main
+    from bnreg.runtime import sweeps
+
+    monkeypatch.setattr(sweeps, "DASK_CONNECT_TIMEOUT", 1.0)
+    monkeypatch.setattr(sweeps, "_DASK_REACHED", {"tcp://127.0.0.1:1"})
+    assert main(["verify", "--only", "batch_mean_var", "--quick", "--backend", "dask",
+                 "--address", "tcp://127.0.0.1:1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bnreg: error: lost the Dask scheduler at --address tcp://127.0.0.1:1 mid-run")
+    assert "re-run to resume" in err and "\n" not in err and "Traceback" not in err
+
+
+def test_a_scheduler_without_workers_is_one_line_exit_2(capsys, monkeypatch):
+    from distributed import LocalCluster
+
+    from bnreg.cli import main
+    from bnreg.runtime import sweeps
+
+    monkeypatch.setattr(sweeps, "DASK_CONNECT_TIMEOUT", 1.0)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        assert main(["verify", "--only", "batch_mean_var", "--quick", "--backend", "dask",
+                     "--address", cluster.scheduler_address]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no worker" in err and "dask worker" in err and "\n" not in err

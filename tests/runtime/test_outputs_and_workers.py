@@ -108,3 +108,43 @@ def test_pool_workers_die_with_their_parent(tmp_path, argv):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _address_space(limit: int):
+    def set_limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return set_limit
+
+
+@pytest.mark.processes
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc arenas and RLIMIT_AS: Linux")
+@pytest.mark.parametrize("limit_mb,expect", [(700, 0), (480, 1)], ids=["fits", "too-small"])
+def test_a_memory_limit_gives_figures_or_one_line(tmp_path, limit_mb, expect):
+    """Under `ulimit -v 700 MB` the pool's threads once each reserved a 64 MB malloc arena and glibc
+    killed the run from inside thread creation (exit 127, workers left behind); now it runs.  Below
+    what loading numba takes, it is one line naming the limit, exit 1, and no process left."""
+    mark = f"bnreg-test-{os.getpid()}-{limit_mb}"  # inherited by every process the run starts
+    proc = subprocess.run([sys.executable, "-m", "bnreg", "figures", "gamma_decay", "--quick", "--force",
+                           "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_address_space(limit_mb * 2**20), env={**os.environ, "BNREG_TEST_MARK": mark})
+    assert proc.returncode == expect, proc.stderr[-2000:]
+    if expect == 0:
+        assert (tmp_path / "out" / "gamma_decay.csv").exists()
+    else:
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("bnreg: error: ") and f"ulimit -v, of {limit_mb} MB is set" in last, last
+        assert "Traceback" not in proc.stderr
+    deadline, left = time.time() + 10, [0]
+    while left and time.time() < deadline:
+        left = [d.name for d in Path("/proc").iterdir() if d.name.isdigit() and _has_mark(d, mark)]
+        time.sleep(0.2)
+    assert not left, f"processes {left} outlived the run"
+
+
+def _has_mark(d: Path, mark: str) -> bool:
+    try:
+        return f"BNREG_TEST_MARK={mark}".encode() in (d / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False

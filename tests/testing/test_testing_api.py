@@ -148,6 +148,7 @@ def test_scale_multiplies_n():
     (lambda rng, n, mu: np.full(n, np.nan), "returned 256 non-finite value"),
     (lambda rng, n, mu: np.where(np.arange(n) == 3, np.inf, 0.0), "returned 1 non-finite value"),
     (lambda rng, n, mu: ["a"] * n, "expected an array of 256 real numbers"),
+    (lambda rng, n, mu: 1e308 * (0.5 + 0.1 * rng.random(n)), r"magnitude [56].*e\+307; draws must satisfy"),
     (lambda rng, n, mu: 1 / 0, "sampler.*raised ZeroDivisionError"),
     (lambda rng, n: rng.normal(size=n), "sampler.*raised TypeError"),
 ])

@@ -38,6 +38,16 @@ def test_weight_norm_law_and_equilibrium():
     # the leading order of lr_eff* in eta wd
     r = sp.simplify(d["lr_eff* = eta/W*"] / d["lr_eff*, leading order in eta wd"])
     assert sp.limit(r, S["wd"], 0) == 1
+    # the numeric twins: bn_weight_norm_growth is W(t) at G2 = bn_grad_norm2 (BN limit), and
+    # bn_wd_effective_lr is eta/W* at G2 evaluated at its own lr_eff* (the fixed point it solves)
+    for a, lr, steps in ((2.0, 0.1, 1000.0), (3.0, 0.5, 10.0)):
+        sub = {W0: 1.5, G2: BD.bn_grad_norm2(a, 32, 0.25, 256), S["eta"]: lr, S["t"]: steps}
+        assert BD.bn_weight_norm_growth(a, 32, 0.25, lr, steps, 256, w0_sq=1.5) == pytest.approx(
+            float(d["W(t), wd = 0"].subs(sub)), rel=1e-12)
+    for a, lr, wd in ((2.0, 0.1, 5e-4), (1.5, 1.0, 0.01)):
+        e = BD.bn_wd_effective_lr(a, 32, 0.25, lr, wd, 256)
+        sub = {G2: BD.bn_grad_norm2(a, 32, 0.25, 256, e), S["eta"]: lr, S["wd"]: wd}
+        assert e == pytest.approx(float(d["lr_eff* = eta/W*"].subs(sub)), rel=1e-10)
 
 
 def test_stationary_slope_matches_formula_and_finite_difference():

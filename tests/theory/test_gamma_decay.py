@@ -45,6 +45,7 @@ def test_first_order_mean_shift_form_and_zero_average():
     d = G.derive_first_order_mean()
     assert sp.simplify(d["E[D|u]"] - (g / 2 + 3 * (rho + 2) * u / 8 - u**3 / 2) / M) == 0
     assert d["E_u E[D|u] (x M)"] == 0
+    assert sp.simplify(G.bn_mean_shift(M, u, rho, g) - d["E[D|u]"]) == 0  # the numeric twin
 
 
 def test_zeta_derivation_and_seed_difference():

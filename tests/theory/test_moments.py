@@ -54,6 +54,8 @@ def test_batch_mean_law_exact():
     d = B.derive_batch_mean_law()
     assert sp.simplify(d["mean"] - S["mu"]) == 0
     assert sp.simplify(d["var"] - sigma**2 / M) == 0
+    for Mv, sv in ((2, 1.0), (7, 3.5), (10**9, 1e-3)):  # the numeric twin of Var(mu_B)
+        assert B.batch_mean_var(Mv, sv) == pytest.approx(float(d["var"].subs({M: Mv, sigma: sv})), rel=1e-15)
 
 
 def test_batch_std_first_order_laws():
@@ -147,6 +149,8 @@ def test_cov_sample_batch():
     assert sp.expand(d["cov_std"] - sigma**2 * g / (2 * M)) == 0
     # sqrt(M (rho+2)) = sqrt(M) sqrt(rho+2) for M > 0, rho > -2
     assert sp.simplify(d["corr_std"] - g / (sp.sqrt(M) * sp.sqrt(rho + 2))) == 0
+    for Mv in (2, 3, 64, 10**12):  # the numeric twin of the exact Corr(h_i, mu_B)
+        assert B.sample_mean_corr(Mv) == pytest.approx(float(d["corr_mean"].subs(M, Mv)), rel=1e-15)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

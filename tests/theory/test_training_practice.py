@@ -24,6 +24,22 @@ def test_activation_moments_closed_forms():
     assert r["critical sigma_w2"] == 2 and r["linear critical sigma_w2"] == 1
 
 
+def test_init_twins_equal_the_relu_depth_law():
+    """init_forward_q and init_backward_r (ReLU, linear) against the SymPy depth laws q_L, r_1."""
+    r = TP.derive_relu_depth()
+    L, q0 = sp.symbols("L q0", positive=True)
+    for init, width in (("he", 256), ("xavier", 64), ("small", 100)):
+        s2 = TP.init_sigma_w2(init, width)
+        for depth in (1, 2, 10, 50):
+            sub = {TP.s2w: s2, L: depth, q0: 0.5}
+            assert TP.init_forward_q("relu", init, depth, width, 0.5) == pytest.approx(float(r["q_L"].subs(sub)),
+                                                                                       rel=1e-14)
+            assert TP.init_backward_r("relu", init, depth, width) == pytest.approx(float(r["r_1"].subs(sub)), rel=1e-14)
+            lin = TP.derive_activation_moments("linear")["E phi^2"] / TP.q  # = 1: q_L = s2 q0 s2^(L-1)
+            assert TP.init_forward_q("linear", init, depth, width, 0.5) == pytest.approx(
+                float((TP.s2w * (TP.s2w * lin) ** (L - 1) * q0).subs(sub)), rel=1e-14)
+
+
 @pytest.mark.parametrize("act", ["tanh", pytest.param("sigmoid", marks=pytest.mark.derivation)])
 def test_small_q_series_matches_quadrature(act):
     m = TP.derive_activation_moments(act, 3)
@@ -79,6 +95,32 @@ def test_ema_numerics_match_closed_forms():
         assert pi == pytest.approx(math.factorial(9) * math.factorial(t) / math.factorial(t + 9), rel=1e-12)
         assert pi + w.sum() == pytest.approx(1.0, abs=1e-14)
     assert TP.ema_decays(0.9, 100, True)[-1] == 0.9 and TP.ema_decays(0.9, 3, True)[0] == pytest.approx(0.1)
+
+
+def test_running_stats_twins_equal_the_derivations():
+    """running_* (constant decay and pure warm-up) against the SymPy sums; sgd_excess_loss and
+    minibatch_mean_var against the Lyapunov and enumeration derivations."""
+    c, w = TP.derive_ema_constant(), TP.derive_ema_warmup()
+    def at(e, d, t):  # substitute by name: the derivation's d and t carry their own assumptions
+        return float(e.subs({s: (d if s.name == "d" else t) for s in e.free_symbols}))
+    for d, t in ((0.9, 1), (0.9, 37), (0.99, 500)):
+        sw2 = at(c["sum w_k^2"], d, t)
+        assert TP.running_mean_var(8, d, t, 2.0) == pytest.approx(4.0 / 8 * sw2, rel=1e-12)
+        assert TP.running_var_var(8, d, t, 2.0, 1.5) == pytest.approx(16.0 * (2 / 7 + 1.5 / 8) * sw2, rel=1e-12)
+        pi = 1 - at(c["sum w_k"], d, t)
+        assert TP.running_mean_bias(d, t, 0.0, 1.0) == pytest.approx(-pi, rel=1e-12)
+        assert TP.running_var_bias(d, t, 3.0, 1.0) == pytest.approx(2.0 * pi, rel=1e-12)
+    for t in (1, 5, 20):  # pure warm-up (d = 0.999 is not reached before k = 8991)
+        pi = at(w["Pi_t (warm-up)"], 0.999, t)
+        assert TP.running_mean_bias(0.999, t, 0.0, 1.0, warmup=True) == pytest.approx(-pi, rel=1e-12)
+    ex = TP.derive_sgd_excess_loss()["excess loss"]
+    sub = {s: {"lr": 0.01, "c11": 2.0, "c22": 3.0}[s.name] for s in ex.free_symbols}
+    assert TP.sgd_excess_loss(0.01, 1, 5.0, replace=True) == pytest.approx(float(ex.subs(sub)), rel=1e-14)
+    for N, M in ((5, 2), (6, 3), (7, 1)):
+        fac = TP.derive_minibatch_noise(N, M)
+        assert TP.minibatch_mean_var(M, N, 1.0) == pytest.approx(float(fac["factor without"]), rel=1e-14)
+        assert TP.sgd_excess_loss(0.01, M, 5.0, N) == pytest.approx(0.01 * float(fac["factor without"]) * 5 / 4,
+                                                                    rel=1e-14)
 
 
 def test_ema_brute_force():

@@ -1,0 +1,68 @@
+"""How the command line reports a failure: one line on stderr and an exit code per kind, never a traceback.
+
+    bad input or an output that cannot be written (BnregError)   exit 2, checked before any work
+    a Dask scheduler lost mid-run (ClusterLostError)             exit 1, finished points kept
+    out of memory (MemoryError, ENOMEM)                          exit 1, naming a `ulimit -v` if set
+    stdout full, closed or broken (ENOSPC, EBADF, EPIPE, ...)    exit 1 (141, silently, for a broken pipe)
+    anything else the system refused without naming a file      exit 1
+An OSError naming a file is not expected here (outputs are checked before the work): it is re-raised.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+from bnreg.errors import BnregError, ClusterLostError
+
+__all__ = ["report_failure"]
+
+# errors of writing stdout: no space, quota, file too large, closed or broken descriptor, I/O
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EBADF, errno.EPIPE, errno.EIO}
+
+
+def report_failure(e: BaseException) -> int:
+    """Print the one line for `e` (a BnregError, MemoryError or OSError) and return the exit code."""
+    if isinstance(e, ClusterLostError):  # not the input's fault: the cluster went away
+        print(f"bnreg: error: {e}", file=sys.stderr)
+        return 1
+    if isinstance(e, BnregError):  # bad input (ParameterError) or an output that cannot be written (OutputError)
+        print(f"bnreg: error: {e}", file=sys.stderr)
+        return 2
+    if isinstance(e, MemoryError):  # e.g. a network too large for this machine, or a memory limit
+        print(f"bnreg: error: out of memory (lower the sizes, or raise the memory limit){_memory_limit()}",
+              file=sys.stderr)
+        return 1
+    if isinstance(e, BrokenPipeError):  # `bnreg ... | head`: the reader left; say nothing more
+        _silence_stdout()
+        return 141
+    assert isinstance(e, OSError)
+    if e.filename is not None:
+        raise e  # a named file's error is reported where it is opened; reaching here is a bug to see in full
+    if e.errno in _OUTPUT_ERRNOS:  # stdout on a full disk or a closed descriptor
+        _silence_stdout()
+        print(f"bnreg: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        return 1
+    # e.g. a shared library that cannot be mapped under a memory limit
+    what = "out of memory" if e.errno == errno.ENOMEM else "the system refused"
+    print(f"bnreg: error: {what}: {e.strerror or e}{_memory_limit()}".replace("\n", " "), file=sys.stderr)
+    return 1
+
+
+def _memory_limit() -> str:
+    """' (...)' naming the address-space limit when one is set (the likely cause), else ''."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return ""
+    return f" (an address-space limit, ulimit -v, of {soft / 2**20:.0f} MB is set)"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush fails no more."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout closed or not a file
+        pass
