@@ -4,7 +4,8 @@ Normalization", ICLR 2019 (arXiv:1809.00846) §2 (sections 1.3-1.4 of the author
 
 Every point is one GLM `case`, input `family` and batch size M.  The GLM is well specified with
 true parameters (gamma0, beta0) from SETUPS; beta stays at beta0.  One simulation per point
-(`simulate_glm_bn` at gamma0 and at GAMMA_OFF * gamma0) serves all checks.  Allowances follow
+(`simulate_glm_bn` at gamma0 and at GAMMA_OFF * gamma0) serves all checks; only `zeta_special`'s
+ReLU points at beta = 0 (its closed form 3/(8M)) run the same simulation at (1, 0).  Allowances follow
 docs/verification.md: 2 x |derived M^-2 term| for O(1/M) formulas, 0 for exact ones.
 """
 
@@ -121,6 +122,68 @@ _add(Check(
      "kurtosis ignored (rho = 0)": _kurtosis_ignored(True)},
     allowance=_allow("second", True), allowance_doc=_NEXT, min_M=MIN_M,
     shown={"order 2": _excess("second", True, 2)}))
+
+# ------------------------------------------------------------------ special cases (zeta_special)
+# Gaussian h, every GLM at its PN optimum gamma0 (k = 0 of the shared simulation: the points of `_points` with
+# these parameters reuse its cache), plus ReLU at beta = 0, the case of the closed form 3/(8M).
+SPECIAL_M = (32, 256)
+RELU0 = (1.0, 0.0)  # (gamma0, beta0) of the ReLU beta = 0 points
+
+
+def _special_points(scale: str) -> list[Params]:
+    pts = [dict(case=c, family="gaussian", M=M) for c in G.CASES for M in SPECIAL_M]
+    return pts + [dict(case="relu", family="gaussian", M=M, beta=RELU0[1]) for M in SPECIAL_M]
+
+
+def _special_setup(p: Params) -> tuple[float, float]:
+    return RELU0 if "beta" in p else _setup(p)
+
+
+@lru_cache(maxsize=16)
+def _sim_relu0(M: int, samples: int, seed: int):
+    return simulate_glm_bn("relu", M, [RELU0[0]], *RELU0, "gaussian", max(samples // M, 4 * N_CHUNKS), seed,
+                           n_chunks=N_CHUNKS)
+
+
+def _special_mc(p: Params, samples: int, seed: int) -> MCResult:
+    if "beta" in p:
+        return _sim_relu0(p["M"], samples, seed).second(0)
+    return _sim(p["case"], p["family"], p["M"], samples, seed).second(0)
+
+
+def _special(variant: str = "") -> Callable[[Params], float]:
+    """zeta_special gamma0^2 at the point's (gamma0, beta0); variant: a wrong form for the cases it concerns."""
+    def f(p: Params) -> float:
+        g0, b0 = _special_setup(p)
+        case, M = p["case"], p["M"]
+        if variant == "swapped":  # centred cases without the mu_B term, no_bias with it
+            st = G.glm_stats(case, g0, b0, p["family"])
+            kurt = (family_moments(p["family"]).rho + 2) / (8 * M) * st["F_gamma"]
+            return (kurt + st["mu_d2A"] / (2 * M) if case == "no_bias" else kurt) * g0**2
+        if variant == "unit_curvature" and case not in ("identity", "no_bias"):
+            return 3 / (4 * M) * g0**2
+        approx = "sigmoid" if variant == "sigmoid" and case == "relu" else "exact"
+        return G.zeta_special(case, M, g0, b0, p["family"], approx=approx) * g0**2
+    return f
+
+
+def _special_allow(p: Params) -> float:
+    g0, b0 = _special_setup(p)
+    return 2.0 * abs(G.bn_loss_excess(p["case"], p["M"], g0, b0, g0, b0, p["family"], "second", "next"))
+
+
+_add(Check(
+    "zeta_special", "zeta_special",
+    "E[A''(hbar)(hhat-hbar)^2/2] = zeta gamma0^2 + O(M^-2) at the PN optimum, Gaussian h: identity 3/(4M), "
+    "squared 3/(2M), no_bias 1/(2M), relu (beta = 0) 3/(8M), relu (beta = 0.5), logistic, poisson by quadrature",
+    _special_points, _special_mc, _special(),
+    {"mean and no-mean coefficients swapped (the write-up's 1/(2M) for the centred squared loss)":
+     _special("swapped"),
+     "A'' = 1 for every GLM: 3/(4M)": _special("unit_curvature"),
+     "the write-up's ReLU: A'' ~ sigmoid(hbar)": _special("sigmoid")},
+    allowance=_special_allow, allowance_doc=_NEXT, min_M=MIN_M,
+    shown={"order 2": lambda p: G.bn_loss_excess(p["case"], p["M"], *_special_setup(p), *_special_setup(p),
+                                                 p["family"], "second", 2)}))
 
 _add(Check(
     "zeta.first_order", "bn_mean_shift",

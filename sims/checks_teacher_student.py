@@ -6,14 +6,18 @@ the authors' Chinese write-up of that paper (§2.1-§2.3; "write-up" in the labe
 listed in docs/errata.md).
 
 Budget per point from the scale's sample count S (2^22 quick, 2^25 default, 2^28 paper):
-- closed-form checks: n_X = S / 2^16 design matrices (64 / 512 / 4096) of size round(alpha N) x N,
-  N = 128, each with 16 teachers solved at once; SE over the n_X matrices (Student t, n_X - 1 df).
+- closed-form checks (MP law, pseudo-inverse, ridge, per-sample gamma decay, exact gradient flow):
+  n_X = S / 2^16 design matrices (64 / 512 / 4096) of size round(alpha N) x N, N = 128, each with 16
+  teachers solved at once; SE over the n_X matrices (Student t, n_X - 1 df).  Points that differ only in
+  a window (mp_density) or in (tau, init_var) (gradient flow) share one set of matrices (`shared_over`).
+  Finite-N allowance: 2 x the O(1/N) Bai-Silverstein mean of the linear spectral statistic.
 - trained-student checks: n_seeds = S / 2^18 datasets (16 / 128 / 1024), N = 128, one student per
   dataset; the statistic is the *paired* difference between the trained student's eps_gen and its
   closed-form limit on the same data, so the dataset-to-dataset spread cancels.
+- bn_shrinkage: S samples in batches of M from the one batch-statistics simulation (sims/bn_noise.py).
 
-Every point carries M, the batch size of the write-up's setting: it fixes zeta = 1/(2M) (WN, ridge)
-and the BN shrinkage kappa(M); it is unused by the pseudo-inverse check.
+Points of the write-up's setting carry M, the batch size: it fixes zeta = 1/(2M) (WN, ridge) and the BN
+shrinkage kappa(M); the checks of a formula of (alpha, lam), (alpha, zeta) or (alpha, tau) carry those.
 
 The input-dropout students, trained under the same protocol, are checked in sims/checks_dropout.py.
 """
@@ -23,12 +27,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy.integrate import quad
 
 from bnreg.runtime import MCResult, derive_seed, mc_from_values, one_blas_thread
-from bnreg.testing.judge import Check, Params
+from bnreg.testing.judge import N_CHUNKS, Check, Params
 from bnreg.theory import teacher_student as TS
 
-from .teacher_student import Protocol, simulate_closed_form, train_student
+from .bn_noise import simulate_batch_stats
+from .teacher_student import Protocol, simulate_closed_form, simulate_gradient_flow, train_student
 
 __all__ = ["CHECKS", "TRAIN_PROTOCOL", "N_TRAIN", "DELTA2", "n_seeds"]
 
@@ -79,17 +85,22 @@ _BS_DOC = ("2 x |O(1/N) term| of the linear spectral statistic at N = 128 (Bai &
 
 
 # --------------------------------------------------------------------- Marchenko-Pastur
-@lru_cache(maxsize=64)
-def _stieltjes(alpha: float, lam: float, n: int, seed: int) -> MCResult:
-    vals = []
+@lru_cache(maxsize=16)
+def _spectra(alpha: float, n: int, seed: int) -> np.ndarray:
+    """Eigenvalues (n, N_CF) of A = X^T X/N_CF for n independent Gaussian X of size round(alpha N_CF) x N_CF."""
     P = max(1, int(round(alpha * N_CF)))
+    out = np.empty((n, N_CF))
     with one_blas_thread():
         for k in range(n):
             rng = np.random.default_rng(derive_seed(seed, "mp", k))
             X = rng.standard_normal((P, N_CF))
-            s = np.linalg.eigvalsh(X.T @ X / N_CF)
-            vals.append(float(np.mean(1.0 / (s + lam))))
-    return mc_from_values(vals, 1)
+            out[k] = np.linalg.eigvalsh(X.T @ X / N_CF)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _stieltjes(alpha: float, lam: float, n: int, seed: int) -> MCResult:
+    return mc_from_values(np.mean(1.0 / (_spectra(alpha, n, seed) + lam), axis=1), 1)
 
 
 def _seed_g(p: Params) -> float:
@@ -110,6 +121,47 @@ _add(Check(
     shown={"with 1/N term": lambda p: TS.mp_stieltjes(p["alpha"], _lam(p))
            + TS.stieltjes_finite_n_correction(p["alpha"], _lam(p), N_CF)}))
 
+
+# Gaussian windows f(s) = exp(-(s - c)^2/(2 w^2)): a soft bin, analytic, so Bai-Silverstein's O(1/N) mean applies
+# (a hard bin's indicator is not, and its finite-N bias has no derived bound here); w = 0.2 is 5 x the edge scale
+# N^-2/3 = 0.04 at N = 128.  Centres: the atom at 0 (alpha < 1), the bulk and near the upper edge.
+MP_WINDOW = 0.2
+MP_CENTRES = {0.25: (0.0, 0.5, 1.0, 2.0), 0.5: (0.0, 0.5, 1.5, 2.5), 2.0: (0.5, 2.0, 4.0, 5.5)}
+
+
+def _window(c: float, w: float):
+    return lambda x: np.exp(-((x - c) ** 2) / (2 * w * w))
+
+
+@lru_cache(maxsize=256)
+def _window_mass(alpha: float, c: float, w: float, atom: bool = True) -> float:
+    """int f rho_MP ds (quadrature of the registered mp_density) + mp_atom(alpha) f(0)."""
+    a, b = TS.mp_edges(alpha)
+    f = _window(c, w)
+    cont = quad(lambda x: f(x) * float(TS.mp_density(x, alpha)), a, b, limit=200, epsabs=1e-12)[0]
+    return cont + (TS.mp_atom(alpha) * float(f(0.0)) if atom else 0.0)
+
+
+def _window_mc(p: Params, S: int, seed: int) -> MCResult:
+    return mc_from_values(np.mean(_window(p["c"], p["w"])(_spectra(p["alpha"], _n_x(S), seed)), axis=1), 1)
+
+
+_add(Check(
+    "teacher.mp_density", "mp_density",
+    "E[(1/N) sum_i f(s_i)] over the eigenvalues s_i of X^T X/N -> int f rho ds + (1 - alpha)_+ f(0) for Gaussian "
+    "windows f(s) = exp(-(s - c)^2/(2 w^2)), w = 0.2 (soft bins: the MP density and its atom), N = 128",
+    lambda scale: [dict(alpha=a, c=c, w=MP_WINDOW) for a, cs in MP_CENTRES.items() for c in cs],
+    _window_mc,
+    lambda p: _window_mass(p["alpha"], p["c"], p["w"]),
+    {"alpha <-> 1/alpha (the law of X X^T/N)": lambda p: _window_mass(1 / p["alpha"], p["c"], p["w"]),
+     "no atom at 0 for alpha < 1": lambda p: _window_mass(p["alpha"], p["c"], p["w"], atom=False),
+     "the law of X^T X/P (eigenvalues divided by alpha)": lambda p: _window_mass(
+         p["alpha"], p["alpha"] * p["c"], p["alpha"] * p["w"])},
+    allowance=lambda p: 2.0 * abs(TS.spectral_mean_correction(_window(p["c"], p["w"]), p["alpha"])) / N_CF,
+    allowance_doc=_BS_DOC, shared_over=("c", "w"),
+    shown={"with 1/N term": lambda p: _window_mass(p["alpha"], p["c"], p["w"])
+           + TS.spectral_mean_correction(_window(p["c"], p["w"]), p["alpha"]) / N_CF}))
+
 # --------------------------------------------------------------------- pseudo-inverse
 _add(Check(
     "teacher.pinv_exact", "gen_error_sgd_exact",
@@ -128,13 +180,104 @@ _add(Check(
     "teacher.ridge_mapping", "gen_error_wn",
     "closed-form ridge of (1/P) sum (v.x - y)^2 + zeta |v|^2, zeta = 1/(2M): eps = eps_ridge(lam = alpha zeta)",
     lambda scale: [dict(alpha=a, M=M) for a in (0.5, 1.0, 2.0, 3.0) for M in (4, 32)],
-    lambda p, S, seed: _closed("ridge", p["alpha"], _lam(p), _n_x(S), seed),
+    # the per-sample cost's own minimizer (solve_gamma_decay), not solve_ridge at lam = alpha zeta: that would
+    # assume the mapping under test
+    lambda p, S, seed: _closed("gamma_decay", p["alpha"], 1.0 / (2 * p["M"]), _n_x(S), seed),
     lambda p: TS.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
     {"write-up: lam = zeta (no alpha)": lambda p: TS.gen_error_ridge(p["alpha"], 1.0 / (2 * p["M"]), DELTA2),
      "noise term dropped": lambda p: TS.gen_error_ridge(p["alpha"], _lam(p), 0.0)},
     allowance=_bs_ridge, allowance_doc=_BS_DOC,
     shown={"with 1/N term": lambda p: TS.gen_error_wn(p["alpha"], 1.0 / (2 * p["M"]), DELTA2)
            + TS.ridge_finite_n_correction(p["alpha"], _lam(p), DELTA2, N_CF)}))
+
+
+def _ridge_bs(alpha: float, lam: float) -> float:
+    return 2.0 * abs(TS.ridge_finite_n_correction(alpha, lam, DELTA2, N_CF))
+
+
+_add(Check(
+    "teacher.gen_error_ridge", "gen_error_ridge",
+    "closed-form Krogh-Hertz ridge v = (X^T X/N + lam)^-1 X^T y/N, N = 128: E|v - w*|^2 = "
+    "delta2 d(lam G)/dlam - lam^2 dG/dlam",
+    lambda scale: [dict(alpha=a, lam=lam) for a in (0.5, 1.0, 2.0) for lam in (0.05, 0.25, 1.0)],
+    lambda p, S, seed: _closed("ridge", p["alpha"], p["lam"], _n_x(S), seed),
+    lambda p: TS.gen_error_ridge(p["alpha"], p["lam"], DELTA2),
+    {"lam read as the per-sample zeta: eps at lam/alpha": lambda p: TS.gen_error_ridge(
+        p["alpha"], p["lam"] / p["alpha"], DELTA2),
+     "noise term dropped (delta2 = 0)": lambda p: TS.gen_error_ridge(p["alpha"], p["lam"], 0.0)},
+    allowance=lambda p: _ridge_bs(p["alpha"], p["lam"]), allowance_doc=_BS_DOC,
+    shown={"with 1/N term": lambda p: TS.gen_error_ridge(p["alpha"], p["lam"], DELTA2)
+           + TS.ridge_finite_n_correction(p["alpha"], p["lam"], DELTA2, N_CF)}))
+
+# Points where lam = alpha zeta, zeta and zeta/alpha give errors 0.005-0.2 apart (alpha far from 1; alpha zeta
+# away from the optimum delta2, where eps is flat in lam).
+_add(Check(
+    "teacher.zeta_to_lam", "zeta_to_lam",
+    "the minimizer of the per-sample cost (1/P) sum (v.x - y)^2 + zeta |v|^2 (= WN + gamma decay at its global "
+    "minimum), solved from that cost (solve_gamma_decay), has the error of the Krogh-Hertz ridge at lam = alpha zeta",
+    lambda scale: [dict(alpha=a, zeta=z) for a in (0.5, 2.0, 4.0) for z in (0.05, 0.5)],
+    lambda p, S, seed: _closed("gamma_decay", p["alpha"], p["zeta"], _n_x(S), seed),
+    lambda p: TS.gen_error_ridge(p["alpha"], TS.zeta_to_lam(p["alpha"], p["zeta"]), DELTA2),
+    {"write-up: lam = zeta": lambda p: TS.gen_error_ridge(p["alpha"], p["zeta"], DELTA2),
+     "lam = zeta/alpha": lambda p: TS.gen_error_ridge(p["alpha"], p["zeta"] / p["alpha"], DELTA2)},
+    allowance=lambda p: _ridge_bs(p["alpha"], TS.zeta_to_lam(p["alpha"], p["zeta"])), allowance_doc=_BS_DOC))
+
+# --------------------------------------------------------------------- gradient flow
+# (tau, init_var): early (init still visible), mid, and late without init; one simulation per alpha serves all.
+GD_SETTINGS = ((0.5, 1.0), (2.0, 1.0), (10.0, 0.0))
+
+
+@lru_cache(maxsize=16)
+def _gd(alpha: float, n: int, seed: int) -> dict:
+    return simulate_gradient_flow(N_CF, alpha, DELTA2, GD_SETTINGS, n_seeds=n, seed=seed, n_teachers=TEACHERS)
+
+
+def _gd_mode_error(p: Params):
+    """Per-eigenvalue error of gen_error_gd, (1 - f)^2 (1 + init_var) + delta2 f^2/s (0 at s = 0, where f ~ s)."""
+    a, t, c0 = p["alpha"], p["tau"], p["init_var"]
+
+    def err(x):
+        ff = -np.expm1(-2 * x * t / a)
+        return (1 - ff) ** 2 * (1 + c0) + DELTA2 * np.where(x > 0, ff * ff / np.where(x > 0, x, 1.0), 0.0)
+    return err
+
+
+_add(Check(
+    "teacher.gen_error_gd", "gen_error_gd",
+    "gradient flow on (1/P) sum (v.x - y)^2 for a time tau from v0 ~ N(0, init_var I/N), integrated exactly on "
+    "sampled designs (N = 128): E|v(tau) - w*|^2 = int rho [(1 - f)^2 (1 + init_var) + delta2 f^2/s] ds + "
+    "atom (1 + init_var), f = 1 - exp(-2 s tau/alpha)",
+    lambda scale: [dict(alpha=a, tau=t, init_var=c) for a in (0.5, 1.0, 2.0) for t, c in GD_SETTINGS],
+    lambda p, S, seed: _gd(p["alpha"], _n_x(S), seed)[(p["tau"], p["init_var"])],
+    lambda p: TS.gen_error_gd(p["alpha"], p["tau"], DELTA2, p["init_var"]),
+    {"time not rescaled by alpha: f = 1 - exp(-2 s tau)": lambda p: TS.gen_error_gd(
+        p["alpha"], p["alpha"] * p["tau"], DELTA2, p["init_var"]),
+     "init variance term dropped": lambda p: TS.gen_error_gd(p["alpha"], p["tau"], DELTA2, 0.0),
+     "rate without the 2: f = 1 - exp(-s tau/alpha)": lambda p: TS.gen_error_gd(
+         p["alpha"], p["tau"] / 2, DELTA2, p["init_var"])},
+    allowance=lambda p: 2.0 * abs(TS.spectral_mean_correction(_gd_mode_error(p), p["alpha"])) / N_CF,
+    allowance_doc=_BS_DOC + "; the flow is integrated exactly (no step-size error)",
+    shared_over=("tau", "init_var"),
+    shown={"with 1/N term": lambda p: TS.gen_error_gd(p["alpha"], p["tau"], DELTA2, p["init_var"])
+           + TS.spectral_mean_correction(_gd_mode_error(p), p["alpha"]) / N_CF}))
+
+# --------------------------------------------------------------------- BN shrinkage
+@lru_cache(maxsize=32)
+def _batch_sd(M: int, samples: int, seed: int) -> MCResult:
+    # the one batch-statistics simulation (sims/bn_noise.py), Gaussian h with sigma = 1: E[sigma_B] = kappa
+    return simulate_batch_stats("gaussian", M, max(samples // M, 4 * N_CHUNKS), seed=seed, n_chunks=N_CHUNKS).mean_sd()
+
+
+_add(Check(
+    "teacher.bn_shrinkage", "bn_shrinkage",
+    "kappa = E[sigma_B]/sigma = sqrt(2/M) Gamma(M/2)/Gamma((M-1)/2) exactly (Gaussian h, sigma_B with ddof 0)",
+    lambda scale: [dict(M=M) for M in (2, 3, 4, 8, 16, 32, 128)],
+    lambda p, S, seed: _batch_sd(p["M"], S, seed),
+    lambda p: TS.bn_shrinkage(p["M"]),
+    {"leading order only: 1 - 3/(4M)": lambda p: 1 - 3 / (4 * p["M"]),
+     "1 - 1/(2M)": lambda p: 1 - 1 / (2 * p["M"]),
+     "gamma decay alone: 1/(1 + 3/(2M))": lambda p: 1 / (1 + TS.zeta_bn(p["M"]))},
+    shown={"1 - 3/(4M)": lambda p: 1 - 3 / (4 * p["M"])}))
 
 
 # --------------------------------------------------------------------- trained students

@@ -1,5 +1,5 @@
-"""Teacher-student simulations (docs/teacher_student.md): exact finite-N solves and students
-trained by minibatch SGD (plain linear, WN + gamma decay, BN), in the teacher-student model of
+"""Teacher-student simulations (docs/teacher_student.md): exact finite-N solves, exact gradient flow and
+students trained by minibatch SGD (plain linear, WN + gamma decay, BN), in the teacher-student model of
 Luo, Wang, Shao, Peng, "Towards Understanding Regularization in Batch Normalization", ICLR 2019
 (arXiv:1809.00846), as set up in the authors' Chinese write-up of that paper (§2.1-§2.3).
 
@@ -24,8 +24,8 @@ from bnreg.theory.teacher_student import bn_shrinkage
 
 from .kernels.teacher_student import bn_epoch, linear_epoch, wn_epoch
 
-__all__ = ["STUDENTS", "Protocol", "teacher_data", "solve_pinv", "solve_ridge",
-           "solve_dropout_ridge", "simulate_closed_form",
+__all__ = ["STUDENTS", "Protocol", "teacher_data", "solve_pinv", "solve_ridge", "solve_gamma_decay",
+           "solve_dropout_ridge", "simulate_closed_form", "simulate_gradient_flow",
            "train_student", "n_samples", "sgd_schedule"]
 
 # "dropout": the linear student with inverted Bernoulli(keep) dropout on its inputs; "bn_dropout": the
@@ -80,6 +80,19 @@ def solve_ridge(X: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     return X.T @ np.linalg.solve(X @ X.T / N + lam * np.eye(P), y) / N
 
 
+def solve_gamma_decay(X: np.ndarray, y: np.ndarray, zeta: float) -> np.ndarray:
+    """Global minimizer of the per-sample WN + gamma-decay cost (1/P) sum (g w.x/|w| - y)^2 + zeta g^2, i.e. of
+    (1/P) |X v - y|^2 + zeta |v|^2 in v = g w/|w| (|v| = |g|): v = (X^T X + P zeta)^-1 X^T y, from the cost's own
+    normal equations with no per-N rescaling, so that a check of lam = alpha zeta (theory.zeta_to_lam) does not
+    assume it; solved in the smaller space (X^T (X X^T + P zeta)^-1 y for P < N).
+
+    Parameters: X (P, N); y (P,) or (P, K); zeta > 0.  Returns: v (N,) or (N, K)."""
+    P, N = X.shape
+    if P >= N:
+        return np.linalg.solve(X.T @ X + P * zeta * np.eye(N), X.T @ y)
+    return X.T @ np.linalg.solve(X @ X.T + P * zeta * np.eye(P), y)
+
+
 def solve_dropout_ridge(X: np.ndarray, y: np.ndarray, keep: float, center: bool = False) -> np.ndarray:
     """The exact minimizer of the expected input-dropout objective (theory.dropout.derive_dropout_objective):
     v = (X^T X + c diag(X^T X))^-1 X^T y, c = (1 - keep)/keep (= (A + c diag(A))^-1 X^T y/N), solved in
@@ -102,21 +115,22 @@ def solve_dropout_ridge(X: np.ndarray, y: np.ndarray, keep: float, center: bool 
 
 def simulate_closed_form(kind: str, N: int, alpha: float, delta2: float, lam: float = 0.0,
                          n_seeds: int = 16, seed: int = 0, n_teachers: int = 8) -> MCResult:
-    """Mean |v - w*|^2 of the exact pseudo-inverse (kind="pinv") or ridge at lam (kind="ridge")
-    over n_seeds independent design matrices X, each with n_teachers independent (w*, eps) draws
-    solved at once (multiple right-hand sides); SE over the X draws (n_chunks = n_seeds).
+    """Mean |v - w*|^2 of the exact pseudo-inverse (kind="pinv"), the Krogh-Hertz ridge at lam (kind="ridge",
+    `solve_ridge`) or the minimizer of the per-sample gamma-decay cost with coefficient zeta = lam
+    (kind="gamma_decay", `solve_gamma_decay`) over n_seeds independent design matrices X, each with n_teachers
+    independent (w*, eps) draws solved at once (multiple right-hand sides); SE over the X draws (n_chunks = n_seeds).
 
-    Parameters: kind "pinv" or "ridge"; N input dimension; alpha = P/N; delta2 label-noise
-    variance; lam ridge coefficient (kind="ridge"); n_seeds design matrices; seed base seed;
-    n_teachers teachers per matrix.
-    Returns: MCResult of eps_gen (theory: gen_error_sgd_exact, gen_error_ridge)."""
-    check_choice("kind", kind, ("pinv", "ridge"))
+    Parameters: kind "pinv", "ridge" or "gamma_decay"; N input dimension; alpha = P/N; delta2 label-noise
+    variance; lam the cost's coefficient (per-N lam for "ridge", per-sample zeta for "gamma_decay");
+    n_seeds design matrices; seed base seed; n_teachers teachers per matrix.
+    Returns: MCResult of eps_gen (theory: gen_error_sgd_exact, gen_error_ridge, gen_error_wn)."""
+    check_choice("kind", kind, ("pinv", "ridge", "gamma_decay"))
     N = check_int("N", N, 2)
     P = n_samples(N, alpha)
     delta2 = check_float("delta2", delta2, 0.0)
     n_seeds = check_int("n_seeds", n_seeds, 2)
     K = check_int("n_teachers", n_teachers, 1)
-    if kind == "ridge":
+    if kind != "pinv":
         lam = check_float("lam", lam, 0.0, lo_open=True)
     out = []
     with one_blas_thread():
@@ -131,8 +145,52 @@ def _closed_form_one(kind: str, N: int, P: int, delta2: float, lam: float, K: in
     X = rng.standard_normal((P, N))
     W = rng.standard_normal((N, K)) / math.sqrt(N)
     Y = X @ W + math.sqrt(delta2) * rng.standard_normal((P, K))
-    V = solve_pinv(X, Y) if kind == "pinv" else solve_ridge(X, Y, lam)
+    V = solve_pinv(X, Y) if kind == "pinv" else solve_ridge(X, Y, lam) if kind == "ridge" else \
+        solve_gamma_decay(X, Y, lam)
     return float(np.mean(np.sum((V - W) ** 2, axis=0)))
+
+
+def simulate_gradient_flow(N: int, alpha: float, delta2: float, settings: tuple[tuple[float, float], ...],
+                           n_seeds: int = 16, seed: int = 0,
+                           n_teachers: int = 8) -> dict[tuple[float, float], MCResult]:
+    """Mean |v(tau) - w*|^2 of gradient flow dv/dt = -grad L, L = (1/P) |X v - y|^2, from v0 ~ N(0, init_var I/N)
+    (independent of the teacher), for every (tau, init_var) in `settings`, over n_seeds design matrices with
+    n_teachers (w*, eps, v0) draws each (one v0 draw per teacher, scaled by sqrt(init_var): common random numbers).
+    The flow is integrated exactly: with H = (2/P) X^T X = U diag(h) U^T and b = (2/P) X^T y,
+    v(tau) = U [e^{-h tau} U^T v0 + (1 - e^{-h tau})/h U^T b] (tau for h = 0); alpha appears nowhere, so the
+    check of gen_error_gd's time scale 2 s tau/alpha does not assume it.  SE over the X draws.
+
+    Parameters: N input dimension; alpha = P/N; delta2 label-noise variance; settings ((tau, init_var), ...) with
+    tau >= 0, init_var >= 0; n_seeds design matrices; seed base seed; n_teachers draws per matrix.
+    Returns: {(tau, init_var): MCResult of eps_gen} (theory: gen_error_gd)."""
+    N = check_int("N", N, 2)
+    P = n_samples(N, alpha)
+    delta2 = check_float("delta2", delta2, 0.0)
+    n_seeds = check_int("n_seeds", n_seeds, 2)
+    K = check_int("n_teachers", n_teachers, 1)
+    for tau, c0 in settings:
+        check_float("tau", tau, 0.0)
+        check_float("init_var", c0, 0.0)
+    vals: dict[tuple[float, float], list[float]] = {s: [] for s in settings}
+    with one_blas_thread():
+        for k in range(n_seeds):
+            rng = np.random.default_rng(derive_seed(seed, "gradient_flow", k))
+            X = rng.standard_normal((P, N))
+            W = rng.standard_normal((N, K)) / math.sqrt(N)
+            Y = X @ W + math.sqrt(delta2) * rng.standard_normal((P, K))
+            V0 = rng.standard_normal((N, K)) / math.sqrt(N)
+            h, U = np.linalg.eigh((2.0 / P) * (X.T @ X))
+            bt, wt, vt = U.T @ ((2.0 / P) * (X.T @ Y)), U.T @ W, U.T @ V0
+            for tau, c0 in settings:
+                x = h * tau
+                # (1 - e^{-h tau})/h = tau (1 - e^{-x})/x; its series 1 - x/2 where |x| is tiny (the null space of
+                # X, whose eigenvalues eigh returns as +-1e-16; b has no component there anyway)
+                big = np.abs(x) > 1e-8
+                xs = np.where(big, x, 1.0)
+                gain = tau * np.where(big, -np.expm1(-xs) / xs, 1.0 - x / 2)
+                v = np.exp(-x)[:, None] * (math.sqrt(c0) * vt) + gain[:, None] * bt
+                vals[(tau, c0)].append(float(np.mean(np.sum((v - wt) ** 2, axis=0))))
+    return {s: mc_from_values(v, K) for s, v in vals.items()}
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,11 @@ def render() -> str:
              f"Coverage: {cov.with_kind['mc']}/{cov.total} formulas have Monte-Carlo checks of their own with power; "
              f"{cov.reasoned['mc']} state why not; {cov.with_kind['twin']} have a twin test, "
              f"{cov.with_kind['stability']} an mpmath test, {cov.with_kind['derivation']} a derivation here.", "",
-             "| formula | topic | origin | twin | Monte Carlo | mpmath | shown |",
-             "|---|---|---|---|---|---|---|"]
+             "| formula | origin | twin | Monte Carlo | mpmath | shown |",
+             "|---|---|---|---|---|---|"]
     for r in recs.values():
         origin = f"derived (`{r.derivation}`)" if r.derivation else r.origin
-        lines.append(f"| `{r.name}` | [{r.topic}]({r.topic}.md) | {origin} | {_cell(r, 'twin')} | {_cell(r, 'mc')} "
+        lines.append(f"| [`{r.name}`]({r.topic}.md) | {origin} | {_cell(r, 'twin')} | {_cell(r, 'mc')} "
                      f"| {_cell(r, 'stability')} | {_cell(r, 'shown')} |")
     lines += ["", "## Missing cells and why", ""]
     for r in recs.values():

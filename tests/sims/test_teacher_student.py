@@ -33,6 +33,43 @@ def test_zeta_mapping():
     np.testing.assert_allclose(v_p, solve_ridge(X, y, TS.zeta_to_lam(2.0, z)), rtol=1e-10)
 
 
+
+def test_gamma_decay_solve_is_the_per_sample_minimizer():
+    """solve_gamma_decay (used by teacher.zeta_to_lam, which must not assume lam = alpha zeta) zeroes the
+    gradient of (1/P)|Xv - y|^2 + zeta |v|^2, in both the P > N and the P < N (push-through) branch."""
+    from bnreg.sims.teacher_student import solve_gamma_decay
+
+    rng = np.random.default_rng(5)
+    for P, N in ((80, 40), (30, 50)):
+        X, y, z = rng.standard_normal((P, N)), rng.standard_normal(P), 0.2
+        v = solve_gamma_decay(X, y, z)
+        np.testing.assert_allclose(2 * X.T @ (X @ v - y) / P + 2 * z * v, 0.0, atol=1e-10)
+
+
+def test_gradient_flow_limits_and_euler():
+    """simulate_gradient_flow: at tau = 0 the error is |v0 - w*|^2 of the init, and its exact flow matches many
+    small Euler steps of dv/dt = -(2/P) X^T (X v - y) on the same data (rebuilt from the same streams)."""
+    from bnreg.runtime import derive_seed
+    from bnreg.sims.teacher_student import simulate_gradient_flow
+
+    N, P, tau, c0 = 16, 32, 0.7, 2.0
+    r = simulate_gradient_flow(N, P / N, 0.25, ((0.0, c0), (tau, 0.0)), n_seeds=2, seed=9, n_teachers=1)
+    init, euler = [], []
+    for k in range(2):
+        rng = np.random.default_rng(derive_seed(9, "gradient_flow", k))
+        X = rng.standard_normal((P, N))
+        W = rng.standard_normal((N, 1)) / np.sqrt(N)
+        Y = X @ W + 0.5 * rng.standard_normal((P, 1))
+        V0 = rng.standard_normal((N, 1)) / np.sqrt(N)
+        init.append(float(np.sum((np.sqrt(c0) * V0 - W) ** 2)))
+        v, steps = np.zeros((N, 1)), 20000
+        for _ in range(steps):
+            v -= tau / steps * 2 / P * X.T @ (X @ v - Y)
+        euler.append(float(np.sum((v - W) ** 2)))
+    assert r[(0.0, c0)].estimate == pytest.approx(np.mean(init), rel=1e-10)
+    assert r[(tau, 0.0)].estimate == pytest.approx(np.mean(euler), rel=1e-3)
+
+
 # --------------------------------------------------------------------------- kernels
 def _fd_grad(f, x, h=1e-6):
     g = np.zeros_like(x)
