@@ -29,7 +29,7 @@ from bnreg.theory import teacher_student as TS
 from .kernels.bn_dynamics import bn_epoch_scaled
 from .teacher_student import n_samples, teacher_data
 
-__all__ = ["SameData", "StationaryRun", "stationary_run", "TrainingRun", "training_run"]
+__all__ = ["SameData", "StationaryRun", "stationary_run", "TrainingRun", "training_run", "NormRun", "norm_run"]
 
 
 class SameData:
@@ -96,6 +96,25 @@ class SameData:
         """eps of the optimal ridge lam = delta2 (per-N), i.e. zeta = delta2 N/P, no kappa."""
         return self.eps(self.ridge(delta2 * self.N / self.P))
 
+    def limit_state(self) -> tuple[np.ndarray, float]:
+        """(unit w, gamma) of the lr -> 0 limit: w along the centred least-squares fit v_c and
+        gamma = kappa sqrt(v_c^T C v_c), so that the predictor gamma w/sigma(Xw) is kappa v_c."""
+        v = self.ridge(0.0)
+        a = self.U.T @ v
+        return v / math.sqrt(v @ v), self.kappa * math.sqrt(float(np.sum(self.c * a * a)))
+
+    def fit_nu(self, v: np.ndarray, nu0: float) -> float:
+        """The ridge coefficient of a direction v: the least-squares (nu, s) of C v + nu v = s b in the
+        eigenbasis of C, equation i weighted by 1/(c_i + nu0) (the time-averaged direction's error in
+        mode i has variance ~ 1/(c_i + nu)); exact (= nu) for v along (C + nu)^-1 b, at any weights."""
+        a = self.U.T @ v
+        wt = 1.0 / (self.c + nu0)
+        saa, sab, sbb = np.sum(wt * a * a), np.sum(wt * a * self.bb), np.sum(wt * self.bb * self.bb)
+        rca, rcb = -np.sum(wt * self.c * a * a), np.sum(wt * self.c * a * self.bb)
+        # normal equations of min sum_i wt_i (c_i a_i + nu a_i - s b_i)^2 in (nu, s)
+        det = saa * sbb - sab * sab
+        return float((rca * sbb + sab * rcb) / det)
+
 
 def _burn_epochs(sd: SameData, lr_eff: float, efolds: float, nb: int) -> int:
     """Epochs for `efolds` e-folds of the slowest mode: rate per step 2 lr_eff |v|^2 (c_min + nu)."""
@@ -136,7 +155,8 @@ def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, s
     measure_frac; min_epochs; momentum, bn_eps of the BN layer (running statistics are not used).
     Returns: StationaryRun (eps, error of the time-averaged predictor, mean batch loss, epochs,
     `extra` = same-data closed forms: eps_theory, eps_limit, eps_pinv, eps_ridge_opt, nu, v2,
-    fluctuation, feedback, q, grad2_theory, resid, c_min, and grad2 = the measured mean |grad_u L_B|^2)."""
+    fluctuation, feedback, q, grad2_theory, resid, c_min, grad2 = the measured mean |grad_u L_B|^2, and
+    nu_fit = the ridge coefficient of the time-averaged predictor, `SameData.fit_nu`)."""
     N = check_int("N", N, 2)
     P = n_samples(N, alpha)
     M = check_int("M", M, 4)
@@ -166,8 +186,9 @@ def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, s
             errs.append(e)
             vsum += v
     loss = acc[1] / acc[2]
-    extra = {**sd.theory(lr_eff), **sd.references(), "eps_ridge_opt": sd.ridge_opt(delta2), "resid": sd.resid,
-             "c_min": sd.c_min, "P": float(P), "grad2": acc[3] / acc[2]}
+    th = sd.theory(lr_eff)
+    extra = {**th, **sd.references(), "eps_ridge_opt": sd.ridge_opt(delta2), "resid": sd.resid,
+             "c_min": sd.c_min, "P": float(P), "grad2": acc[3] / acc[2], "nu_fit": sd.fit_nu(vsum / meas, th["nu"])}
     return StationaryRun(float(np.mean(errs)), sd.eps(vsum / meas), float(loss), burn, meas, extra)
 
 
@@ -232,3 +253,67 @@ def training_run(N: int, alpha: float, delta2: float, M: int, lr: float, epochs:
     extra = {**sd.references(), "eps_ridge_opt": sd.ridge_opt(delta2), "resid": sd.resid, "P": float(P)}
     return TrainingRun(*(np.array(out[k]) for k in ("epochs", "eps", "w_sq", "lr_eff", "steps", "grad2", "eps_theory")),
                        extra)
+
+
+@dataclass
+class NormRun:
+    """A BN student under plain SGD or weight decay, started at the lr -> 0 limit state
+    (`SameData.limit_state`, |w|^2 = w0_sq): |w|^2 at the start of the measured window and at its end,
+    the steps in it, the time averages over it of lr/|w|^2, |w|^4 and |grad_u L_B|^2, and the same-data
+    G^2 = 4 kappa^2 |v_c|^2 N L_res g/M of the limit state (`SameData.theory(0)`)."""
+
+    w_sq_start: float
+    w_sq_end: float
+    steps: int
+    lr_eff: float
+    w4: float
+    grad2: float
+    grad2_same: float
+
+
+def norm_run(N: int, alpha: float, delta2: float, M: int, lr: float, seed: int, *, steps: int, wd: float = 0.0,
+             burn_steps: int = 0, w0_sq: float | None = 1.0, momentum: float = 0.1,
+             bn_eps: float = 1e-5) -> NormRun:
+    """Train a BN student from the lr -> 0 limit state, with w scaled to |w|^2 = w0_sq, by SGD at step lr
+    with weight decay wd on w (wd = 0: plain SGD, |w| grows), no renormalization: burn_steps steps, then
+    the measured window of `steps` steps (both rounded up to whole epochs of P // M steps).  w0_sq None
+    (wd > 0): the equilibrium of the same data's limit G^2, |w_0|^4 = lr G2_same/(wd (2 - lr wd)).
+
+    Parameters: N; alpha = P/N (P >= N + 2, P > M); delta2; M (>= 4); lr (> 0); seed; steps (>= 1);
+    wd (>= 0; 0 < lr wd < 2 if w0_sq is None); burn_steps (>= 0); w0_sq (> 0) or None; momentum, bn_eps
+    of the BN layer.  Returns: NormRun."""
+    N = check_int("N", N, 2)
+    P = n_samples(N, alpha)
+    M = check_int("M", M, 4)
+    if P < N + 2 or P <= M:
+        raise ParameterError(f"need P = round(alpha N) >= N + 2 and P > M (got P = {P})")
+    lr = check_float("lr", lr, 0.0, lo_open=True)
+    wd = check_float("wd", wd, 0.0)
+    if w0_sq is None and not 0 < lr * wd < 2:
+        raise ParameterError(f"w0_sq = None needs 0 < lr wd < 2 (got {lr * wd:g})")
+    if w0_sq is not None:
+        w0_sq = check_float("w0_sq", w0_sq, 0.0, lo_open=True)
+    nb = P // M
+    ep_burn = -(-check_int("burn_steps", burn_steps, 0) // nb)
+    ep_meas = -(-check_int("steps", steps, 1) // nb)
+    rng = np.random.default_rng(derive_seed(seed, "bn_dynamics_data"))
+    X, y, w_star = teacher_data(N, P, check_float("delta2", delta2, 0.0), rng)
+    sd = SameData(X, y, w_star, M)
+    u, gamma = sd.limit_state()
+    g2_same = sd.theory(0.0)["grad2_theory"]
+    if w0_sq is None:
+        w0_sq = math.sqrt(lr * g2_same / (wd * (2 - lr * wd)))
+    w = u * math.sqrt(w0_sq)
+    g, rm, rv, acc = np.array([gamma]), np.zeros(1), np.ones(1), np.zeros(4)
+    rng_t = np.random.default_rng(derive_seed(seed, "bn_dynamics_norm"))
+    w_sq_start, w4 = 0.0, 0.0
+    for ep in range(ep_burn + ep_meas):
+        if ep == ep_burn:
+            acc[:] = 0.0
+            w_sq_start = float(w @ w)
+        bn_epoch_scaled(X, y, rng_t.permutation(P), M, lr, wd, 0.0, w, g, rm, rv, momentum, bn_eps, acc)
+        if not np.all(np.isfinite(w)) or not math.isfinite(g[0]):
+            raise ParameterError(f"training diverged at epoch {ep}")
+        if ep >= ep_burn:
+            w4 += float(w @ w) ** 2  # at epoch ends: |w| moves by O(lr wd) per step, slowly against an epoch
+    return NormRun(w_sq_start, float(w @ w), int(acc[2]), acc[0] / acc[2], w4 / ep_meas, acc[3] / acc[2], g2_same)

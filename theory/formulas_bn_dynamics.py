@@ -77,9 +77,7 @@ EVIDENCE = {
                         "lr_eff N rho2/M is tested term by term in " + _T + "test_noise_ridge_and_growth_law_values "
                         "and the gradient-noise law behind rho2 against sampled batches in "
                         "tests/sims/test_bn_dynamics.py",
-                "stability": _PRODUCTS,
-                "shown": "its effect is the bn_learning_rate figure (through bn_stationary_error); the demo "
-                         "prints nu"}),
+                "stability": _PRODUCTS}),
     "bn_weight_norm_growth": Evidence("derived", "bn_weight_norm", twin=_T + "test_weight_norm_law_and_equilibrium",
                                       figures=("bn_learning_rate",), absent={"stability": _PRODUCTS}),
     "bn_wd_effective_lr": Evidence("derived", "bn_weight_norm", twin=_T + "test_weight_norm_law_and_equilibrium",

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from bnreg.sims.bn_dynamics import SameData, stationary_run, training_run
+from bnreg.params import ParameterError
+from bnreg.sims.bn_dynamics import SameData, norm_run, stationary_run, training_run
 from bnreg.sims.kernels.bn_dynamics import bn_epoch_scaled
 from bnreg.sims.kernels.teacher_student import bn_epoch
 from bnreg.sims.teacher_student import teacher_data
@@ -98,6 +99,34 @@ def test_same_data_limit_agrees_with_the_teacher_student_reference():
     k = TS.bn_shrinkage(32)
     assert sd.references()["eps_limit"] == pytest.approx(np.sum((k * v_c - w_star) ** 2) + (k * v_c @ xbar) ** 2,
                                                          rel=1e-8)
+
+
+def test_limit_state_is_kappa_times_the_centred_fit_and_fit_nu_recovers_a_ridge():
+    X, y, w_star, _ = _data(64, 160, seed=4)
+    sd = SameData(X, y, w_star, 32)
+    u, gam = sd.limit_state()
+    assert u @ u == pytest.approx(1.0)
+    Xc = X - X.mean(0)
+    v = gam * u / math.sqrt(u @ (Xc.T @ (Xc @ u)) / X.shape[0])  # the predictor with training-set statistics
+    np.testing.assert_allclose(v, sd.kappa * sd.ridge(0.0), rtol=1e-9, atol=1e-12)
+    for nu in (0.003, 0.05):  # any scale, any weights: exact on a ridge direction
+        assert sd.fit_nu(2.7 * sd.ridge(nu), 0.01) == pytest.approx(nu, rel=1e-7)
+    assert sd.fit_nu(sd.ridge(0.0), 0.01) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_norm_run_obeys_the_exact_norm_identity_and_starts_at_the_wd_equilibrium():
+    lr = 0.02
+    r = norm_run(64, 2.0, 0.25, 16, lr, 3, steps=800)
+    assert r.w_sq_start == pytest.approx(1.0) and r.steps == 800
+    # |w'|^2 = |w|^2 + lr^2 G_t^2/|w|^2 exactly: |w_T|^4 - |w_0|^4 = 2 lr^2 T <G^2> + sum lr^4 G^4/|w|^4
+    growth = r.w_sq_end**2 - 1
+    assert 2 * lr**2 * r.steps * r.grad2 < growth < 2 * lr**2 * r.steps * r.grad2 * 1.01
+    assert r.lr_eff < lr
+    e = norm_run(64, 2.0, 0.25, 16, 0.05, 3, steps=160, wd=0.002, w0_sq=None)
+    assert e.w_sq_start**2 == pytest.approx(0.05 * e.grad2_same / (0.002 * (2 - 1e-4)))
+    assert e.w4 == pytest.approx(e.w_sq_start**2, rel=0.1)
+    with pytest.raises(ParameterError):
+        norm_run(64, 2.0, 0.25, 16, 0.05, 3, steps=10, w0_sq=None)
 
 
 @pytest.mark.mc

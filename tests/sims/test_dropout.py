@@ -64,3 +64,42 @@ def test_dropout_student_is_reproducible_and_near_its_ridge():
     with pytest.raises(ParameterError):
         train_student("dropout", 32, 3.0, keep=0.0)
 
+
+
+def _normalized_design(N, P, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((P, N))
+    X /= np.sqrt(np.einsum("ij,ij->j", X, X) / P)  # column norms^2 = P: diag(A~) = alpha
+    return X.T @ X / N
+
+
+def test_ridge_gradient_of_the_control_variate_matches_finite_differences():
+    from bnreg.sims.checks_dropout import _ridge_eps, _ridge_grad
+
+    N, P, lam = 12, 24, 0.7
+    At = _normalized_design(N, P, 2)
+    c, U = np.linalg.eigh(At)
+    d = 1e-6 * np.random.default_rng(3).standard_normal(N)
+    Ad = (1 + d)[:, None] * At * (1 + d)[None, :]
+    fd = _ridge_eps(np.linalg.eigvalsh(Ad), lam) - _ridge_eps(np.clip(c, 0, None), lam)
+    assert fd == pytest.approx(float(_ridge_grad(np.clip(c, 0, None), U, lam) @ d), rel=1e-4)
+
+
+@pytest.mark.mc
+def test_dropout_side_is_averaged_over_the_column_norms_exactly():
+    """E_S eps_D = (P/(P-2)) eps~ - (2/(P-2)) lam^2 (1/N) sum R~_jj^2 for a fixed normalized design X~, against
+    20000 draws of s_j ~ chi2_P/P solved directly (the identity teacher.dropout_diag_correction averages with)."""
+    from bnreg.sims.checks_dropout import DELTA2, _ridge_eps
+
+    N, P, lam = 6, 12, 0.8
+    At = _normalized_design(N, P, 5)
+    c, U = np.linalg.eigh(At)
+    rjj = (U * U) @ (1 / (np.clip(c, 0, None) + lam))
+    closed = P / (P - 2) * _ridge_eps(np.clip(c, 0, None), lam) - 2 / (P - 2) * lam**2 * np.mean(rjj**2)
+    s = np.random.default_rng(6).chisquare(P, size=(20000, N)) / P
+    A = np.sqrt(s)[:, :, None] * At[None] * np.sqrt(s)[:, None, :]
+    D = s  # diag(A)/alpha
+    R = np.linalg.inv(A + lam * D[:, None, :] * np.eye(N)[None])
+    RD = R * D[:, None, :]
+    eps = (lam**2 * np.sum(RD * RD, axis=(1, 2)) + DELTA2 * np.einsum("kij,kjl,kil->k", R, A, R)) / N
+    assert abs(eps.mean() - closed) < 4 * eps.std(ddof=1) / math.sqrt(eps.size)
