@@ -16,7 +16,7 @@ from bnreg.errors import BnregError, ParameterError
 from bnreg.runtime import check_output_file, check_writable, write_json
 
 from .cli_args import SCALE_HELP, SEED_HELP_CHECKS, Parser, add_scale, only_patterns, scale_of
-from .cli_errors import report_failure
+from .cli_errors import refuse_small_address_space, report_failure
 
 # What an interrupt leaves behind, set by each command before its long work (told truthfully).
 _INTERRUPT = ["bnreg: interrupted"]
@@ -405,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     fit_memory_limit()  # under `ulimit -v`: threads must not each reserve a malloc arena (glibc aborts)
     try:
+        if refuse_small_address_space():  # too small to load the libraries: refused before any work
+            return 1
         args = build_parser().parse_args(argv)
         if getattr(args, "address", None) is not None and getattr(args, "backend", None) != "dask":
             raise ParameterError("--address is a Dask scheduler's: give it with --backend dask")
@@ -414,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(_INTERRUPT[0], file=sys.stderr)
         return 130
-    except (BnregError, MemoryError, OSError) as e:
+    except (BnregError, MemoryError, OSError, ImportError) as e:
         return report_failure(e)
 
 

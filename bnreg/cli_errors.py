@@ -4,6 +4,7 @@
     a Dask scheduler lost mid-run (ClusterLostError)             exit 1, finished points kept
     out of memory (MemoryError, ENOMEM)                          exit 1, naming a `ulimit -v` if set
     stdout full, closed or broken (ENOSPC, EBADF, EPIPE, ...)    exit 1 (141, silently, for a broken pipe)
+    a library that cannot be loaded (ImportError, e.g. not mapped under `ulimit -v`)   exit 1
     anything else the system refused without naming a file      exit 1
 An OSError naming a file is not expected here (outputs are checked before the work): it is re-raised.
 """
@@ -16,14 +17,19 @@ import sys
 
 from bnreg.errors import BnregError, ClusterLostError
 
-__all__ = ["report_failure"]
+__all__ = ["report_failure", "refuse_small_address_space", "MIN_ADDRESS_SPACE_MB"]
+
+# Below this address-space limit (`ulimit -v`) loading numpy, scipy, numba and llvmlite fails in ways
+# no Python handler sees reliably (measured: a hang at 300 MB, a SystemError at 550 MB, failed shared
+# object maps in between); at 700 MB every quick figure runs.  Refused before any work instead.
+MIN_ADDRESS_SPACE_MB = 700
 
 # errors of writing stdout: no space, quota, file too large, closed or broken descriptor, I/O
 _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EBADF, errno.EPIPE, errno.EIO}
 
 
 def report_failure(e: BaseException) -> int:
-    """Print the one line for `e` (a BnregError, MemoryError or OSError) and return the exit code."""
+    """Print the one line for `e` (a BnregError, MemoryError, OSError or ImportError) and return the exit code."""
     if isinstance(e, ClusterLostError):  # not the input's fault: the cluster went away
         print(f"bnreg: error: {e}", file=sys.stderr)
         return 1
@@ -33,6 +39,9 @@ def report_failure(e: BaseException) -> int:
     if isinstance(e, MemoryError):  # e.g. a network too large for this machine, or a memory limit
         print(f"bnreg: error: out of memory (lower the sizes, or raise the memory limit){_memory_limit()}",
               file=sys.stderr)
+        return 1
+    if isinstance(e, ImportError):  # a shared object not mapped under a memory limit, or a broken install
+        print(f"bnreg: error: cannot load a library: {e}{_memory_limit()}".replace("\n", " "), file=sys.stderr)
         return 1
     if isinstance(e, BrokenPipeError):  # `bnreg ... | head`: the reader left; say nothing more
         _silence_stdout()
@@ -47,6 +56,19 @@ def report_failure(e: BaseException) -> int:
     # e.g. a shared library that cannot be mapped under a memory limit
     what = "out of memory" if e.errno == errno.ENOMEM else "the system refused"
     print(f"bnreg: error: {what}: {e.strerror or e}{_memory_limit()}".replace("\n", " "), file=sys.stderr)
+    return 1
+
+
+def refuse_small_address_space() -> int | None:
+    """Exit code 1, with one line, when an address-space limit below MIN_ADDRESS_SPACE_MB is set; else None."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft >= MIN_ADDRESS_SPACE_MB * 2**20:
+        return None
+    print(f"bnreg: error: out of memory before starting: loading numpy, scipy and numba needs an address space "
+          f"of at least {MIN_ADDRESS_SPACE_MB} MB{_memory_limit()}; raise it, e.g. ulimit -v "
+          f"{MIN_ADDRESS_SPACE_MB * 1024}", file=sys.stderr)
     return 1
 
 

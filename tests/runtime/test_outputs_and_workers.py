@@ -120,11 +120,12 @@ def _address_space(limit: int):
 
 @pytest.mark.processes
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc arenas and RLIMIT_AS: Linux")
-@pytest.mark.parametrize("limit_mb,expect", [(700, 0), (480, 1)], ids=["fits", "too-small"])
+@pytest.mark.parametrize("limit_mb,expect", [(700, 0), (480, 1), (300, 1)], ids=["fits", "too-small", "tiny"])
 def test_a_memory_limit_gives_figures_or_one_line(tmp_path, limit_mb, expect):
     """Under `ulimit -v 700 MB` the pool's threads once each reserved a 64 MB malloc arena and glibc
     killed the run from inside thread creation (exit 127, workers left behind); now it runs.  Below
-    what loading numba takes, it is one line naming the limit, exit 1, and no process left."""
+    what loading numpy, scipy and numba takes (a hang at 300 MB, a SystemError at 550 MB before), it is
+    one line naming the limit, exit 1, and no process left."""
     mark = f"bnreg-test-{os.getpid()}-{limit_mb}"  # inherited by every process the run starts
     proc = subprocess.run([sys.executable, "-m", "bnreg", "figures", "gamma_decay", "--quick", "--force",
                            "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=300,
