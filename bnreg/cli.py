@@ -6,6 +6,7 @@ argument conventions: bnreg/cli_args.py)."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -242,7 +243,7 @@ def cmd_cnn(args: argparse.Namespace) -> int:
     cfg = config_from_strings(kv)
     if args.out is not None:
         check_output_file(args.out, "--out")  # before any work
-    if args.checkpoint_dir:
+    if args.checkpoint_dir is not None:
         check_writable(args.checkpoint_dir, "--checkpoint-dir")
     _INTERRUPT[0] = ("bnreg: interrupted (the last checkpoint in --checkpoint-dir is kept; re-run the same "
                      "command to resume)" if args.checkpoint_dir else
@@ -297,7 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo_module(args.name)  # validate the name before any work
     if args.seed < 0:
         raise ParameterError(f"--seed must satisfy seed >= 0 (got {args.seed})")
-    if args.notebook:
+    if args.notebook is not None:
         from bnreg.demos.notebook import write_notebook
 
         print(f"{args.name}: notebook -> {write_notebook(args.name, args.notebook, seed=args.seed)}")
@@ -401,17 +402,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bnreg.runtime.threads import fit_memory_limit
+    if refuse_small_address_space():  # too small to load numpy & co: refused before importing them
+        return 1
+    from bnreg.runtime.threads import check_environment, fit_memory_limit
 
     fit_memory_limit()  # under `ulimit -v`: threads must not each reserve a malloc arena (glibc aborts)
+    stdout_closed = sys.stdout is None  # started with `>&-`: Python leaves sys.stdout None
+    if stdout_closed:  # run anyway (a --json file is still written), then report the lost output
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     try:
-        if refuse_small_address_space():  # too small to load the libraries: refused before any work
-            return 1
         args = build_parser().parse_args(argv)
+        check_environment()  # a bad BNREG_THREADS is refused by every command, before any work
         if getattr(args, "address", None) is not None and getattr(args, "backend", None) != "dask":
             raise ParameterError("--address is a Dask scheduler's: give it with --backend dask")
         code = int(args.func(args))
         sys.stdout.flush()  # a full or closed stdout is reported here, not at interpreter exit
+        if stdout_closed:
+            raise OSError(errno.EBADF, "standard output is closed")
         return code
     except KeyboardInterrupt:
         print(_INTERRUPT[0], file=sys.stderr)

@@ -31,10 +31,10 @@ _OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EBADF, errno.EP
 def report_failure(e: BaseException) -> int:
     """Print the one line for `e` (a BnregError, MemoryError, OSError or ImportError) and return the exit code."""
     if isinstance(e, ClusterLostError):  # not the input's fault: the cluster went away
-        print(f"bnreg: error: {e}", file=sys.stderr)
+        _say(f"{e}")
         return 1
     if isinstance(e, BnregError):  # bad input (ParameterError) or an output that cannot be written (OutputError)
-        print(f"bnreg: error: {e}", file=sys.stderr)
+        _say(f"{e}")
         return 2
     if isinstance(e, MemoryError):  # e.g. a network too large for this machine, or a memory limit
         print(f"bnreg: error: out of memory (lower the sizes, or raise the memory limit){_memory_limit()}",
@@ -57,6 +57,12 @@ def report_failure(e: BaseException) -> int:
     what = "out of memory" if e.errno == errno.ENOMEM else "the system refused"
     print(f"bnreg: error: {what}: {e.strerror or e}{_memory_limit()}".replace("\n", " "), file=sys.stderr)
     return 1
+
+
+def _say(message: str) -> None:
+    """The one error line: control characters (a newline in a path) shown escaped, so it stays one line."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    print(f"bnreg: error: {shown}", file=sys.stderr if sys.stderr is not None else sys.__stderr__)
 
 
 def refuse_small_address_space() -> int | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from bnreg.params import ParameterError, check_int
 from bnreg.runtime import PointCache, check_writable, resolve_backend, resolve_parallelism, shared_pool
+from bnreg.runtime.threads import check_environment
 
 from . import FIGURE_MODULES
 from ._io import outputs_for, save, up_to_date
@@ -74,6 +75,15 @@ def _datasets(spec: Any) -> set[str]:
     return set()
 
 
+def _check_out_and_address(out: Any, backend: str | None, address: str | None) -> None:
+    """The API's twin of the CLI's checks: `out` a path (`_prepare` proves it writable before any
+    work) and a scheduler address only with the Dask backend."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise ParameterError(f"out must be a directory path (got {type(out).__name__} {out!r:.40})")
+    if address is not None and backend != "dask":
+        raise ParameterError("address is a Dask scheduler's: give it with backend='dask'")
+
+
 def make_figure(
     name: str,
     scale: str = "default",
@@ -99,6 +109,8 @@ def make_figure(
     between them.)  session: with force, training runs made under the same session string (by
     earlier figures of one run) are reused (None: a fresh session)."""
     mod = figure_module(name)
+    check_environment()
+    _check_out_and_address(out, backend, address)
     if workers is None and threads is None and getattr(mod, "SERIAL_POINTS", False) and scale != "quick":
         # single-threaded points: one process per core (at --quick, starting processes costs more)
         workers = resolve_parallelism()[1]
@@ -143,9 +155,13 @@ def make_figures(
     once.  Otherwise the figures run one after another (`make_figure`).  No number depends on
     either.  `report(status)` is called as each figure finishes; returns the statuses in the order
     of `names`."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
+        raise ParameterError(f"names must be a list of figure names (got {type(names).__name__} {names!r:.40})")
     names = list(names)
     for n in names:
         figure_module(n)  # validate every name before any work
+    check_environment()
+    _check_out_and_address(out, backend, address)
     seed = check_int("seed", seed, 0)
     if workers is not None:
         workers = check_int("workers", workers, 1)

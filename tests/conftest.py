@@ -3,6 +3,7 @@
     python -m pytest -m "not slow"          the fast inner loop (about a minute)
     python -m pytest -m mc                  the Monte-Carlo checks and statistical agreement tests
     python -m pytest -m "figures or build"  figure/demo runs and the builds (docs site, wheel, README)
+    python -m pytest -m hostile             the hostile suite (about 3 minutes)
 
 Hypothesis runs derandomized (the same examples every run). A test carries one kind marker; every
 kind implies `slow` (added here at collection), and a test marked `slow` without a kind is a
@@ -26,6 +27,7 @@ KINDS = {
     "processes": "process pools, Dask clusters, subprocess runs of the CLI and of pytest",
     "fuzz": "property-based fuzzing of the formula evaluator",
     "build": "builds: the documentation site, the wheel, the README's snippets",
+    "hostile": "the hostile suite (tests/hostile): bad inputs, output targets, signals, limits, as a careless user",
 }
 
 

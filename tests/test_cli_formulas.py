@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -130,6 +131,7 @@ def test_registry_api_errors():
 # --------------------------------------------------------------------------------------------
 # bad input: exit 2, one line on stderr naming the parameter, no traceback
 
+_CORES = os.cpu_count() or 1
 BAD = [
     (["eval", "simple_error", "M=1"], ["2 <= M"]),
     (["eval", "simple_error", "M=2.5"], ["M", "integer", "2 <= M"]),
@@ -144,7 +146,9 @@ BAD = [
     (["figures", "--quick", "--paper", "simple_error"], ["--quick", "--paper"]),
     (["figures", "simple_error", "--quick", "--workers", "0"], ["workers >= 1"]),
     (["figures", "simple_error", "--quick", "--threads", "0"], ["threads >= 1"]),
-    (["figures", "simple_error", "--quick", "--workers", "4096"], ["4096", "--workers and --threads"]),
+    (["figures", "simple_error", "--quick", "--workers", str(8 * _CORES)],
+     [str(8 * _CORES), "--workers and --threads"]),
+    (["figures", "simple_error", "--quick", "--workers", "4096"], ["4096", "workers <= 8 x the"]),
     (["figures", "simple_error", "--quick", "--threads", "4096"], ["4096", "--workers and --threads"]),
     (["figures", "simple_error", "--quick", "--workers", "2", "--threads", "1", "--backend", "serial"],
      ["serial", "workers=2"]),

@@ -8,10 +8,12 @@ is a one-line OutputError naming the path and leaves no temporary file behind.""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,18 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     leaving no temporary file behind."""
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
+    stream = _standard_stream(path)
+    if stream is not None:  # `--json /dev/stdout > log`: append to what the run printed, never replace it
+        try:
+            stream.flush()
+            if hasattr(stream, "buffer"):
+                stream.buffer.write(raw)
+            else:
+                stream.write(raw.decode())
+            stream.flush()
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+        return path
     target = Path(os.path.realpath(path))  # a symlink's target (the path itself otherwise)
     try:
         st = os.stat(target)
@@ -54,8 +68,8 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
-        if st is not None:
-            os.chmod(tmp, stat.S_IMODE(st.st_mode))  # the replaced file keeps its permissions
+        # the replaced file keeps its permissions; a new one gets what open() would give (not mkstemp's 0600)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except OSError as e:
         with contextlib.suppress(OSError):
@@ -68,10 +82,76 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: setting it from several threads would race
+
+
+def _standard_stream(path: Path) -> Any:
+    """sys.stdout or sys.stderr when `path` is the very file open as descriptor 1 or 2
+    (`/dev/stdout`, `/dev/fd/2`, or the file stdout is redirected to), else None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+        try:
+            fst = os.fstat(fd)
+        except OSError:
+            continue
+        if stream is not None and (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
+            return stream
+    return None
+
+
+def _check_path_text(path: str | os.PathLike, what: str) -> Path:
+    """Refuse what no file system call should be tried with: an empty name, a NUL byte, a name
+    component longer than NAME_MAX or a path longer than PATH_MAX (the OS would fail later, after
+    the work, with an error naming no option), and a symlink loop."""
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text.strip():
+        raise OutputError(f"{what} is empty; give a path")
+    if "\0" in text:
+        raise OutputError(f"{what} contains a NUL byte")
+    name_max, path_max = 255, 4096
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        name_max = os.pathconf("/", "PC_NAME_MAX")
+        path_max = os.pathconf("/", "PC_PATH_MAX")
+    longest = max((len(os.fsencode(c)) for c in text.split("/")), default=0)
+    if longest > name_max:
+        raise OutputError(f"{what} has a name component of {longest} bytes; at most {name_max} are allowed")
+    total = len(os.fsencode(os.path.abspath(text)))
+    if total >= path_max:
+        raise OutputError(f"{what} is a path of {total} bytes; it must be shorter than {path_max}")
+    p = Path(text)
+    probe = p
+    while True:  # a symlink loop anywhere on the path (realpath would silently return it unresolved)
+        try:
+            os.stat(probe)
+            break
+        except FileNotFoundError:
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise OutputError(f"{what} {text}: too many levels of symbolic links (a symlink loop)") from None
+            break  # e.g. a component that is a file: reported by the caller with its own words
+    return p
+
+
 def check_writable(directory: str | os.PathLike, what: str = "--out") -> Path:
     """Create `directory` if needed and prove it writable with a temporary file, before any long
-    work.  Returns it as a Path; raises OutputError naming `what` otherwise."""
-    out = Path(directory)
+    work.  Returns it as a Path; raises OutputError naming `what` otherwise (an empty or over-long
+    path, a symlink loop, a file in the way, no permission)."""
+    out = _check_path_text(directory, what)
     try:
         if out.exists() and not out.is_dir():
             raise OutputError(f"{what} {out} is not a directory")
@@ -88,19 +168,20 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
     existing device node or FIFO writable as it is; otherwise (a symlink's target, or the path
     itself) in an existing, writable directory.  Checked before any work.  Returns the Path;
     raises OutputError naming `what`."""
-    p = Path(path)
-    if not str(path).strip():
-        raise OutputError(f"{what} is empty; give a file name")
-    target = Path(os.path.realpath(p))
-    if target.is_dir():
-        raise OutputError(f"{what} {p} is a directory; give a file name")
-    if target.exists() and not target.is_file():  # a device node or a FIFO: written through
-        if not os.access(target, os.W_OK):
-            raise OutputError(f"{what} {p} is not writable")
-        return p
-    parent = target.parent
-    if not parent.is_dir():
-        raise OutputError(f"{what} {p}: directory {p.parent if str(p.parent) else '.'} does not exist")
+    p = _check_path_text(path, what)
+    try:
+        target = Path(os.path.realpath(p))
+        if target.is_dir():
+            raise OutputError(f"{what} {p} is a directory; give a file name")
+        if target.exists() and not target.is_file():  # a device node or a FIFO: written through
+            if not os.access(target, os.W_OK):
+                raise OutputError(f"{what} {p} is not writable")
+            return p
+        parent = target.parent
+        if not parent.is_dir():
+            raise OutputError(f"{what} {p}: directory {p.parent if str(p.parent) else '.'} does not exist")
+    except OSError as e:
+        raise OutputError(f"{what} {p}: {e.strerror or e}") from None
     check_writable(parent, what)
     return p
 

@@ -140,7 +140,7 @@ class SharedPool:
                     continue
                 self._inflight += 1
             try:
-                inner = self._ex.submit(_timed_call, fn, args)
+                inner = self._ex.submit(_timed_call, _portable(fn, args))
             except BaseException as e:  # noqa: BLE001 - a broken pool: the caller sees the error
                 with self._cond:
                     self._inflight -= 1
@@ -180,10 +180,22 @@ class SharedPool:
         self.bar.close()
 
 
-def _timed_call(fn: Callable[..., Any], args: tuple) -> tuple[Any, float]:
-    """(fn(*args), the CPU seconds it took in this process): runs in a `SharedPool` worker."""
+def _portable(fn: Callable[..., Any], args: tuple) -> bytes:
+    """(fn, args) as cloudpickle bytes: a check's points may hold closures (e.g. a user's sampler, a
+    grid built in a function), which the standard pickle of the executor's queue refuses; these are
+    our own objects, sent to our own forked workers (no data file is ever unpickled)."""
+    import cloudpickle
+
+    return cloudpickle.dumps((fn, args))
+
+
+def _timed_call(payload: bytes) -> tuple[Any, float]:
+    """(fn(*args), the CPU seconds it took in this process) for `_portable(fn, args)`: runs in a
+    `SharedPool` worker."""
+    import pickle
     import time
 
+    fn, args = pickle.loads(payload)  # bytes made by _portable in the parent, never read from a file
     t0 = time.process_time()
     res = fn(*args)
     return res, time.process_time() - t0
@@ -225,13 +237,14 @@ def pool_sweep(pool: SharedPool, point: Any, items: list, keys: list[dict], todo
     for i in todo:
         dedup = tag + "|" + PointCache._canonical(keys[i])
         c = math.inf if cost is None else float(cost(items[i]))
-        futs[pool.submit(point, (items[i],), dedup, c, tag=tag_of)] = i
+        # equal keys in one sweep (points sharing a simulation) share one future: every index gets it
+        futs.setdefault(pool.submit(point, (items[i],), dedup, c, tag=tag_of), []).append(i)
     with pool._cond:
         pool.bar.total += len(todo)
         pool.bar.refresh()
     for fut in concurrent.futures.as_completed(futs):
-        i = futs[fut]
         res = fut.result()
-        cache.put(keys[i], res)  # a shared run may be put twice (same key, same value): atomic, harmless
-        out[i] = {k: np.array(v) for k, v in res.items()}  # a copy: a shared result is never aliased
-        pool.bar.update(1)
+        for i in futs[fut]:
+            cache.put(keys[i], res)  # a shared run may be put twice (same key, same value): atomic, harmless
+            out[i] = {k: np.array(v) for k, v in res.items()}  # a copy: a shared result is never aliased
+            pool.bar.update(1)

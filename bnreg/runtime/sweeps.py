@@ -41,6 +41,9 @@ _BOUND: list[int | None] = [None]  # in a worker: the parent it has been bound t
 _WARNED: set[str] = set()
 
 
+MAX_WORKERS_PER_CORE = 8  # oversubscribing on purpose is allowed up to this many processes per core
+
+
 def resolve_parallelism(workers: int | None = None, threads: int | None = None,
                         cores: int | None = None) -> tuple[int, int]:
     """(workers, threads) with the defaults filled in: workers 1, threads cores // workers (at
@@ -48,6 +51,9 @@ def resolve_parallelism(workers: int | None = None, threads: int | None = None,
     not given); then it is allowed, with a one-line warning on stderr (once per process)."""
     cores = cores or machine_cores()
     w = 1 if workers is None else check_int("workers", workers, 1)
+    if w > MAX_WORKERS_PER_CORE * cores:  # hundreds of ~200 MB processes on a few cores help no one
+        raise ParameterError(f"workers must satisfy workers <= {MAX_WORKERS_PER_CORE} x the {cores} cores = "
+                             f"{MAX_WORKERS_PER_CORE * cores} (got {w})")
     t = max(1, cores // w) if threads is None else check_int("threads", threads, 1)
     if w * t > cores:
         msg = f"workers x threads = {w} x {t} = {w * t} exceeds the {cores} cores"
@@ -67,6 +73,12 @@ def dask_client(address: str | None, workers: int) -> Any:
         from dask.distributed import Client
     except ImportError as e:
         raise ParameterError("backend=dask needs `pip install 'bnreg[dask]'`") from e
+    import gc
+
+    # a Client left half-made by an earlier failed connection closes itself in __del__; run inside
+    # the next Client's start-up (its loop lock held), that deadlocks (seen with distributed 2026.8):
+    # finalize any such leftovers here, at a safe point
+    gc.collect()
     if address is None:
         return Client(processes=True, n_workers=workers, threads_per_worker=1)
     # distributed logs every failed reconnection with its traceback; the failures it would report

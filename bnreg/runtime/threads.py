@@ -29,7 +29,7 @@ from typing import Any
 from bnreg.params import check_int
 
 __all__ = ["get_threads", "set_threads", "thread_limits", "apply_threads", "one_blas_thread",
-           "threadpool_controller", "cores", "fit_memory_limit"]
+           "threadpool_controller", "cores", "fit_memory_limit", "check_environment"]
 
 _THREADS: list[int | None] = [None]  # the process's setting; None: BNREG_THREADS or all cores
 
@@ -46,6 +46,15 @@ def get_threads() -> int:
         return _THREADS[0]
     env = os.environ.get("BNREG_THREADS", "").strip()
     return check_int("BNREG_THREADS", env, 1) if env else cores()
+
+
+def check_environment() -> None:
+    """Validate BNREG_THREADS (when set: an integer >= 1) whatever the current setting: every entry
+    point (the CLI, bnreg.verify, make_figures) calls this first, so a bad value is one
+    ParameterError before any work, also in a long-lived process whose setting hides it."""
+    env = os.environ.get("BNREG_THREADS", "").strip()
+    if env:
+        check_int("BNREG_THREADS", env, 1)
 
 
 def set_threads(n: int | None) -> int | None:

@@ -49,7 +49,7 @@ def real_value(kind: str, f: Callable, p: Params) -> float:
     call = f"{kind}({fmt_params(p)})"
     try:
         v = f(**p)
-    except Exception as e:  # the user's formula: report it as bad input, keep the cause
+    except (Exception, SystemExit) as e:  # the user's formula (a sys.exit too): bad input
         raise CheckInputError(f"{call} raised {type(e).__name__}: {e}") from e
     if np.ndim(v) != 0:
         raise CheckInputError(f"{call} returned an array of shape {np.shape(v)}; expected one real number")

@@ -216,7 +216,10 @@ def run_check(check: Check, scale: str = "quick", base_seed: int | None = None, 
         from bnreg.runtime import sweep
 
         items = list(zip(pts, seeds, strict=True))
-        res = sweep(_SimulatePoint(check, samples), items, key=lambda it: {"check": check.name, "seed": it[1]},
+        # the key names the whole point: points sharing a simulation (same seed) still differ in what
+        # they read from it, so a pool that runs each key once must not merge them
+        res = sweep(_SimulatePoint(check, samples), items,
+                    key=lambda it: {"check": check.name, "seed": it[1], "point": dict(it[0])},
                     workers=workers, backend=backend, address=address, desc=check.name, progress=False)
         mcs = [MCResult(float(r["estimate"]), float(r["se"]), int(r["n"]), int(r["n_chunks"])) for r in res]
     zmax = 0.0

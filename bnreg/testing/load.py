@@ -34,6 +34,9 @@ def load_checks(path: str | Path) -> list[Check | CheckResult]:
         spec.loader.exec_module(module)
     except CheckInputError:
         raise
+    except SystemExit as e:  # sys.exit() at import: the file stopped itself before its checks could be trusted
+        raise CheckInputError(f"importing {path} failed: it called sys.exit({e.code!r}); a check file must "
+                              "only declare checks") from None
     except Exception as e:
         tb = e.__traceback__
         line = None

@@ -10,6 +10,7 @@ and where the points run (this process, local processes or a Dask cluster).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -17,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from bnreg.errors import CheckInputError
+from bnreg.errors import CheckInputError, ParameterError
 from bnreg.params import check_int
-from bnreg.runtime import get_threads, resolve_backend, resolve_parallelism, thread_limits
+from bnreg.runtime import active_pool, get_threads, resolve_backend, resolve_parallelism, shared_pool, thread_limits
+from bnreg.runtime.threads import check_environment
 
 from .calls import fmt_params, name_of
 from .declare import FormulaCheck, formula_check
@@ -139,6 +141,9 @@ def run_suite(checks: Any, scale: str | None = None, *, seed: int | None = None,
     "dask"), address (a Dask scheduler): where the points run; on_result called with each result as
     it is judged (a table printed as the run goes).  Every option is validated before any work.
     Returns: one CheckResult per check."""
+    check_environment()
+    if address is not None and backend != "dask":
+        raise ParameterError("address is a Dask scheduler's: give it with backend='dask'")
     if seed is not None:
         seed = check_int("seed", seed, 0)
     scale = resolve_scale(scale)
@@ -147,7 +152,12 @@ def run_suite(checks: Any, scale: str | None = None, *, seed: int | None = None,
     if backend == "serial" and threads is None:
         n_threads = None  # BNREG_THREADS or all cores, unchanged
     results: list[CheckResult] = []
-    with thread_limits(n_threads), mc_scale(scale):
+    # local processes: one pool for the whole run, forked before any work, each worker bound to die
+    # with this process from its first instant (a pool per check would start workers mid-run, and a
+    # worker still starting when the run is killed would outlive it)
+    own_pool = backend == "processes" and address is None and n_workers > 1 and active_pool() is None
+    pool = shared_pool(n_workers, n_threads, progress=False) if own_pool else contextlib.nullcontext()
+    with pool, thread_limits(n_threads), mc_scale(scale):
         todo = checks() if callable(checks) else checks
         for r in iter_checks(todo, scale, seed=seed, backend=backend, workers=n_workers, address=address):
             results.append(r)

@@ -58,7 +58,7 @@ def _draws(sampler: Callable, rng: np.random.Generator, k: int, p: Params) -> np
     call = f"sampler(rng, {k}{', ' if p else ''}{fmt_params(p)})"
     try:
         x = sampler(rng, k, **p)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # a user's sys.exit must not end the run silently
         raise CheckInputError(f"{call} raised {type(e).__name__}: {e}") from e
     try:
         arr = np.asarray(x)
@@ -109,6 +109,10 @@ def sample_mean(sampler: Callable, params: Params, n: int, seed: int, chunks: in
     for row in stats:
         pooled = _merge(pooled, tuple(row))
     total, _, m2, m3 = pooled
+    if total > 1 and m2 == 0.0:  # every draw equal: SE 0, so z would be 0/0 or +-inf, never a judgement
+        raise CheckInputError(f"sampler(rng, n{', ' if params else ''}{fmt_params(params)}) returned {int(total)} "
+                              "draws that are all equal: with no spread the standard error is 0 and no "
+                              "tolerance can be formed; a sampler must return random draws of the statistic")
     skew = (m3 / total) / (m2 / total) ** 1.5 if m2 > 0 else 0.0
     sums = np.column_stack([stats[:, 0], stats[:, 0] * stats[:, 1]])
     r = jackknife(lambda t: t[1] / t[0], sums, int(total))

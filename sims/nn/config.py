@@ -185,6 +185,11 @@ def _check_rules(c: CNNConfig) -> None:
         raise ParameterError(f"kernel must be an odd integer >= 1 for 'same' padding (got {c.kernel})")
     if c.in_shape is not None and (c.in_shape[0] != 1 and c.in_shape[0] < 2 or c.in_shape[1] < 2):
         raise ParameterError(f"in_shape must allow the 2x2 max-pool (H = 1 or H >= 2, and W >= 2; got {c.in_shape})")
+    if c.in_shape is not None and c.kernel > 2 * max(c.in_shape[0], c.in_shape[1]) - 1:
+        # a wider kernel's extra taps only ever see the zero padding: refused before its huge im2col
+        lim = 2 * max(c.in_shape[0], c.in_shape[1]) - 1
+        raise ParameterError(f"kernel must satisfy kernel <= {lim} (2 x the input's largest side - 1) for input "
+                             f"{c.in_shape[0]}x{c.in_shape[1]} (got {c.kernel})")
     n = len(c.widths) + len(c.fc_widths)
     if c.norm_layers is not None and len(c.norm_layers) != n:
         raise ParameterError(f"norm_layers must be None or a tuple of len(widths) + {len(c.fc_widths)} = {n} "

@@ -79,7 +79,7 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
 @pytest.mark.parametrize("argv", [
     ["figures", "simple_error", "gamma_decay", "batch_stats", "--quick", "--force", "--out", "{out}"],  # shared pool
-    ["verify", "--quick", "--workers", "2", "--threads", "1", "--only", "simple_error,batch_std"],  # loky
+    ["verify", "--quick", "--workers", "2", "--threads", "1", "--only", "simple_error,batch_std"],  # its own pool
 ], ids=["figures-shared-pool", "verify-workers"])
 def test_pool_workers_die_with_their_parent(tmp_path, argv):
     """kill -9 of a run while its worker processes compute: no worker survives it (without the
