@@ -14,10 +14,12 @@ from collections.abc import Sequence
 
 from bnreg.bench import SUITES
 from bnreg.errors import BnregError, ParameterError
+from bnreg.params import check_int
 from bnreg.runtime import check_output_file, check_writable, write_json
+from bnreg.runtime.rng import MAX_SEED
 
 from .cli_args import SCALE_HELP, SEED_HELP_CHECKS, Parser, add_scale, only_patterns, scale_of
-from .cli_errors import refuse_small_address_space, report_failure
+from .cli_errors import check_library_environment, refuse_small_address_space, report_failure, survive_any_encoding
 
 # What an interrupt leaves behind, set by each command before its long work (told truthfully).
 _INTERRUPT = ["bnreg: interrupted"]
@@ -117,13 +119,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     checks = select_checks(args.only, "--only")
     if not checks:
         raise ParameterError(f"--only {args.only!r} matches no check; see `bnreg verify --list`")
+    scale = scale_of(args)
+    if args.seed is not None:
+        check_int("seed", args.seed, 0, MAX_SEED)
+    if args.json is not None:
+        check_output_file(args.json, "--json")  # before any work
     if args.list:
         for c in checks:
             print(f"{c.name:32s} {c.claim}")
         return 0
-    scale = scale_of(args)
-    if args.json is not None:
-        check_output_file(args.json, "--json")  # before any work
     _INTERRUPT[0] = "bnreg: interrupted (verify keeps no partial results; re-run it)"
     results = run_suite(checks, scale, seed=args.seed, threads=args.threads, workers=args.workers,
                         backend=args.backend, address=args.address, on_result=_print_table)
@@ -174,8 +178,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     for n in names:
         figure_module(n)  # validate every name before any work
     scale = scale_of(args)
-    if args.seed < 0:
-        raise ParameterError(f"--seed must satisfy seed >= 0 (got {args.seed})")
+    check_int("seed", args.seed, 0, MAX_SEED)
     # validated before any work (make_figure picks each figure's default); oversubscription warns once
     resolve_backend(args.backend, 1 if args.workers is None else max(1, args.workers))
     resolve_parallelism(args.workers, args.threads)
@@ -296,8 +299,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"{n:{width}s}  {doc}")
         return 0
     demo_module(args.name)  # validate the name before any work
-    if args.seed < 0:
-        raise ParameterError(f"--seed must satisfy seed >= 0 (got {args.seed})")
+    check_int("seed", args.seed, 0, MAX_SEED)
     if args.notebook is not None:
         from bnreg.demos.notebook import write_notebook
 
@@ -402,8 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    survive_any_encoding()  # LC_ALL=C: ± and § are escaped, not a UnicodeEncodeError
     if refuse_small_address_space():  # too small to load numpy & co: refused before importing them
         return 1
+    code = check_library_environment()  # NUMBA_NUM_THREADS=0 would fail deep inside numba's import
+    if code is not None:
+        return code
     from bnreg.runtime.threads import check_environment, fit_memory_limit
 
     fit_memory_limit()  # under `ulimit -v`: threads must not each reserve a malloc arena (glibc aborts)

@@ -17,7 +17,8 @@ import sys
 
 from bnreg.errors import BnregError, ClusterLostError
 
-__all__ = ["report_failure", "refuse_small_address_space", "MIN_ADDRESS_SPACE_MB"]
+__all__ = ["report_failure", "refuse_small_address_space", "MIN_ADDRESS_SPACE_MB", "check_library_environment",
+           "survive_any_encoding"]
 
 # Below this address-space limit (`ulimit -v`) loading numpy, scipy, numba and llvmlite fails in ways
 # no Python handler sees reliably (measured: a hang at 300 MB, a SystemError at 550 MB, failed shared
@@ -57,6 +58,43 @@ def report_failure(e: BaseException) -> int:
     what = "out of memory" if e.errno == errno.ENOMEM else "the system refused"
     print(f"bnreg: error: {what}: {e.strerror or e}{_memory_limit()}".replace("\n", " "), file=sys.stderr)
     return 1
+
+
+# Environment variables numba reads at import: a bad value is a ValueError traceback (0, negative) or
+# a RuntimeWarning and a silent default (garbage) from deep inside an import; refused up front instead.
+_NUMBA_INT_VARS = {"NUMBA_NUM_THREADS": (1, 1 << 16), "NUMBA_OPT": (0, 3)}
+
+
+def check_library_environment() -> int | None:
+    """Exit code 2, with one line, when an environment variable read by numba at import has a value it
+    cannot use (NUMBA_NUM_THREADS: an integer >= 1; NUMBA_OPT: 0-3 or 'max'); else None."""
+    for name, (lo, hi) in _NUMBA_INT_VARS.items():
+        raw = os.environ.get(name)
+        if raw is None or raw.strip() == "" or (name == "NUMBA_OPT" and raw.strip() == "max"):
+            continue
+        try:
+            ok = lo <= int(raw.strip()) <= hi
+        except ValueError:
+            ok = False
+        if not ok:
+            extra = " or 'max'" if name == "NUMBA_OPT" else ""
+            _say(f"environment variable {name} must be an integer with {lo} <= {name} <= {hi}{extra} (got {raw!r}); "
+                 f"unset it or fix it")
+            return 2
+    return None
+
+
+def survive_any_encoding() -> None:
+    """stdout and stderr in a non-UTF-8 locale (LC_ALL=C, PYTHONIOENCODING=ascii): characters the
+    encoding lacks (±, §, ²) are written as escapes instead of ending the run with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and hasattr(stream, "reconfigure"):
+            enc = (getattr(stream, "encoding", "") or "").lower().replace("-", "")
+            if enc not in ("utf8", "utf_8"):
+                try:
+                    stream.reconfigure(errors="backslashreplace")
+                except (ValueError, OSError):  # a detached or closed stream: nothing to adapt
+                    pass
 
 
 def _say(message: str) -> None:

@@ -36,15 +36,28 @@ _EXACT_FLOAT_INT = 2**53  # floats above this are not all integers one apart
 
 def _short(value: Any) -> str:
     """repr of `value`, cut to 40 characters (a 400-digit argument does not fill the error line)."""
-    r = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {len(str(value)) if value.bit_length() < 14000 else 'over 4000'} digits"
+    try:
+        r = repr(value)
+    except Exception:  # noqa: BLE001 - a repr that fails must not replace the error being reported
+        return f"<{type(value).__name__}>"
     return r if len(r) <= 40 else r[:24] + f"...({len(r)} chars)"
+
+
+def _not_real(value: Any) -> bool:
+    """A complex number (numpy's would be truncated to its real part, with a warning) or a masked
+    array element (read as nan, with a warning): not a real number."""
+    return value is np.ma.masked or np.iscomplexobj(value) and not isinstance(value, str)
 
 
 def check_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
     """Return `value` as int, or raise naming `name` and the range `lo <= name <= hi`."""
     rng = _range_text(name, lo, hi, integer=True)
-    if isinstance(value, bool):
-        raise ParameterError(f"{name} must be an integer, {rng} (got {value!r})")
+    if isinstance(value, bool) or _not_real(value):
+        raise ParameterError(f"{name} must be an integer, {rng} (got {_short(value)})")
+    if isinstance(value, np.floating):  # float16/32: compare as a Python float (no cast overflow warning)
+        value = float(value)
     raw = value
     if isinstance(value, str):
         if not value.isascii():  # int() reads other scripts' digits: '\u0663' is 3
@@ -79,7 +92,7 @@ def check_float(
     """Return a finite float in the stated interval, or raise naming `name` and the interval."""
     rng = _range_text(name, lo, hi, lo_open=lo_open, hi_open=hi_open)
     try:
-        if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+        if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()) or _not_real(value):
             raise TypeError  # float() reads other scripts' digits: '\u0663' is 3.0
         x = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -96,7 +109,7 @@ def check_float(
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """Return `value` if it is one of `choices`, or raise naming `name` and the choices."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:  # a list is unhashable, and never a choice
         raise ParameterError(f"{name} must be one of {', '.join(choices)} (got {_short(value)})")
     return str(value)
 

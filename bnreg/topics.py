@@ -114,7 +114,7 @@ TOPICS: tuple[Topic, ...] = (
               "dropout before BN: the variance shift derived for Bernoulli, Gaussian and Uout noise, checked by MC, "
               "followed through depth (mean field vs a random stack), and the fixes"),
           derivations=("variance_shift", "variance_shift_limits", "variance_shift_relu"),
-          figures=("variance_shift_ratio", "variance_shift_layers", "variance_shift_fixes"),
+          figures=("variance_shift_ratio", "variance_shift_layers", "variance_shift_width", "variance_shift_fixes"),
           demos={"variance_shift": "dropout before BN: the variance shift Delta vs keep, one unit and through depth"}),
     Topic("dropout", "Dropout as a penalty: input dropout = a data-dependent ridge; early and late dropout",
           summary=(

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bnreg.runtime.rng import MAX_SEED
 from bnreg.topics import demo_descriptions
 
 __all__ = ["DEMOS", "demo_module", "demo_path", "run_demo"]
@@ -56,7 +57,7 @@ def run_demo(name: str, save: str | Path | None = None, quick: bool = False, see
     from bnreg.params import check_int
 
     mod = demo_module(name)
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     if save is not None:
         import matplotlib
 

@@ -90,13 +90,14 @@ def write_notebook(name: str, out_dir: str | Path, seed: int = 0) -> Path:
     the file written atomically (OutputError naming the path otherwise)."""
     from bnreg.params import check_int
     from bnreg.runtime import check_writable, write_atomic
+    from bnreg.runtime.rng import MAX_SEED
 
     from . import demo_path
 
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     src = demo_path(name)
     out = check_writable(out_dir, "--notebook")
-    text = src.read_text()
+    text = src.read_text(encoding="utf-8")
     if seed:
         text = text.replace("main(quick=quick_from_env())", f"main(quick=quick_from_env(), seed={seed})")
     path = out / f"{src.stem}.ipynb"

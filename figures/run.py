@@ -16,6 +16,8 @@ from typing import Any
 
 from bnreg.params import ParameterError, check_int
 from bnreg.runtime import PointCache, check_writable, resolve_backend, resolve_parallelism, shared_pool
+from bnreg.runtime.rng import MAX_SEED
+from bnreg.runtime.sweeps import check_address
 from bnreg.runtime.threads import check_environment
 
 from . import FIGURE_MODULES
@@ -27,8 +29,8 @@ DEFAULT_SEED = 2019
 
 
 def figure_module(name: str) -> ModuleType:
-    if name not in FIGURE_MODULES:
-        raise ParameterError(f"unknown figure {name!r}; known: {', '.join(FIGURE_MODULES)}")
+    if not isinstance(name, str) or name not in FIGURE_MODULES:
+        raise ParameterError(f"unknown figure {name!r:.60}; known: {', '.join(FIGURE_MODULES)}")
     return importlib.import_module(f"bnreg.figures.{name}")
 
 
@@ -39,7 +41,7 @@ def _prepare(name: str, scale: str, out: str | Path, force: bool, seed: int, ses
     shared cache (training runs, `PointCache.shared`) returns only runs of `session` (this
     invocation)."""
     mod = figure_module(name)
-    if scale not in mod.SCALES:
+    if not isinstance(scale, str) or scale not in mod.SCALES:
         raise ParameterError(f"scale must be one of {', '.join(mod.SCALES)} (got {scale!r})")
     spec = mod.SCALES[scale]
     out = check_writable(out)  # before any work
@@ -82,6 +84,8 @@ def _check_out_and_address(out: Any, backend: str | None, address: str | None) -
         raise ParameterError(f"out must be a directory path (got {type(out).__name__} {out!r:.40})")
     if address is not None and backend != "dask":
         raise ParameterError("address is a Dask scheduler's: give it with backend='dask'")
+    if address is not None:
+        check_address(address)  # also when every figure is up to date and nothing connects
 
 
 def make_figure(
@@ -116,7 +120,7 @@ def make_figure(
         workers = resolve_parallelism()[1]
     workers, threads = resolve_parallelism(workers, threads)
     backend = resolve_backend(backend, workers)
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     prep = _prepare(name, scale, out, force, seed, session)
     if isinstance(prep, dict):
         return prep
@@ -155,6 +159,8 @@ def make_figures(
     once.  Otherwise the figures run one after another (`make_figure`).  No number depends on
     either.  `report(status)` is called as each figure finishes; returns the statuses in the order
     of `names`."""
+    if report is not None and not callable(report):
+        raise ParameterError(f"report must be a function of the status dict, or None (got {type(report).__name__})")
     if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
         raise ParameterError(f"names must be a list of figure names (got {type(names).__name__} {names!r:.40})")
     names = list(names)
@@ -162,7 +168,7 @@ def make_figures(
         figure_module(n)  # validate every name before any work
     check_environment()
     _check_out_and_address(out, backend, address)
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     if workers is not None:
         workers = check_int("workers", workers, 1)
     if threads is not None:

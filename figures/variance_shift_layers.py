@@ -3,7 +3,8 @@ A random stack [dropout -> linear -> BN -> ReLU] x depth is run in train mode (r
 and in inference mode; per BN layer, the real inference-mode variance of its input over the running
 variance (1 = no shift) and the squared mean shift, against the mean-field recursion
 `theory.variance_shift.mean_field_shift` (Li et al. 2019, arXiv:1801.05134, Fig. 1 for trained
-networks).
+networks) and, dotted, the mean field with the measured O(1/width) correction at each width
+(`finite_width_shift`, where measured: Bernoulli dropout, layers 1-8; `variance_shift_width`).
 
 Trained networks (the networks of `variance_shift_fixes`: an MLP and the small CNN with BN on
 MNIST-1D; Bernoulli dropout before every BN, Uout with matched beta before every BN, and dropout
@@ -30,6 +31,7 @@ from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.nn.sweep import mean_se
 from bnreg.sims.variance_shift import simulate_stack_shift
 from bnreg.theory import variance_shift as VS
+from bnreg.theory import variance_shift_width as VSW
 
 from . import variance_shift_fixes as FIXES
 from ._io import columns_from_rows
@@ -40,7 +42,7 @@ TITLE = "Variance shift through depth: running vs real inference variance per BN
 SERIAL_POINTS = True
 COLUMNS = ("setting", "noise", "keep", "beta", "width", "layer", "var_ratio", "var_ratio_se", "mean_shift2",
            "mean_shift2_se", "mf_var_ratio", "mf_mean_shift2", "source", "net", "variant", "layer_name", "n_nets",
-           "real_var", "running_var", "reest_var_ratio")
+           "real_var", "running_var", "reest_var_ratio", "fw_var_ratio")
 RANDOM = "random stack"
 TRAINED_VARIANTS = ("before", "uout", "last")
 VARIANT_LABELS = {"before": "dropout before every BN", "uout": "Uout (matched beta) before every BN",
@@ -83,10 +85,19 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
             rows.append((_label(r["noise"], r["keep"], r["beta"]), r["noise"], r["keep"], r["beta"], r["width"], j + 1,
                          float(x["var_ratio"][j]), float(x["var_ratio_se"][j]), float(x["mean_shift2"][j]),
                          float(x["mean_shift2_se"][j]), float(mf["var_ratio"][j]), float(mf["mean_shift2"][j]),
-                         RANDOM, "random", "before", str(j + 1), spec["n_nets"], "-", "-", "-"))
+                         RANDOM, "random", "before", str(j + 1), spec["n_nets"], "-", "-", "-",
+                         _finite_width(r, j + 1)))
     if spec.get("trained"):
         rows += _trained_rows(spec["trained"], seed, cache, **sweep_kw)
     return columns_from_rows(COLUMNS, rows)
+
+
+def _finite_width(r: dict[str, Any], layer: int) -> float:
+    """The measured finite-width prediction (theory.variance_shift.finite_width_shift) where it is
+    defined (Bernoulli dropout at a measured keep, layers 1..8, width >= 32), else nan."""
+    if r["noise"] != "bernoulli" or r["keep"] not in VSW.WIDTH_CORRECTION or layer > VSW.WIDTH_DEPTH or r["width"] < 32:
+        return float("nan")
+    return VSW.finite_width_shift(layer, r["width"], r["keep"])
 
 
 def _trained_rows(tspec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> list[tuple]:
@@ -110,7 +121,7 @@ def _trained_rows(tspec: dict[str, Any], seed: int, cache: PointCache, **sweep_k
                          beta, widths[j], j + 1, agg["var_ratio"][0], agg["var_ratio"][1], agg["mean_shift2"][0],
                          agg["mean_shift2"][1], float(mf["var_ratio"][j]), float(mf["mean_shift2"][j]), "trained",
                          net, variant, name, agg["var_ratio"][2], agg["real_var"][0], agg["running_var"][0],
-                         agg["reest_var_ratio"][0]))
+                         agg["reest_var_ratio"][0], float("nan")))
     return rows
 
 
@@ -136,6 +147,10 @@ def plot(t: dict[str, Any]) -> plt.Figure:
             ax.plot(t["layer"][base], t[f"mf_{col}"][base], color=f"C{j}", label=f"{lab}: mean field")
             for i, w in enumerate(widths):
                 sel = rnd & (t["setting"] == lab) & (t["width"] == w)
+                fw = t["fw_var_ratio"][sel].astype(float)
+                if col == "var_ratio" and np.isfinite(fw).any():  # measured O(1/width) correction
+                    ax.plot(t["layer"][sel], fw, color=f"C{j}", ls=":", lw=1,
+                            label=f"mean field x (1 + a_l/n), n = {w}" if j == 0 else None)
                 ax.errorbar(t["layer"][sel] + 0.08 * i, t[col][sel], yerr=t[f"{col}_se"][sel], fmt=marks[i % 4],
                             color=f"C{j}", ms=4, capsize=2, mfc="none" if i else None,
                             label=f"random stack, width {w}" if j == 0 else None)

@@ -12,8 +12,9 @@ from functools import lru_cache
 from bnreg.runtime import MCResult
 from bnreg.testing.judge import N_CHUNKS, Check, Params
 from bnreg.theory import variance_shift as VS
+from bnreg.theory import variance_shift_width as VSW
 
-from .variance_shift import simulate_variance_shift
+from .variance_shift import StackShiftResult, simulate_stack_shift, simulate_variance_shift
 
 __all__ = ["CHECKS"]
 
@@ -86,3 +87,46 @@ _add(Check(
      "ignores c": lambda p: _theory(p, c=0.0)},
     shown={"Bernoulli with matched keep": lambda p: _theory(
         {**p, "noise": "bernoulli", "keep": 1.0 / (1.0 + p["beta"] ** 2 / 3.0)})}))
+
+
+# ------------------------------------------------------------------ finite width (random stack)
+WIDTH_CHECKED = 64  # the width of the gap the plain mean field misses (issue: layers 4-6 below it by 5-12 %)
+FIT_Z = 3.0         # the registered coefficients are a measurement: their own SE, at 3 SE, is allowed for
+
+
+def _width_points(scale: str) -> list[Params]:
+    return [dict(keep=k, width=WIDTH_CHECKED, layer=j) for k in sorted(VSW.WIDTH_CORRECTION)
+            for j in range(2, VSW.WIDTH_DEPTH + 1)]
+
+
+@lru_cache(maxsize=16)
+def _stack(keep: float, width: int, n_nets: int, seed: int) -> StackShiftResult:
+    # the protocol of the registered coefficients (theory.variance_shift.WIDTH_CORRECTION) with this
+    # check's own seeds: networks independent of the ones the coefficients were fitted on
+    return simulate_stack_shift(VSW.WIDTH_DEPTH, width, "bernoulli", keep=keep, M=128, n_train=32768, n_test=32768,
+                                n_nets=n_nets, seed=seed)
+
+
+def _width_mc(p: Params, samples: int, seed: int) -> MCResult:
+    return _stack(p["keep"], p["width"], max(samples, 4), seed).var_ratio[p["layer"] - 1]
+
+
+def _mf(p: Params) -> float:
+    return float(VS.mean_field_shift(VSW.WIDTH_DEPTH, keep=p["keep"])["var_ratio"][p["layer"] - 1])
+
+
+def _coef(p: Params) -> tuple[float, float, float]:
+    return VSW.WIDTH_CORRECTION[p["keep"]][p["layer"] - 1][0]
+
+
+_add(Check(
+    "shift.finite_width", "variance_shift_finite_width",
+    "random stack of width 64: var_ratio_l = MF_l (1 + b_l + a_l/n + c_l/n^2), the measured finite-width law, "
+    "on networks independent of the fit's",
+    _width_points, _width_mc, lambda p: VSW.finite_width_shift(p["layer"], p["width"], p["keep"]),
+    {"plain mean field (infinite width)": _mf,
+     "mean field with the infinite-width offset b_l only": lambda p: _mf(p) * (1 + _coef(p)[0])},
+    allowance=lambda p: FIT_Z * VSW.finite_width_uncertainty(p["layer"], p["width"], p["keep"]),
+    allowance_doc=f"the fitted law's own uncertainty at {FIT_Z:g} SE (finite_width_uncertainty)",
+    min_M=None, n=256, shared_over=("layer",),
+    shown={"mean field": _mf}))

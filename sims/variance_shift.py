@@ -95,6 +95,8 @@ class StackShiftResult:
 
     var_ratio: tuple[MCResult, ...]
     mean_shift2: tuple[MCResult, ...]
+    per_net_var_ratio: np.ndarray | None = None    # (n_nets, depth): each network's var_ratio per layer
+    per_net_mean_shift2: np.ndarray | None = None  # (n_nets, depth)
 
 
 TEST_BLOCK = 4096  # inference rows per block: no (n_test, width) temporaries
@@ -155,7 +157,7 @@ def _stack_once(depth: int, width: int, s2_noise: str, keep: float, beta: float,
 def simulate_stack_shift(depth: int = 6, width: int = 256, noise: str = "bernoulli", keep: float | None = 0.5,
                          beta: float | None = None, c: float = 0.0, v: float = 1.0, M: int = 128,
                          n_train: int = 32_768, n_test: int = 32_768, n_nets: int = 8,
-                         seed: int = 0) -> StackShiftResult:
+                         seed: int = 0, first_net: int = 0) -> StackShiftResult:
     """A random stack [dropout -> linear (W ~ N(0, 1/width)) -> BN(gamma = 1, beta = 0) -> ReLU] x depth
     on Gaussian data with mean c, variance v: train mode over n_train samples in batches of M
     (running statistics = the average of batch means and unbiased batch variances), then inference
@@ -163,8 +165,9 @@ def simulate_stack_shift(depth: int = 6, width: int = 256, noise: str = "bernoul
     `bnreg.theory.variance_shift.mean_field_shift`.
 
     Parameters: depth, width >= 2, noise with keep or beta, c, v > 0, M >= 2 (batch), n_train,
-    n_test, n_nets >= 2 independent networks (the SE is over networks), seed.  Returns a
-    StackShiftResult."""
+    n_test, n_nets >= 2 independent networks (the SE is over networks), seed; first_net: the index of
+    the first network (network k draws from derive_seed(seed, "net", k)), so that chunks of networks
+    run apart are the networks of one call.  Returns a StackShiftResult (with every network's values)."""
     depth = check_int("depth", depth, 1, 1000)
     width = check_int("width", width, 2, 8192)
     noise = check_choice("noise", noise, NOISES)
@@ -175,14 +178,15 @@ def simulate_stack_shift(depth: int = 6, width: int = 256, noise: str = "bernoul
     n_train = check_int("n_train", n_train, M)
     n_test = check_int("n_test", n_test, 2)
     n_nets = check_int("n_nets", n_nets, 2)
+    first_net = check_int("first_net", first_net, 0)
     # One BLAS thread: OpenBLAS' float32 GEMM can round differently on different thread counts, and
     # the result must not depend on how many threads the caller has.
     with one_blas_thread():
         runs = [_stack_once(depth, width, noise, 1.0 if keep is None else keep, 0.0 if beta is None else beta,
                             c, v, M, n_train, n_test, np.random.default_rng(derive_seed(seed, "net", k)))
-                for k in range(n_nets)]
+                for k in range(first_net, first_net + n_nets)]
     ratios = np.array([r[0] for r in runs])
     shifts = np.array([r[1] for r in runs])
     n = n_test * width
     return StackShiftResult(tuple(mc_from_values(ratios[:, j], n) for j in range(depth)),
-                            tuple(mc_from_values(shifts[:, j], n) for j in range(depth)))
+                            tuple(mc_from_values(shifts[:, j], n) for j in range(depth)), ratios, shifts)

@@ -47,8 +47,10 @@ FORMULAS: dict[str, Formula] = _collect()
 
 def get_formula(name: str) -> Formula:
     """The registered Formula `name` (see `bnreg formulas`), or ParameterError listing the known ones."""
+    if not isinstance(name, str):
+        raise ParameterError(f"a formula name must be a string (got {type(name).__name__}); see `bnreg formulas`")
     if name not in FORMULAS:
-        raise ParameterError(f"unknown formula {name!r}; known: {', '.join(sorted(FORMULAS))}")
+        raise ParameterError(f"unknown formula {name!r:.60}; known: {', '.join(sorted(FORMULAS))}")
     return FORMULAS[name]
 
 

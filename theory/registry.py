@@ -17,7 +17,7 @@ __all__ = ["Formula", "Evidence", "EVIDENCE_KINDS"]
 # "mc" (the Monte-Carlo checks) is not declared here: bnreg/evidence.py finds a formula's checks in
 # the check catalog (sims/checks_<topic>.py), which theory/ never imports.
 EVIDENCE_KINDS = ("derivation", "twin", "mc", "stability", "shown")
-ORIGINS = ("derived", "paper", "definition")
+ORIGINS = ("derived", "paper", "definition", "measured")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Evidence:
     """Where a registered formula comes from and what backs it (`bnreg formulas NAME`, docs/evidence.md).
 
     origin: "derived" (here: `derivation` names the `bnreg derive` entry), "paper" (`source`: title,
-    arXiv id, section or equation) or "definition" (`source`: what it defines).
+    arXiv id, section or equation), "definition" (`source`: what it defines) or "measured" (`source`:
+    the protocol and the command that regenerates the measured constants; checked on independent runs).
     twin: the test comparing the numeric function with the SymPy expression ("tests/...py::test_name").
     stability: the test evaluating it at extreme legal parameters against mpmath.
     figures, demos: the `bnreg figures` and `bnreg demo` names that show it.

@@ -37,6 +37,7 @@ from bnreg.params import ParameterError, check_choice, check_float, check_int
 
 __all__ = [
     "NOISES",
+
     "derive_multiplier_moments",
     "derive_quadratic_form",
     "derive_variance_shift",

@@ -152,9 +152,9 @@ def check_writable(directory: str | os.PathLike, what: str = "--out") -> Path:
     work.  Returns it as a Path; raises OutputError naming `what` otherwise (an empty or over-long
     path, a symlink loop, a file in the way, no permission)."""
     out = _check_path_text(directory, what)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{what} {out} is not a directory")
     try:
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"{what} {out} is not a directory")
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
@@ -180,6 +180,8 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
         parent = target.parent
         if not parent.is_dir():
             raise OutputError(f"{what} {p}: directory {p.parent if str(p.parent) else '.'} does not exist")
+    except OutputError:
+        raise
     except OSError as e:
         raise OutputError(f"{what} {p}: {e.strerror or e}") from None
     check_writable(parent, what)

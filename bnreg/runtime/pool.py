@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from bnreg.params import check_int
 
 from .cache import PointCache
-from .threads import apply_threads
+from .threads import apply_threads, max_threads
 
 __all__ = ["SharedPool", "shared_pool", "active_pool", "pool_sweep", "ignore_sigint_in_worker"]
 
@@ -90,7 +90,7 @@ class SharedPool:
         import multiprocessing
 
         self.workers = check_int("workers", workers, 1)
-        self.threads = check_int("threads", threads, 1)
+        self.threads = check_int("threads", threads, 1, max_threads())
         fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if fork else "spawn")
         self._ex = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_pool_worker,

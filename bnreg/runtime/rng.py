@@ -37,18 +37,20 @@ import numpy as np
 
 from bnreg.params import check_int
 
-__all__ = ["chunk_generators", "derive_seed"]
+__all__ = ["chunk_generators", "derive_seed", "MAX_SEED"]
+
+MAX_SEED = 2**128 - 1  # seeds are integers in [0, 2^128): beyond, even their text is unwieldy (5000 digits)
 
 
 def chunk_generators(seed: int, n_chunks: int) -> list[np.random.Generator]:
     """One PCG64 Generator per chunk from SeedSequence(seed).spawn(n_chunks).  A seed is an
     integer >= 0 (ParameterError otherwise, naming it)."""
-    seed = check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     return [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(n_chunks)]
 
 
 def derive_seed(base: int, *keys: object) -> int:
     """A stable 63-bit seed for (base, keys): independent units of work get distinct streams.  The
     base is an integer >= 0 (ParameterError otherwise, naming it `seed`)."""
-    h = hashlib.sha256(repr((check_int("seed", base, 0),) + tuple(keys)).encode()).digest()
+    h = hashlib.sha256(repr((check_int("seed", base, 0, MAX_SEED),) + tuple(keys)).encode()).digest()
     return int.from_bytes(h[:8], "little") >> 1

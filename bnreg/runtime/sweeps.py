@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -54,7 +55,7 @@ def resolve_parallelism(workers: int | None = None, threads: int | None = None,
     if w > MAX_WORKERS_PER_CORE * cores:  # hundreds of ~200 MB processes on a few cores help no one
         raise ParameterError(f"workers must satisfy workers <= {MAX_WORKERS_PER_CORE} x the {cores} cores = "
                              f"{MAX_WORKERS_PER_CORE * cores} (got {w})")
-    t = max(1, cores // w) if threads is None else check_int("threads", threads, 1)
+    t = max(1, cores // w) if threads is None else check_int("threads", threads, 1, MAX_WORKERS_PER_CORE * cores)
     if w * t > cores:
         msg = f"workers x threads = {w} x {t} = {w * t} exceeds the {cores} cores"
         if workers is None or threads is None:
@@ -63,6 +64,18 @@ def resolve_parallelism(workers: int | None = None, threads: int | None = None,
             _WARNED.add(msg)
             print(f"bnreg: warning: {msg} (oversubscribed: expect slower, not different, results)", file=sys.stderr)
     return w, t
+
+
+_ADDRESS = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$|^[^\s:/]+:\d{1,5}$")
+
+
+def check_address(address: Any) -> str:
+    """A Dask scheduler address as written, checked for its form before anything connects (also when
+    nothing needs computing): "scheme://host:port" (or any "scheme://..." such as inproc://) or
+    "host:port".  ParameterError naming the address otherwise."""
+    if not isinstance(address, str) or not _ADDRESS.match(address.strip()):
+        raise ParameterError(f"--address {address!r:.80} is not a Dask scheduler address; e.g. tcp://host:8786")
+    return address.strip()
 
 
 def dask_client(address: str | None, workers: int) -> Any:

@@ -29,7 +29,7 @@ from typing import Any
 from bnreg.params import check_int
 
 __all__ = ["get_threads", "set_threads", "thread_limits", "apply_threads", "one_blas_thread",
-           "threadpool_controller", "cores", "fit_memory_limit", "check_environment"]
+           "threadpool_controller", "cores", "fit_memory_limit", "check_environment", "max_threads"]
 
 _THREADS: list[int | None] = [None]  # the process's setting; None: BNREG_THREADS or all cores
 
@@ -39,13 +39,22 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
+MAX_THREADS_PER_CORE = 8  # oversubscribing on purpose is allowed up to this many threads per core
+
+
+def max_threads() -> int:
+    """The largest thread count accepted anywhere (8 per core): far beyond it a thread pool is a
+    mistake (and above 2^63 the C libraries cannot even take the number)."""
+    return MAX_THREADS_PER_CORE * cores()
+
+
 def get_threads() -> int:
     """Threads of this process: the current setting, else BNREG_THREADS (an integer >= 1; anything
     else is a ParameterError, i.e. one line and exit 2 from the CLI), else all cores."""
     if _THREADS[0] is not None:
         return _THREADS[0]
     env = os.environ.get("BNREG_THREADS", "").strip()
-    return check_int("BNREG_THREADS", env, 1) if env else cores()
+    return check_int("BNREG_THREADS", env, 1, max_threads()) if env else cores()
 
 
 def check_environment() -> None:
@@ -54,14 +63,14 @@ def check_environment() -> None:
     ParameterError before any work, also in a long-lived process whose setting hides it."""
     env = os.environ.get("BNREG_THREADS", "").strip()
     if env:
-        check_int("BNREG_THREADS", env, 1)
+        check_int("BNREG_THREADS", env, 1, max_threads())
 
 
 def set_threads(n: int | None) -> int | None:
     """Set the threads the chunk runner and the part pool use (None: back to the default) and
     return the previous setting.  numba and BLAS are set by `thread_limits`/`apply_threads`."""
     old = _THREADS[0]
-    _THREADS[0] = None if n is None else check_int("threads", n, 1)
+    _THREADS[0] = None if n is None else check_int("threads", n, 1, max_threads())
     return old
 
 
@@ -80,7 +89,7 @@ def thread_limits(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    n = check_int("threads", threads, 1)
+    n = check_int("threads", threads, 1, max_threads())
     old = set_threads(n)
     old_nb = _set_numba(n)
     try:
@@ -101,7 +110,7 @@ _WORKER_LIMITS: list[Any] = []
 def apply_threads(threads: int) -> None:
     """`threads` threads everywhere for the rest of this process's life (a pool worker's
     initializer: set once, not per point)."""
-    n = check_int("threads", threads, 1)
+    n = check_int("threads", threads, 1, max_threads())
     set_threads(n)
     _set_numba(n)
     ctl = threadpool_controller()

@@ -54,14 +54,26 @@ def real_value(kind: str, f: Callable, p: Params) -> float:
     if np.ndim(v) != 0:
         raise CheckInputError(f"{call} returned an array of shape {np.shape(v)}; expected one real number")
     try:
-        if isinstance(v, (bool, np.bool_, str, bytes)):
+        if isinstance(v, (bool, np.bool_, str, bytes)) or np.iscomplexobj(v):
             raise TypeError
         x = float(v)
-    except (TypeError, ValueError):
-        raise CheckInputError(f"{call} returned {v!r} ({type(v).__name__}); expected one real number") from None
+    except OverflowError:  # e.g. the int 10**400
+        raise CheckInputError(f"{call} returned a number beyond the float range; expected a finite number") from None
+    except Exception:  # noqa: BLE001 - a __float__ that raises anything: the value is not a real number
+        raise CheckInputError(f"{call} returned {_short_repr(v)} ({type(v).__name__}); "
+                              "expected one real number") from None
     if not math.isfinite(x):
         raise CheckInputError(f"{call} returned {x}; expected a finite number")
     return x
+
+
+def _short_repr(v: Any) -> str:
+    """repr(v), at most 60 characters (an int of 5000 digits cannot even be repr'd by default)."""
+    try:
+        r = repr(v)
+    except Exception:  # noqa: BLE001 - e.g. ValueError: Exceeds the limit (4300 digits)
+        return f"<{type(v).__name__}>"
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def require_callable(name: str, f: Any) -> Callable:
@@ -70,16 +82,26 @@ def require_callable(name: str, f: Any) -> Callable:
     return f
 
 
+MAX_POINTS = 10_000  # points in one check: beyond, a grid is a mistake (hours even at --quick)
+
+
 def parse_grid(grid: Any) -> list[Params]:
     """A list of parameter dicts, or a dict of value lists (their Cartesian product)."""
     if grid is None:
         return [{}]
     if isinstance(grid, Mapping):
         keys = list(grid)
-        values = [list(v) if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in grid.values()]
-        pts = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+        values = [v if isinstance(v, (list, tuple, range, np.ndarray)) else [v] for v in grid.values()]
+        size = math.prod(len(v) for v in values)
+        if size > MAX_POINTS:  # counted before the product is built (a 3000 x 3000 grid took 3.6 GB)
+            raise CheckInputError(f"grid has {size} points; at most {MAX_POINTS} are allowed in one check "
+                                  "(each point is a Monte-Carlo run): split it into several checks")
+        pts = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*map(list, values))]
     elif isinstance(grid, Iterable) and not isinstance(grid, (str, bytes)):
-        pts = list(grid)
+        pts = list(itertools.islice(grid, MAX_POINTS + 1))
+        if len(pts) > MAX_POINTS:
+            raise CheckInputError(f"grid has more than {MAX_POINTS} points; at most {MAX_POINTS} are allowed in one "
+                                  "check (each point is a Monte-Carlo run): split it into several checks")
     else:
         raise CheckInputError(f"grid must be a list of parameter dicts or a dict of value lists (got {grid!r})")
     if not pts:

@@ -8,6 +8,8 @@ from typing import Any
 
 from bnreg.errors import CheckInputError
 from bnreg.params import check_float, check_int
+from bnreg.runtime.rng import MAX_SEED
+from bnreg.runtime.threads import max_threads
 
 from .calls import as_input_error, fmt_params, name_of, parse_grid, real_value, require_callable, summary_of
 from .judge import Check, Params
@@ -49,17 +51,23 @@ def formula_check(theory: Callable[..., float], sampler: Callable[..., Any], gri
     sampler = require_callable("sampler", sampler)
     pts = tuple(parse_grid(grid))
     with as_input_error():
-        n = check_int("n", n, 1)
-        seed = check_int("seed", seed, 0)
+        n = check_int("n", n, 1, 2**53)  # beyond, n x scale factors leave the float range
+        seed = check_int("seed", seed, 0, MAX_SEED)
         chunks = check_int("chunks", chunks, 2)
-        false_alarm = check_float("false_alarm", false_alarm, 0.0, 1.0, lo_open=True, hi_open=True)
+        # below 1e-12 the Student-t quantile and the Edgeworth n-rule leave double precision
+        false_alarm = check_float("false_alarm", false_alarm, 1e-12, 1.0, hi_open=True)
         if threads is not None:
-            threads = check_int("threads", threads, 1)
+            threads = check_int("threads", threads, 1, max_threads())
     if wrong is None:
         wrong = {}
+    elif not isinstance(wrong, (Mapping, list, tuple)):
+        raise CheckInputError(f"wrong must be a dict of label -> function, or a list of functions "
+                              f"(got {type(wrong).__name__})")
     elif not isinstance(wrong, Mapping):
         wrong = {name_of(f, f"wrong variant {i + 1}"): f for i, f in enumerate(wrong)}
     wrong = {str(k): require_callable(f"wrong variant {k!r}", f) for k, f in wrong.items()}
+    if shown is not None and not isinstance(shown, Mapping):
+        raise CheckInputError(f"shown must be a dict of column label -> function (got {type(shown).__name__})")
     shown = {str(k): require_callable(f"shown column {k!r}", f) for k, f in (shown or {}).items()}
     if callable(allowance):
         allow_fn = allowance

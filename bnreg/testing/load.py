@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from bnreg.errors import CheckInputError
 from .judge import Check, CheckResult
 
 __all__ = ["load_checks"]
+
+
+def _refuse_os_exit(code: int = 0) -> None:
+    raise CheckInputError(f"the file called os._exit({code}) at import; a check file must only declare checks")
 
 
 def load_checks(path: str | Path) -> list[Check | CheckResult]:
@@ -28,8 +33,11 @@ def load_checks(path: str | Path) -> list[Check | CheckResult]:
     if spec is None or spec.loader is None:
         raise CheckInputError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.resolve().parent))  # the file may import its neighbours
+    folder = str(path.resolve().parent)  # resolved now: the file may change the working directory
+    sys.path.insert(0, folder)  # the file may import its neighbours
     sys.modules[mod_name] = module
+    real_exit = os._exit
+    os._exit = _refuse_os_exit  # os._exit(0) at import would end the run with exit 0 and no check run
     try:
         spec.loader.exec_module(module)
     except CheckInputError:
@@ -47,7 +55,9 @@ def load_checks(path: str | Path) -> list[Check | CheckResult]:
         where = f" (line {line})" if line else ""
         raise CheckInputError(f"importing {path} failed{where}: {type(e).__name__}: {e}") from e
     finally:
-        sys.path.remove(str(path.resolve().parent))
+        os._exit = real_exit
+        if folder in sys.path:
+            sys.path.remove(folder)
         sys.modules.pop(mod_name, None)
     found: list[Check | CheckResult] = []
     seen: set[int] = set()

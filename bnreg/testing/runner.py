@@ -21,6 +21,8 @@ import numpy as np
 from bnreg.errors import CheckInputError, ParameterError
 from bnreg.params import check_int
 from bnreg.runtime import active_pool, get_threads, resolve_backend, resolve_parallelism, shared_pool, thread_limits
+from bnreg.runtime.rng import MAX_SEED
+from bnreg.runtime.sweeps import check_address
 from bnreg.runtime.threads import check_environment
 
 from .calls import fmt_params, name_of
@@ -144,8 +146,10 @@ def run_suite(checks: Any, scale: str | None = None, *, seed: int | None = None,
     check_environment()
     if address is not None and backend != "dask":
         raise ParameterError("address is a Dask scheduler's: give it with backend='dask'")
+    if address is not None:
+        check_address(address)
     if seed is not None:
-        seed = check_int("seed", seed, 0)
+        seed = check_int("seed", seed, 0, MAX_SEED)
     scale = resolve_scale(scale)
     backend = resolve_backend(backend, 1 if workers is None else check_int("workers", workers, 1))
     n_workers, n_threads = resolve_parallelism(1 if workers is None else workers, threads)
@@ -208,6 +212,8 @@ def assert_matches_mc(theory: Callable[..., float], sampler: Callable[..., Any],
     Raises: AssertionError with a one-paragraph report (theory, estimate ± SE, z, tolerance, n)
     when they disagree; CheckInputError on bad input.  The same seed gives the same numbers on
     any number of threads."""
+    if params is not None and not isinstance(params, Mapping):
+        raise CheckInputError(f"params must be a dict of parameter values, or None (got {type(params).__name__})")
     check = formula_check(theory, sampler, [dict(params or {})], n=n, seed=seed, allowance=allowance,
                           false_alarm=false_alarm, chunks=chunks, threads=threads,
                           name=name or name_of(theory, "theory"))

@@ -280,6 +280,7 @@ def update_running(running_mean, running_var, mean, inv_std, eps, n, momentum): 
     """running <- (1 - momentum) running + momentum batch (PyTorch convention, momentum = 0.1);
     the running variance uses the unbiased batch variance var * n/(n-1), as PyTorch does."""
     for j in range(mean.shape[0]):
-        var = 1.0 / (inv_std[j] * inv_std[j]) - eps
+        d = inv_std[j] * inv_std[j]
+        var = 1.0 / d - eps if d > 0.0 else np.inf  # a diverging run (inv_std underflowed): no ZeroDivisionError
         running_mean[j] = (1.0 - momentum) * running_mean[j] + momentum * mean[j]
         running_var[j] = (1.0 - momentum) * running_var[j] + momentum * var * n / max(n - 1, 1)

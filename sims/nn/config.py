@@ -69,9 +69,9 @@ class CNNConfig:
     n_classes: int | None = _field(Param("n_classes", "int", None, lo=2, optional=True,
                                          doc="number of classes (none: from the dataset)"))
     widths: tuple[int, ...] = _field(Param(
-        "widths", "int", (32, 32, 64, 64), lo=1, length=_ANY,
+        "widths", "int", (32, 32, 64, 64), lo=1, hi=10**12, length=_ANY,
         doc="conv channels, one per conv layer, max-pool after the last (none: no conv, an MLP)"))
-    fc: int | tuple[int, ...] = _field(Param("fc", "int", 512, lo=1, length=(1, None),
+    fc: int | tuple[int, ...] = _field(Param("fc", "int", 512, lo=1, hi=10**12, length=(1, None),
                                              doc="width of each hidden fc layer (several: fc1, fc2, ...)"))
     kernel: int = _field(Param("kernel", "int", 3, lo=1, doc="conv kernel size, odd ('same' padding)"))
     norm: str = _field(Param("norm", "choice", "none", choices=NORMS, doc="the normalization of the hidden layers"))
@@ -118,7 +118,7 @@ class CNNConfig:
     eval_every: int = _field(Param("eval_every", "int", 0, lo=0, doc="steps between evaluations (0: every epoch)"))
     grad_diag_every: int = _field(Param("grad_diag_every", "int", 0, lo=0,
                                         doc="steps between gradient diagnostics (0: never)"))
-    grad_diag_batches: int = _field(Param("grad_diag_batches", "int", 16, lo=2,
+    grad_diag_batches: int = _field(Param("grad_diag_batches", "int", 16, lo=2, hi=2**20,
                                           doc="minibatches per gradient diagnostic"))
 
     def __post_init__(self) -> None:

@@ -195,6 +195,9 @@ def load_dataset(
         if nt + nv > total:
             raise ParameterError(f"n_train + n_val must satisfy n_train + n_val <= {total} for dataset={name} "
                                  f"(got {nt} + {nv})")
+        if nt < 1:  # n_val takes the whole dataset: nothing left to train on (and to standardize with)
+            raise ParameterError(f"n_val must satisfy n_val <= {total - 1} for dataset={name} when n_train is not "
+                                 f"given (it leaves n_train = {nt}; got n_val={nv})")
         perm = np.random.default_rng(split_seed).permutation(total)
         x_tr, y_tr = x[perm[:nt]], y[perm[:nt]]
         x_va, y_va = x[perm[nt:nt + nv]], y[perm[nt:nt + nv]]

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bnreg.errors import ParameterError
+from bnreg.errors import OutputError, ParameterError
 from bnreg.params import check_float
 from bnreg.runtime import derive_seed, thread_limits
 
@@ -158,6 +158,9 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
     start, ckpt = 0, None
     ckpt_path = checkpoint_path(checkpoint_dir, run_cfg) if checkpoint_dir is not None else None
     batch_losses: list[float] = []
+    if ckpt_path is not None and (ckpt_path.is_dir() or (ckpt_path.exists() and not ckpt_path.is_file())):
+        # checked before training, not at the first save
+        raise OutputError(f"cannot write the checkpoint {ckpt_path}: a directory or a special file is in the way")
     if ckpt_path is not None:
         ckpt = load_checkpoint(ckpt_path, run_cfg)
         if ckpt is not None:

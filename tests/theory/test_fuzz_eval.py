@@ -33,7 +33,7 @@ from bnreg.theory.registry import Formula
 # A valid value for every required parameter that has no default (the rest take their defaults).
 NOMINAL = {"M": "32", "case": "identity", "alpha": "0.5", "lam": "0.1", "zeta": "0.1", "x": "1.0", "N": "128",
            "P": "10", "tau": "1.0", "keep": "0.5", "c": "0.5", "v": "1.0", "beta": "0.5", "lr": "0.01",
-           "trace_sigma": "1.0", "lr_eff": "0.01", "steps": "100", "wd": "0.001"}
+           "trace_sigma": "1.0", "lr_eff": "0.01", "steps": "100", "wd": "0.001", "layer": "2", "width": "64"}
 
 TINY_HUGE = ["5e-324", "-5e-324", "1e-300", "-1e-300", "1e-100", "1e-10", "1e10", "1e100", "1e300", "-1e300",
              "1e308", "-1e308", "1.7976931348623157e308", "0", "-0.0", "1e309"]
@@ -369,8 +369,8 @@ ISSUE = [  # (argv, exit code, needle in stdout or stderr)
     (["eval", "init_backward_r", "init=standard", "depth=1000"], 2, "no finite value"),
     (["verify", "--only", ""], 2, "--only"),
     (["verify", "--only", ","], 2, "--only"),
-    (["verify", "--threads", "0", "--only", "simple_error"], 2, "threads >= 1"),
-    (["verify", "--threads", "-1", "--only", "simple_error"], 2, "threads >= 1"),
+    (["verify", "--threads", "0", "--only", "simple_error"], 2, "1 <= threads"),
+    (["verify", "--threads", "-1", "--only", "simple_error"], 2, "1 <= threads"),
 ]
 
 

@@ -12,6 +12,7 @@ import sympy as sp
 
 from bnreg.params import ParameterError
 from bnreg.theory import variance_shift as VS
+from bnreg.theory import variance_shift_width as VSW
 from bnreg.theory.catalog import evaluate
 
 
@@ -126,3 +127,29 @@ def test_registered_formulas_parse_strings():
     with pytest.raises(ParameterError, match="beta"):
         evaluate("uout_shift_ratio", beta="-1", c="0", v="1")
 
+
+
+def test_finite_width_law_is_the_mean_field_times_the_measured_correction():
+    """finite_width_shift = MF_l (1 + b_l + a_l/n + c_l/n^2): layer 1 equals the (exact) mean field at
+    any width; deeper layers lie below it at width 64 and tend to MF_l (1 + b_l) as n grows; the
+    fit's own uncertainty is positive and shrinks towards the middle of the fitted widths."""
+    assert VSW.WIDTH_CORRECTION, "no measured finite-width coefficients"
+    for keep in VSW.WIDTH_CORRECTION:
+        mf = VS.mean_field_shift(VSW.WIDTH_DEPTH, keep=keep)["var_ratio"]
+        assert VSW.finite_width_shift(1, 64, keep) == pytest.approx(mf[0], rel=1e-15)
+        for layer in range(2, VSW.WIDTH_DEPTH + 1):
+            b, a, c = VSW.WIDTH_CORRECTION[keep][layer - 1][0]
+            expected = mf[layer - 1] * (1 + b + a / 64 + c / 64**2)
+            assert VSW.finite_width_shift(layer, 64, keep) == pytest.approx(expected)
+            assert VSW.finite_width_shift(layer, 64, keep) < mf[layer - 1]
+            assert VSW.finite_width_shift(layer, 10**9, keep) == pytest.approx(mf[layer - 1] * (1 + b), rel=1e-6)
+            assert VSW.finite_width_uncertainty(layer, 64, keep) > 0
+
+
+@pytest.mark.parametrize("kw, name", [(dict(layer=0, width=64, keep=0.5), "layer"),
+                                      (dict(layer=9, width=64, keep=0.5), "layer"),
+                                      (dict(layer=2, width=16, keep=0.5), "width"),
+                                      (dict(layer=2, width=64, keep=0.3), "keep")])
+def test_finite_width_law_refuses_what_was_not_measured(kw, name):
+    with pytest.raises(ParameterError, match=name):
+        VSW.finite_width_shift(**kw)

@@ -28,7 +28,7 @@ SMALL = dict(in_shape=(6, 6, 2), n_classes=4, widths=(3, 4, 4, 5), fc=7)
     ("dropout_place", "middle", "dropout_place must be one of"),
     ("dropout_schedule", "cosine", "dropout_schedule must be one of"),
     ("kernel", 2, "kernel must be an odd integer"),
-    ("widths", "x", "widths must be an integer, widths >= 1"),
+    ("widths", "x", "widths must be an integer, 1 <= widths"),
     ("widths", (3, 0), "widths[1]"),
     ("n_classes", 1, "n_classes"),
     ("in_shape", (6, 6), "in_shape must be 3 values (comma-separated), each 1 <= in_shape[i]"),
