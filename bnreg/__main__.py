@@ -1,7 +1,5 @@
 """`python -m bnreg` is the `bnreg` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -95,7 +95,7 @@ def check_float(
         if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()) or _not_real(value):
             raise TypeError  # float() reads other scripts' digits: '\u0663' is 3.0
         x = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except Exception:  # noqa: BLE001 - TypeError, ValueError, OverflowError, or whatever a __float__ raises
         raise ParameterError(f"{name} must be a real number, {rng} (got {_short(value)})") from None
     if not math.isfinite(x):
         raise ParameterError(f"{name} must be finite, {rng} (got {_short(value)})")

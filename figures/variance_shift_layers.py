@@ -92,12 +92,17 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
     return columns_from_rows(COLUMNS, rows)
 
 
-def _finite_width(r: dict[str, Any], layer: int) -> float:
-    """The measured finite-width prediction (theory.variance_shift.finite_width_shift) where it is
-    defined (Bernoulli dropout at a measured keep, layers 1..8, width >= 32), else nan."""
+def _finite_width(r: dict[str, Any], layer: int) -> float | str:
+    """The measured finite-width prediction (theory.variance_shift_width.finite_width_shift) where it
+    is defined (Bernoulli dropout at a measured keep, layers 1..8, width >= 32), else "-"."""
     if r["noise"] != "bernoulli" or r["keep"] not in VSW.WIDTH_CORRECTION or layer > VSW.WIDTH_DEPTH or r["width"] < 32:
-        return float("nan")
+        return "-"
     return VSW.finite_width_shift(layer, r["width"], r["keep"])
+
+
+def _numbers(col: np.ndarray) -> np.ndarray:
+    """A table column as floats, "-" (not applicable) as nan."""
+    return np.array([np.nan if str(x) in ("-", "") else float(x) for x in col])
 
 
 def _trained_rows(tspec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> list[tuple]:
@@ -121,7 +126,7 @@ def _trained_rows(tspec: dict[str, Any], seed: int, cache: PointCache, **sweep_k
                          beta, widths[j], j + 1, agg["var_ratio"][0], agg["var_ratio"][1], agg["mean_shift2"][0],
                          agg["mean_shift2"][1], float(mf["var_ratio"][j]), float(mf["mean_shift2"][j]), "trained",
                          net, variant, name, agg["var_ratio"][2], agg["real_var"][0], agg["running_var"][0],
-                         agg["reest_var_ratio"][0], float("nan")))
+                         agg["reest_var_ratio"][0], "-"))
     return rows
 
 
@@ -147,7 +152,7 @@ def plot(t: dict[str, Any]) -> plt.Figure:
             ax.plot(t["layer"][base], t[f"mf_{col}"][base], color=f"C{j}", label=f"{lab}: mean field")
             for i, w in enumerate(widths):
                 sel = rnd & (t["setting"] == lab) & (t["width"] == w)
-                fw = t["fw_var_ratio"][sel].astype(float)
+                fw = _numbers(t["fw_var_ratio"][sel])
                 if col == "var_ratio" and np.isfinite(fw).any():  # measured O(1/width) correction
                     ax.plot(t["layer"][sel], fw, color=f"C{j}", ls=":", lw=1,
                             label=f"mean field x (1 + a_l/n), n = {w}" if j == 0 else None)

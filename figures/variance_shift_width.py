@@ -95,12 +95,11 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
                              se[j] / mf[j], *(("",) * 10)))
         gaps_a, ses_a = np.array(gaps), np.array(ses)
         for j in range(DEPTH):
-            nan6 = (float("nan"),) * 6
             if len(widths) >= 4 and j > 0:  # layer 1 is exact at every width (no gap to fit)
                 coef, cov, chi2 = fit_width_law(widths, gaps_a[:, j], ses_a[:, j])
                 fit = (coef[0], cov[0, 0] ** 0.5, coef[1], cov[1, 1] ** 0.5, coef[2], cov[2, 2] ** 0.5)
-            else:
-                fit, chi2 = nan6, float("nan")
+            else:  # not applicable ("-"): too few widths (quick), or layer 1
+                fit, chi2 = ("-",) * 6, "-"
             rows.append(("fit", keep, "", j + 1, "", "", "", mf[j], "", "", *fit, chi2, len(widths) - 3, "", ""))
         for width in widths:  # the registered law at each measured width, with its own uncertainty
             for j in range(DEPTH):
@@ -108,9 +107,14 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
                     g = VSW.finite_width_shift(j + 1, int(width), keep) / mf[j] - 1.0
                     gse = VSW.finite_width_uncertainty(j + 1, int(width), keep) / mf[j]
                 else:
-                    g = gse = float("nan")
+                    g = gse = "-"
                 rows.append(("registered", keep, int(width), j + 1, "", "", "", mf[j], "", "", *(("",) * 8), g, gse))
     return columns_from_rows(COLUMNS, rows)
+
+
+def _number(x: Any) -> float:
+    """A table cell as a float, "-" (not applicable) as nan."""
+    return float("nan") if str(x) in ("-", "") else float(x)
 
 
 def plot(t: dict[str, Any]) -> plt.Figure:
@@ -128,7 +132,7 @@ def plot(t: dict[str, Any]) -> plt.Figure:
                         yerr=t["gap_se"][s].astype(float), fmt="o", ms=3, capsize=2, color=f"C{j - 2}",
                         label=f"layer {j}")
             f = fits & (t["layer"].astype(int) == j)
-            b, a, c = (float(t[k][f][0]) for k in ("b", "a", "c"))
+            b, a, c = (_number(t[k][f][0]) for k in ("b", "a", "c"))
             if np.isfinite(a):
                 ax.plot(xs, b + a * xs + c * xs**2, color=f"C{j - 2}", lw=0.8)
         ax.axhline(0.0, color="k", lw=0.8)
@@ -140,8 +144,8 @@ def plot(t: dict[str, Any]) -> plt.Figure:
     bx = axes[0][-1]
     for i, keep in enumerate(keeps):
         f = (kind == "fit") & (t["keep"].astype(float) == keep) & (t["layer"].astype(int) > 1)
-        bx.errorbar(t["layer"][f].astype(int) + 0.1 * i, t["a"][f].astype(float), yerr=t["a_se"][f].astype(float),
-                    fmt="o", capsize=2, color=f"C{i}", label=f"keep {keep:g}")
+        bx.errorbar(t["layer"][f].astype(int) + 0.1 * i, [_number(x) for x in t["a"][f]],
+                    yerr=[_number(x) for x in t["a_se"][f]], fmt="o", capsize=2, color=f"C{i}", label=f"keep {keep:g}")
     bx.axhline(0.0, color="k", lw=0.8)
     bx.set(xlabel="BN layer", ylabel="a_l (the 1/width coefficient)", title="O(1/width) coefficient per layer (± SE)")
     bx.legend(fontsize=7)

@@ -62,7 +62,7 @@ def test_wheel_has_a_single_top_level_package(wheel):
             assert f"bnreg/{sub}/__init__.py" in names, sub
         assert "bnreg/demos/plot_bn_noise.py" in names  # the demos' one source ships (notebooks, `bnreg demo`)
         entry = z.read(f"{info}/entry_points.txt").decode()
-        assert "bnreg = bnreg.cli:main" in entry
+        assert "bnreg = bnreg.cli:run" in entry
         assert "[pytest11]" in entry and "bnreg.testing.plugin = bnreg.testing.plugin" in entry
 
 

@@ -53,7 +53,7 @@ def formula_check(theory: Callable[..., float], sampler: Callable[..., Any], gri
     with as_input_error():
         n = check_int("n", n, 1, 2**53)  # beyond, n x scale factors leave the float range
         seed = check_int("seed", seed, 0, MAX_SEED)
-        chunks = check_int("chunks", chunks, 2)
+        chunks = check_int("chunks", chunks, 2, 2**20)
         # below 1e-12 the Student-t quantile and the Edgeworth n-rule leave double precision
         false_alarm = check_float("false_alarm", false_alarm, 1e-12, 1.0, hi_open=True)
         if threads is not None:

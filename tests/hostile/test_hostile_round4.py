@@ -126,6 +126,7 @@ API = {
     "evaluate-M-5000-digits": lambda: bnreg.evaluate("simple_error", M=10**5000),
     "evaluate-rho-complex": lambda: bnreg.evaluate("simple_error", M=8, rho=np.complex128(0.5 + 3j)),
     "evaluate-rho-masked": lambda: bnreg.evaluate("simple_error", M=8, rho=np.ma.masked),
+    "evaluate-rho-float-raises": lambda: bnreg.evaluate("simple_error", M=8, rho=_BadFloat()),
     "verify-seed-5000-digits": lambda: bnreg.verify(only="simple_error.exact", scale="quick", seed=10**5000),
     "verify-scale-list": lambda: bnreg.verify(only="simple_error.exact", scale=["quick"]),
     "make_figures-scale-list": lambda: bnreg.make_figures(["simple_error"], scale=["quick"], out="o"),
@@ -135,6 +136,7 @@ API = {
     "check_formula-shown-list": lambda: _cf(shown=[_th]),
     "check_formula-seed-5000-digits": lambda: _cf(seed=10**5000),
     "check_formula-n-5000-digits": lambda: _cf(n=10**5000),
+    "check_formula-chunks-5000-digits": lambda: _cf(chunks=10**5000),
     "theory-10**400": lambda: _cf(theory=lambda M: 10**400),
     "theory-complex": lambda: _cf(theory=lambda M: np.complex128(1 + 5j)),
     "theory-float-raises": lambda: _cf(theory=lambda M: _BadFloat()),
@@ -221,3 +223,23 @@ def test_checkpoint_blocked_by_a_directory_is_refused_before_training(tmp_path, 
     assert_one_error(r.err, "checkpoint")
     assert "train loss" not in r.out, "refused only after training"
     assert_clean("")
+
+
+def test_ctrl_c_after_the_work_is_ignored(monkeypatch, capsys):
+    """`bnreg` (console script and `python -m bnreg`) = `bnreg.cli.run`: once main() has returned,
+    SIGINT is ignored, so a Ctrl-C during the interpreter's teardown cannot end a finished run by
+    SIGINT with no message (seen: demo and formulas interrupted in their last half second)."""
+    import signal
+
+    from bnreg.cli import run as bnreg_run
+
+    old = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr("sys.argv", ["bnreg", "eval", "simple_error", "M=4"])
+    try:
+        with pytest.raises(SystemExit) as ei:
+            bnreg_run()
+        assert ei.value.code == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert capsys.readouterr().out.strip() == "0.375"

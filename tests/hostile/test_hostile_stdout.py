@@ -80,9 +80,11 @@ def _broken_pipe(r) -> None:
         assert_one_error(r.err)
 
 
-@pytest.mark.parametrize("cmd", ["formulas", "verify"])
+@pytest.mark.parametrize("cmd", ["formulas-json", "verify"])
 def test_head_one(cmd):
-    """`bnreg ... | head -1`: the reader leaves after the first line."""
+    """`bnreg ... | head -1`: the reader leaves after the first line.  `formulas --json` (95 kB) is
+    larger than a pipe's buffer (64 kB), so the write must meet the closed pipe; `formulas` (27 kB)
+    could finish writing before the reader leaves and rightly exit 0 (seen under load)."""
     mark = new_mark()
     proc = start(COMMANDS[cmd], mark=mark, stdout=subprocess.PIPE)
     first = proc.stdout.readline()

@@ -404,7 +404,8 @@ def test_bnreg_threads_invalid_through_the_cli():
     p = subprocess.run([sys.executable, "-m", "bnreg", "verify", "--quick", "--only", "sample_mean_corr"],
                        capture_output=True, text=True, timeout=300, env={**os.environ, "BNREG_THREADS": "abc"})
     assert p.returncode == 2 and p.stderr.splitlines() == [
-        "bnreg: error: BNREG_THREADS must be an integer, BNREG_THREADS >= 1 (got 'abc')"], p.stderr
+        "bnreg: error: BNREG_THREADS must be an integer, "
+        f"1 <= BNREG_THREADS <= {8 * (os.cpu_count() or 1)} (got 'abc')"], p.stderr
 
 
 if __name__ == "__main__":  # pragma: no cover - the closing note's counts
