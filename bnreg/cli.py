@@ -17,7 +17,7 @@ from bnreg.bench import SUITES
 from bnreg.errors import BnregError, ParameterError
 from bnreg.runtime import check_output_file, check_writable, write_json
 
-from .cli_args import SCALE_HELP, SEED_HELP_CHECKS, Parser, add_scale, only_patterns, scale_of
+from .cli_args import SCALE_HELP, SEED_HELP_CHECKS, Parser, add_scale, check_seed, only_patterns, scale_of
 from .cli_errors import check_library_environment, refuse_small_address_space, report_failure, survive_any_encoding
 
 # What an interrupt leaves behind, set by each command before its long work (told truthfully).
@@ -104,14 +104,6 @@ def _print_table(r: object) -> None:
     print(format_check(r), flush=True)
 
 
-def _check_seed(seed: int) -> None:
-    """--seed as every API checks it (0 <= seed < 2^128): the same message from both."""
-    from bnreg.params import check_int  # numpy: imported only once the address-space check has passed
-    from bnreg.runtime.rng import MAX_SEED
-
-    check_int("seed", seed, 0, MAX_SEED)
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     from bnreg.evidence import coverage_of_run
     from bnreg.runtime import resolve_backend, resolve_parallelism
@@ -128,7 +120,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ParameterError(f"--only {args.only!r} matches no check; see `bnreg verify --list`")
     scale = scale_of(args)
     if args.seed is not None:
-        _check_seed(args.seed)
+        check_seed(args.seed)
     if args.json is not None:
         check_output_file(args.json, "--json")  # before any work
     if args.list:
@@ -185,7 +177,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     for n in names:
         figure_module(n)  # validate every name before any work
     scale = scale_of(args)
-    _check_seed(args.seed)
+    check_seed(args.seed)
     # validated before any work (make_figure picks each figure's default); oversubscription warns once
     resolve_backend(args.backend, 1 if args.workers is None else max(1, args.workers))
     resolve_parallelism(args.workers, args.threads)
@@ -306,7 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"{n:{width}s}  {doc}")
         return 0
     demo_module(args.name)  # validate the name before any work
-    _check_seed(args.seed)
+    check_seed(args.seed)
     if args.notebook is not None:
         from bnreg.demos.notebook import write_notebook
 

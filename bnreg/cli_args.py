@@ -6,7 +6,7 @@ import argparse
 
 from bnreg.errors import ParameterError
 
-__all__ = ["Parser", "SEED_HELP_CHECKS", "SCALE_HELP", "only_patterns", "scale_of", "add_scale"]
+__all__ = ["Parser", "SEED_HELP_CHECKS", "SCALE_HELP", "only_patterns", "scale_of", "add_scale", "check_seed"]
 
 SEED_HELP_CHECKS = ("base seed of every check (default: each check's own; the rule: docs/verification.md, "
                     "'Seeds')")
@@ -58,3 +58,11 @@ def add_scale(p: argparse.ArgumentParser) -> None:
     """The scale options, --quick and --paper."""
     p.add_argument("--quick", action="store_true", help="smallest sizes (seconds)")
     p.add_argument("--paper", action="store_true", help="the papers' sizes")
+
+
+def check_seed(seed: int) -> None:
+    """--seed as every API checks it (0 <= seed < 2^128): the same message from both."""
+    from bnreg.params import check_int  # numpy: imported only once the address-space check has passed
+    from bnreg.runtime.rng import MAX_SEED
+
+    check_int("seed", seed, 0, MAX_SEED)
