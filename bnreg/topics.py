@@ -96,7 +96,7 @@ TOPICS: tuple[Topic, ...] = (
           summary=(
               "teacher–student generalization: Marchenko–Pastur, SGD/ridge/WN curves, BN students trained for real, "
               "training length, and the verdict on Luo et al.'s claim"),
-          derivations=("mp_stieltjes", "ridge_error", "sgd_limits", "zeta_mapping", "bn_limit"),
+          derivations=("mp_stieltjes", "ridge_error", "sgd_limits", "zeta_mapping", "bn_limit", "early_stopping"),
           figures=("teacher_student", "mp_law", "bn_training_length"),
           demos={"teacher_student": "teacher-student: generalization error vs alpha = P/N, theory vs students "
                                     "solved and trained"}),

@@ -100,6 +100,16 @@ FORMULAS.append(Formula(
     "int rho(s) [(1 - f)^2 (1 + init_var) + delta2 f^2/s] ds + atom (1 + init_var), f = 1 - exp(-2 s tau/alpha)",
     "Advani & Saxe 2017 (arXiv:1710.03667); docs/teacher_student.md", "early-stopped gradient descent",
     bounds=(0.0, None)))
+FORMULAS.append(Formula(
+    "early_stopping_lam", TS.early_stopping_lam,
+    (Param("alpha", "float", lo=1e-6, hi=1e6, doc="alpha = P/N", required=True),
+     Param("tau", "float", lo=1e-6, hi=1e6, doc="gradient-flow time (lr x steps)", required=True), _D2),
+    "argmin_lam int rho(s) (f_tau(s) - s/(s + lam))^2 (1 + delta2/s) ds, f_tau = 1 - exp(-2 s tau/alpha); "
+    "alpha/(2 tau) to first order in s",
+    "derived here (docs/teacher_student.md, \"Early stopping as a ridge\"); the small-s mapping as in Ali, Kolter "
+    "& Tibshirani 2019 (arXiv:1810.10082)",
+    "the ridge coefficient whose predictor is closest to gradient flow stopped at time tau",
+    bounds=(0.0, None)))
 
 # ------------------------------------------------------------------------- evidence
 _T = "tests/theory/test_teacher_student.py::"
@@ -149,4 +159,10 @@ EVIDENCE = {
                 "stability": "a quadrature over the MP density (scipy quad); tests/theory/test_fuzz_eval.py finds no "
                              "non-finite or negative value over the legal range"}),
 }
+EVIDENCE["early_stopping_lam"] = Evidence(
+    "derived", "early_stopping", twin=_T + "test_early_stopping_lam_minimises_the_derived_distance",
+    absent={"stability": "a bounded 1-D search over an MP quadrature of a positive integrand; the twin test covers "
+                         "tau from 1e-3 (lam ~ alpha/(2 tau)) to 30 (lam -> 0)",
+            "shown": "no figure or demo yet: the regularizer atlas (issue 23 C) is to place early-stopped students "
+                     "at this lam"})
 FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

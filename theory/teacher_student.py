@@ -42,6 +42,7 @@ from .teacher_student_derive import (
     DERIVATION_STEPS,
     SYMBOLS,
     derive_bn_limit,
+    derive_early_stopping,
     derive_mp_density,
     derive_mp_stieltjes,
     derive_ridge_error,
@@ -59,6 +60,7 @@ from .teacher_student_derive import zeta as zeta
 from .teacher_student_numeric import LAM_MAX as LAM_MAX
 from .teacher_student_numeric import (
     bn_shrinkage,
+    early_stopping_lam,
     gen_error_bn_limit,
     gen_error_gd,
     gen_error_ridge,
@@ -102,6 +104,8 @@ __all__ = [
     "bn_shrinkage",
     "gen_error_bn_limit",
     "gen_error_gd",
+    "early_stopping_lam",
+    "derive_early_stopping",
     "spectral_mean_correction",
     "ridge_finite_n_correction",
     "stieltjes_finite_n_correction",

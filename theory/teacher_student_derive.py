@@ -23,6 +23,7 @@ __all__ = [
     "derive_zeta_mapping",
     "derive_bn_limit",
     "DERIVATION_STEPS",
+    "derive_early_stopping",
 ]
 
 alpha, lam, delta2, zeta, s, tau = sp.symbols("alpha lambda delta2 zeta s tau", positive=True)
@@ -181,6 +182,26 @@ def _steps_ridge(latex: bool) -> list[tuple[str, sp.Expr]]:
             ("d eps/d lam / (lam - delta2) (no delta2 left: optimum at lam = delta2)", o["ratio"])]
 
 
+@cache
+def derive_early_stopping() -> dict[str, sp.Expr]:
+    """Gradient flow for a time tau from v = 0 and ridge at lam, per eigenvalue s of A = X^T X/N,
+    both act on the least-squares component u of the data (E[N u^2] = 1 + delta2/s): as filters
+    f_tau = 1 - exp(-2 s tau/alpha) and f_lam = s/(s + lam).  Their first-order terms in s agree
+    for lam = alpha/(2 tau) (the small-eigenvalue mapping); at second order ridge shrinks more.  The
+    distance between the two predictors, per eigenvalue, is (f_tau - f_lam)^2 (1 + delta2/s).
+
+    Returns: {"f_tau", "f_lam", "lam_first_order", "second_order_gap" (f_tau - f_lam at that lam,
+    order s^2), "distance_per_eigenvalue"}, SymPy expressions."""
+    f_tau = 1 - sp.exp(-2 * s * tau / alpha)
+    f_lam = s / (s + lam)
+    c1 = sp.series(f_tau, s, 0, 2).removeO().coeff(s, 1)
+    c1_lam = sp.series(f_lam, s, 0, 2).removeO().coeff(s, 1)
+    lam0 = sp.solve(sp.Eq(c1, c1_lam), lam)[0]
+    gap = sp.simplify(sp.series(f_tau - f_lam.subs(lam, lam0), s, 0, 3).removeO())
+    return {"f_tau": f_tau, "f_lam": f_lam, "lam_first_order": lam0, "second_order_gap": gap,
+            "distance_per_eigenvalue": (f_tau - f_lam) ** 2 * (1 + delta2 / s)}
+
+
 def _steps_sgd(latex: bool) -> list[tuple[str, sp.Expr]]:
     return list(derive_sgd_limits().items())
 
@@ -193,4 +214,6 @@ DERIVATION_STEPS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], s
                      "per-P coefficient zeta vs Krogh-Hertz lam: lam = alpha zeta"),
     "bn_limit": (lambda latex: list(derive_bn_limit().items()),
                  "BN at convergence: training-set normalization turns gamma decay into uniform shrinkage"),
+    "early_stopping": (lambda latex: list(derive_early_stopping().items()),
+                       "early stopping vs ridge: the filters, lam = alpha/(2 tau) to first order in s, the distance"),
 }

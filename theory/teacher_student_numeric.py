@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import cache
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from bnreg.params import ParameterError, check_choice, check_finite_array, check_float, check_int
 
@@ -290,6 +291,36 @@ def gen_error_gd(alpha: float, tau: float, delta2: float = 0.25, init_var: float
         return (1 - ff) ** 2 * (1 + c0) + d * ff * ff / x
 
     return _mp_integral(f, a) + mp_atom(a) * (1 + c0)
+
+
+def early_stopping_lam(alpha: float, tau: float, delta2: float = 0.25) -> float:
+    """The ridge coefficient (per-N, Krogh-Hertz) whose predictor is closest to gradient flow stopped
+    at time tau (from v = 0, the flow of gen_error_gd):
+        lam_hat = argmin_lam D(lam),  D(lam) = int rho(s) (f_tau(s) - s/(s + lam))^2 (1 + delta2/s) ds,
+    f_tau = 1 - exp(-2 s tau/alpha), rho the continuous Marchenko-Pastur density (the atom: both
+    filters 0).  D is E|v_tau - v_lam|^2 in the thermodynamic limit (derive_early_stopping).  To
+    first order in s the filters agree at lam = alpha/(2 tau); lam_hat falls below that as tau
+    grows, and tends to 0 once the flow has converged in every direction above the spectrum's edge.
+
+    The search runs over lam in [lam0 1e-40, 10 lam0], lam0 = alpha/(2 tau) (lam_hat <= lam0: at
+    second order ridge shrinks more); a minimiser at the floor is returned as 0 (the flow has
+    converged: the closest ridge is the pseudo-inverse).
+
+    Parameters: alpha = P/N in [1e-6, 1e6]; tau in [1e-6, 1e6]; delta2 label-noise variance (>= 0).
+    Returns: lam_hat.  docs/teacher_student.md, "Early stopping as a ridge"."""
+    a = check_float("alpha", alpha, 1e-6, 1e6)
+    t = check_float("tau", tau, 1e-6, 1e6)
+    d = _delta2(delta2)
+
+    def dist(u: float) -> float:
+        lam_ = math.exp(u)
+        with np.errstate(over="ignore"):
+            return _mp_integral(lambda x: (-np.expm1(-2 * x * t / a) - x / (x + lam_)) ** 2 * (1 + d / x), a)
+
+    top = math.log(a / (2 * t))
+    lo, hi = top - 40 * math.log(10), top + math.log(10)
+    r = minimize_scalar(dist, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    return 0.0 if r.x - lo < 1e-6 * (hi - lo) else float(math.exp(r.x))
 
 
 def spectral_mean_correction(f: Callable[[np.ndarray], np.ndarray], alpha: float) -> float:

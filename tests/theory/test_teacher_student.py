@@ -159,3 +159,32 @@ def test_bad_input_is_named(call, word):
     with pytest.raises(ParameterError, match=word.replace("(", r"\(")):
         call()
 
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+@pytest.mark.parametrize("tau", [1e-3, 0.3, 1.0, 3.0, 30.0])
+def test_early_stopping_lam_minimises_the_derived_distance(alpha, tau):
+    """Twin: the SymPy distance per eigenvalue (derive_early_stopping), lambdified and integrated by
+    scipy quad against the MP density (not the numeric twin's Gauss-Legendre rule), is smallest at
+    early_stopping_lam: lower than at lam x (1 +- 1e-3); and lam -> alpha/(2 tau) as tau -> 0 (the
+    derived first-order mapping)."""
+    from scipy.integrate import quad
+
+    d = TS.derive_early_stopping()
+    dist = sp.lambdify((TS.s, TS.lam), d["distance_per_eigenvalue"].subs({TS.alpha: alpha, TS.tau: tau,
+                                                                          TS.delta2: 0.25}), "math")
+    a, b = TS.mp_edges(alpha)
+
+    def D(lam):
+        return quad(lambda x: dist(x, lam) * math.sqrt((x - a) * (b - x)) / (2 * math.pi * x), a, b,
+                    epsabs=0, epsrel=1e-12, limit=200)[0]
+
+    lam_hat = TS.early_stopping_lam(alpha, tau)
+    assert lam_hat > 0 and math.isfinite(lam_hat)
+    if lam_hat > 1e-9:  # at tau = 30, alpha = 0.5 the minimiser sits at the search's floor (lam -> 0)
+        assert D(lam_hat) <= D(lam_hat * 1.001) and D(lam_hat) <= D(lam_hat / 1.001)
+    assert float(d["lam_first_order"].subs({TS.alpha: alpha, TS.tau: tau})) == pytest.approx(alpha / (2 * tau))
+    if tau == 1e-3:
+        assert lam_hat == pytest.approx(alpha / (2 * tau), rel=0.01)
+    else:
+        assert lam_hat < alpha / (2 * tau)  # ridge shrinks more at second order: the closest lam is smaller
