@@ -97,7 +97,7 @@ TOPICS: tuple[Topic, ...] = (
               "teacher–student generalization: Marchenko–Pastur, SGD/ridge/WN curves, BN students trained for real, "
               "training length, and the verdict on Luo et al.'s claim"),
           derivations=("mp_stieltjes", "ridge_error", "sgd_limits", "zeta_mapping", "bn_limit", "early_stopping"),
-          figures=("teacher_student", "mp_law", "bn_training_length"),
+          figures=("teacher_student", "mp_law", "bn_training_length", "regularizer_atlas"),
           demos={"teacher_student": "teacher-student: generalization error vs alpha = P/N, theory vs students "
                                     "solved and trained"}),
     Topic("bn_dynamics", "BN at a finite learning rate: the noise ridge, weight growth, weight decay",

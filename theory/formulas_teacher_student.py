@@ -161,8 +161,7 @@ EVIDENCE = {
 }
 EVIDENCE["early_stopping_lam"] = Evidence(
     "derived", "early_stopping", twin=_T + "test_early_stopping_lam_minimises_the_derived_distance",
+    figures=("regularizer_atlas",),
     absent={"stability": "a bounded 1-D search over an MP quadrature of a positive integrand; the twin test covers "
-                         "tau from 1e-3 (lam ~ alpha/(2 tau)) to 30 (lam -> 0)",
-            "shown": "no figure or demo yet: the regularizer atlas (issue 23 C) is to place early-stopped students "
-                     "at this lam"})
+                         "tau from 1e-3 (lam ~ alpha/(2 tau)) to 30 (lam -> 0)"})
 FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]
