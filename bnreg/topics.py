@@ -105,7 +105,8 @@ TOPICS: tuple[Topic, ...] = (
               "BN at a finite learning rate: SGD's noise ridge on the scale-invariant w, the growth of |w| and the "
               "weight-decay equilibrium, the stationary error vs lr/|w|² (derived, checked by "
               "`teacher.bn_stationary`), where the leading order holds and where it does not"),
-          derivations=("bn_direction_gradient", "bn_weight_norm", "bn_noise_ridge", "bn_stationary_error"),
+          derivations=("bn_direction_gradient", "bn_weight_norm", "bn_noise_ridge", "bn_stationary_error",
+                       "bn_sgd_lyapunov", "bn_sgd_predictor_moments"),
           figures=("bn_learning_rate",),
           demos={"bn_dynamics": "BN at a finite learning rate: stationary error vs lr/|w|^2, students vs the noise "
                                 "ridge"}),

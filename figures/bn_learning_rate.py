@@ -30,9 +30,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bnreg.params import ParameterError
 from bnreg.runtime import PointCache, derive_seed, sweep
 from bnreg.sims.bn_dynamics import stationary_run, training_run
 from bnreg.theory import bn_dynamics as BD
+from bnreg.theory import bn_dynamics_fluctuation as BF
 from bnreg.theory import teacher_student as TS
 
 NAME = "bn_learning_rate"
@@ -41,24 +43,27 @@ SCALES: dict[str, dict[str, Any]] = {
     "quick": {"N": 128, "M": 32, "delta2": 0.25, "alphas": (1.5, 2.0), "lrs": (0.005, 0.02, 0.08), "n_sets": 3,
               "time": {"alpha": 1.5, "lr0": 0.5, "wd": 0.01, "fixed_lr_eff": 0.02, "epochs": 400, "n_sets": 2}},
     "default": {"N": 256, "M": 32, "delta2": 0.25, "alphas": (1.25, 1.5, 2.0, 3.0),
-                "lrs": (0.002, 0.005, 0.01, 0.02, 0.05), "n_sets": 6,
+                "lrs": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1), "n_sets": 6,
                 "time": {"alpha": 1.25, "lr0": 0.5, "wd": 0.005, "fixed_lr_eff": 0.01, "epochs": 4000,
                          "n_sets": 4}},
     "paper": {"N": 512, "M": 32, "delta2": 0.25, "alphas": (1.25, 1.5, 2.0, 3.0),
-              "lrs": (0.001, 0.0025, 0.005, 0.01, 0.025), "n_sets": 8,
+              "lrs": (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05), "n_sets": 8,
               "time": {"alpha": 1.25, "lr0": 0.5, "wd": 0.0025, "fixed_lr_eff": 0.005, "epochs": 4000,
                        "n_sets": 4}},
 }
-COLUMNS = ("kind", "alpha", "lr_eff", "epoch", "steps", "eps", "se", "eps_mean_pred", "se_mean_pred", "w_sq",
-           "theory", "band_lo", "band_hi", "theory_same", "limit", "limit_same", "ridge_opt", "w_sq_law", "grad2", "n")
+COLUMNS = ("kind", "batches", "alpha", "lr_eff", "epoch", "steps", "eps", "se", "eps_mean_pred", "se_mean_pred", "w_sq",
+           "theory", "band_lo", "band_hi", "theory_same", "limit", "limit_same", "ridge_opt", "w_sq_law", "grad2", "n",
+           "model_inst", "model_mean", "model_inst_same", "model_mean_same")
+BATCHES = BF.BATCHES  # students of both batch orders at every stationary point
 
 
 def point(*, task: str, N: int, M: int, delta2: float, alpha: float, lr: float, seed: int, wd: float = 0.0,
-          epochs: int = 0, renorm: bool = True) -> dict[str, Any]:
+          epochs: int = 0, renorm: bool = True, batches: str = "reshuffled") -> dict[str, Any]:
     if task == "stationary":
-        r = stationary_run(N, alpha, delta2, M, lr, seed)
+        r = stationary_run(N, alpha, delta2, M, lr, seed, batches=batches)
         return {"eps": r.eps, "eps_mean_pred": r.eps_mean_predictor, "theory_same": r.extra["eps_theory"],
-                "limit_same": r.extra["eps_limit"], "burn": r.burn_epochs, "loss": r.batch_loss}
+                "limit_same": r.extra["eps_limit"], "burn": r.burn_epochs, "loss": r.batch_loss,
+                "model_inst_same": r.extra["fl_instant"], "model_mean_same": r.extra["fl_window"]}
     r = training_run(N, alpha, delta2, M, lr, epochs, seed, wd=wd, renorm=renorm)
     return {"epochs": r.epochs, "eps": r.eps, "w_sq": r.w_sq, "lr_eff": r.lr_eff, "steps": r.steps,
             "grad2": r.grad2, "theory_same": r.eps_theory, "limit_same": r.extra["eps_limit"],
@@ -76,6 +81,16 @@ def _time_records(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
             for s in range(t["n_sets"])]
 
 
+def _model(a: float, M: int, d2: float, e: float, N: int, b: str) -> dict[str, float]:
+    """theory.bn_dynamics_fluctuation in the MP limit: eps at epoch ends and of the time-averaged predictor (nan beyond the
+    model's stability edge)."""
+    try:
+        return {"model_inst": BF.bn_sgd_error(a, M, d2, float(e), N, b, "instant"),
+                "model_mean": BF.bn_sgd_error(a, M, d2, float(e), N, b, "predictor")}
+    except ParameterError:
+        return {"model_inst": math.nan, "model_mean": math.nan}
+
+
 def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     se = x.std(0, ddof=1) / math.sqrt(len(x)) if len(x) > 1 else np.full(x.shape[1:], math.nan)
     return x.mean(0), se
@@ -83,8 +98,9 @@ def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any) -> dict[str, Any]:
     N, M, d2 = spec["N"], spec["M"], spec["delta2"]
-    st = [{"task": "stationary", "N": N, "M": M, "delta2": d2, "alpha": a, "lr": e,
-           "seed": derive_seed(seed, NAME, a, k)} for a in spec["alphas"] for e in spec["lrs"]
+    # the same data sets (seeds) for both batch orders: the reshuffled record keeps the seed it always had
+    st = [{"task": "stationary", "N": N, "M": M, "delta2": d2, "alpha": a, "lr": e, "batches": b,
+           "seed": derive_seed(seed, NAME, a, k)} for b in BATCHES for a in spec["alphas"] for e in spec["lrs"]
           for k in range(spec["n_sets"])]
     tr = _time_records(spec, seed)
     res = sweep(point, st + tr, cache=cache, name=NAME, **sweep_kw)
@@ -92,15 +108,19 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
     nan = math.nan
     for a in spec["alphas"]:
         lim, ropt = TS.gen_error_bn_limit(a, d2, M), TS.gen_error_ridge(a, d2, d2)
-        for e in spec["lrs"]:
-            rs = [r for rec, r in zip(st, res[:len(st)], strict=True) if rec["alpha"] == a and rec["lr"] == e]
-            m, s = _mean_se(np.array([[r["eps"], r["eps_mean_pred"]] for r in rs], dtype=float))
-            th = BD.bn_stationary_error(a, M, d2, e, N)
-            rows.append({"kind": "stationary", "alpha": a, "lr_eff": e, "eps": m[0], "se": s[0], "eps_mean_pred": m[1],
-                         "se_mean_pred": s[1], "theory": th,
-                         "theory_same": float(np.mean([r["theory_same"] for r in rs])),
-                         "limit_same": float(np.mean([r["limit_same"] for r in rs])), "limit": lim, "ridge_opt": ropt,
-                         "n": len(rs)})
+        for b in BATCHES:
+            for e in spec["lrs"]:
+                rs = [r for rec, r in zip(st, res[:len(st)], strict=True)
+                      if rec["alpha"] == a and rec["lr"] == e and rec["batches"] == b]
+                m, s = _mean_se(np.array([[r["eps"], r["eps_mean_pred"]] for r in rs], dtype=float))
+                th = BD.bn_stationary_error(a, M, d2, e, N)
+                rows.append({"kind": "stationary", "batches": b, "alpha": a, "lr_eff": e, "eps": m[0], "se": s[0],
+                             "eps_mean_pred": m[1], "se_mean_pred": s[1], "theory": th,
+                             "theory_same": float(np.mean([r["theory_same"] for r in rs])),
+                             "model_inst_same": float(np.mean([r["model_inst_same"] for r in rs])),
+                             "model_mean_same": float(np.mean([r["model_mean_same"] for r in rs])),
+                             "limit_same": float(np.mean([r["limit_same"] for r in rs])), "limit": lim,
+                             "ridge_opt": ropt, "n": len(rs)})
         for e in np.geomspace(min(spec["lrs"]) / 3, max(spec["lrs"]) * 1.5, 60):
             e = float(e)
             th = BD.bn_stationary_error(a, M, d2, e, N)
@@ -108,6 +128,10 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
             rows.append({"kind": "theory", "alpha": a, "lr_eff": e, "theory": th,
                          "band_lo": th + nx["feedback"] if math.isfinite(nx["feedback"]) else nan,
                          "band_hi": th + nx["fluctuation"], "limit": lim, "ridge_opt": ropt})
+        for b in BATCHES:
+            for e in np.geomspace(min(spec["lrs"]) / 3, max(spec["lrs"]) * 1.5, 24):
+                rows.append({"kind": "model", "batches": b, "alpha": a, "lr_eff": float(e),
+                             **_model(a, M, d2, e, N, b)})
     t = spec["time"]
     a = t["alpha"]
     lr = t["lr0"] * M / N
@@ -136,6 +160,7 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
                          "ridge_opt": float(np.mean([r["ridge_opt_same"] for r in rs])), "n": len(rs)})
     out = {c: np.array([r.get(c, nan) for r in rows]) for c in COLUMNS}
     out["kind"] = np.array([r["kind"] for r in rows])
+    out["batches"] = np.array([r.get("batches", "-") for r in rows])
     out["N"] = np.full(len(rows), N)
     out["M"] = np.full(len(rows), M)
     out["lr_raw_time"] = np.full(len(rows), lr)
@@ -155,11 +180,17 @@ def plot(d: dict[str, Any]) -> plt.Figure:
         ax.plot(d["lr_eff"][t], d["theory"][t], "C0-", lw=1.5, label="leading order: κ·ridge(ν)")
         ax.fill_between(d["lr_eff"][t], d["band_lo"][t], d["band_hi"][t], color="C0", alpha=0.15,
                         label="next-order bounds")
-        s = (k == "stationary") & (d["alpha"] == a)
-        ax.errorbar(d["lr_eff"][s], d["eps"][s], yerr=d["se"][s], fmt="o", color="k", ms=4, capsize=2,
-                    label="BN, |w| renormalized (± SE)")
-        ax.plot(d["lr_eff"][s], d["eps_mean_pred"][s], "o", mfc="none", color="0.45", ms=6,
-                label="time-averaged predictor")
+        for b, c, mk, name in (("reshuffled", "k", "o", "reshuffled"), ("independent", "C2", "s", "independent")):
+            s = (k == "stationary") & (d["alpha"] == a) & (d["batches"] == b)
+            ax.errorbar(d["lr_eff"][s], d["eps"][s], yerr=d["se"][s], fmt=mk, color=c, ms=4, capsize=2,
+                        label=f"BN, {name} batches (± SE)")
+            ax.plot(d["lr_eff"][s], d["eps_mean_pred"][s], mk, mfc="none", color=c, ms=6, alpha=0.6,
+                    label="its time-averaged predictor")
+            mm = (k == "model") & (d["alpha"] == a) & (d["batches"] == b)
+            ax.plot(d["lr_eff"][mm], d["model_inst"][mm], "-", color="C1" if b == "reshuffled" else "C2", lw=1.3,
+                    label=f"ridge + fluctuation, {name}")
+            ax.plot(d["lr_eff"][mm], d["model_mean"][mm], "--", color="C1" if b == "reshuffled" else "C2", lw=1,
+                    label="  its time-averaged predictor")
         ax.axhline(d["limit"][t][0], color="k", ls="--", lw=1, label="lr → 0: κ·pinv")
         ax.axhline(d["ridge_opt"][t][0], color="C3", ls=":", lw=1.2, label="optimal ridge λ = δ²")
         ax.set_xscale("log")

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from bnreg.params import ParameterError, check_float, check_int
+from bnreg.params import ParameterError, check_choice, check_float, check_int
 from bnreg.runtime import derive_seed, one_blas_thread
 from bnreg.theory import bn_dynamics as BD
+from bnreg.theory import bn_dynamics_fluctuation as BF
 from bnreg.theory import teacher_student as TS
 
 from .kernels.bn_dynamics import bn_epoch_scaled
@@ -86,6 +87,25 @@ class SameData:
         return {"eps_theory": e0, "nu": n0, "v2": v2, "fluctuation": v2 * n0, "feedback": fb, "q": q,
                 "grad2_theory": grad2}
 
+    def spectrum(self) -> BF.Spectrum:
+        """This data set as theory.bn_dynamics_fluctuation sees it (eigenvalues, b_i^2, b_i w*_i, weight 1)."""
+        ws = self.U.T @ self.w_star
+        return BF.Spectrum(self.c, self.bb**2, self.bb * ws, np.ones_like(self.c), float(self.w_star @ self.w_star),
+                           self.resid, self.N, self.M, self.P)
+
+    def fluctuation(self, lr_eff: float, batches: str, window: int = 0) -> dict[str, float]:
+        """Beyond leading order on this data (theory.bn_dynamics_fluctuation): eps at epoch ends (fl_instant), of the
+        time-averaged predictor (fl_mean) and of the predictor averaged over `window` epoch ends (fl_window),
+        with the fluctuation tr Cov v, the shrinkage tau and nu; nan beyond the model's stability edge."""
+        keys = ("fl_instant", "fl_mean", "fl_window", "fl_fluct", "fl_tau", "fl_nu")
+        try:
+            st = BF.stationary_fluctuation(self.spectrum(), lr_eff, self.kappa, batches, window)
+        except ParameterError:
+            return dict.fromkeys(keys, math.nan)
+        mean = self.eps(self.U @ (st.mean_gain * self.bb))  # exact on this data, intercept term included
+        return dict(zip(keys, (mean + st.fluctuation, mean, mean + st.eps_window - st.eps_mean, st.fluctuation,
+                               st.tau, st.nu), strict=True))
+
     def references(self) -> dict[str, float]:
         """lr -> 0 limit kappa x pinv; optimal ridge (per-N lam = delta2 is set by the caller: see
         `ridge_opt`); the pinv itself."""
@@ -143,20 +163,32 @@ def _eval(X: np.ndarray, w: np.ndarray, g: float, sd: SameData) -> tuple[float, 
     return sd.eps(v), v  # the intercept g mean(h)/s = v . xbar is inside sd.eps
 
 
+def _batches(rng: np.random.Generator, P: int, M: int, independent: bool) -> np.ndarray:
+    """One epoch's batch order: a permutation (reshuffled), or P // M batches each drawn afresh (M distinct
+    samples per batch, batches independent: sampling with replacement between batches)."""
+    if not independent:
+        return rng.permutation(P)
+    return np.concatenate([rng.permutation(P)[:M] for _ in range(P // M)])
+
+
 def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, seed: int, efolds: float = 8.0,
                    measure_frac: float = 1.0, min_epochs: int = 50, momentum: float = 0.1,
-                   bn_eps: float = 1e-5) -> StationaryRun:
+                   bn_eps: float = 1e-5, batches: str = "reshuffled") -> StationaryRun:
     """Train a BN student with w renormalized to |w| = 1 after every step (effective learning rate
     lr_eff for the direction, and lr_eff for gamma), from w ~ N(0, I/N), gamma = 1.  The burn-in is
     `efolds` e-folds of the slowest mode of the same data (theory rate 2 lr_eff |v|^2 (c_min + nu));
     then eps_gen is averaged over measure_frac x burn epochs (>= min_epochs), at epoch ends.
 
     Parameters: N; alpha = P/N (P >= N + 2, P > M); delta2; M (>= 4); lr_eff (> 0); seed; efolds;
-    measure_frac; min_epochs; momentum, bn_eps of the BN layer (running statistics are not used).
+    measure_frac; min_epochs; momentum, bn_eps of the BN layer (running statistics are not used);
+    batches "reshuffled" (a permutation per epoch) or "independent" (`_batches`).
     Returns: StationaryRun (eps, error of the time-averaged predictor, mean batch loss, epochs,
     `extra` = same-data closed forms: eps_theory, eps_limit, eps_pinv, eps_ridge_opt, nu, v2,
-    fluctuation, feedback, q, grad2_theory, resid, c_min, grad2 = the measured mean |grad_u L_B|^2, and
-    nu_fit = the ridge coefficient of the time-averaged predictor, `SameData.fit_nu`)."""
+    fluctuation, feedback, q, grad2_theory, resid, c_min, grad2 = the measured mean |grad_u L_B|^2,
+    nu_fit = the ridge coefficient of the time-averaged predictor, `SameData.fit_nu`, and the model beyond
+    leading order for these batches, `SameData.fluctuation` (fl_instant, fl_window for this run's window,
+    fl_fluct, fl_tau, fl_nu))."""
+    batches = check_choice("batches", batches, BF.BATCHES)
     N = check_int("N", N, 2)
     P = n_samples(N, alpha)
     M = check_int("M", M, 4)
@@ -178,7 +210,8 @@ def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, s
     for ep in range(burn + meas):
         if ep == burn:
             acc[:] = 0.0
-        bn_epoch_scaled(X, y, rng_t.permutation(P), M, lr_eff, 0.0, 1.0, w, g, rm, rv, momentum, bn_eps, acc)
+        bn_epoch_scaled(X, y, _batches(rng_t, P, M, batches == "independent"), M, lr_eff, 0.0, 1.0, w, g, rm, rv,
+                        momentum, bn_eps, acc)
         if not np.all(np.isfinite(w)) or not math.isfinite(g[0]):
             raise ParameterError(f"training diverged at epoch {ep} (lr_eff = {lr_eff} too large)")
         if ep >= burn:
@@ -188,7 +221,8 @@ def stationary_run(N: int, alpha: float, delta2: float, M: int, lr_eff: float, s
     loss = acc[1] / acc[2]
     th = sd.theory(lr_eff)
     extra = {**th, **sd.references(), "eps_ridge_opt": sd.ridge_opt(delta2), "resid": sd.resid,
-             "c_min": sd.c_min, "P": float(P), "grad2": acc[3] / acc[2], "nu_fit": sd.fit_nu(vsum / meas, th["nu"])}
+             "c_min": sd.c_min, "P": float(P), "grad2": acc[3] / acc[2], "nu_fit": sd.fit_nu(vsum / meas, th["nu"]),
+             **sd.fluctuation(lr_eff, batches, meas)}
     return StationaryRun(float(np.mean(errs)), sd.eps(vsum / meas), float(loss), burn, meas, extra)
 
 

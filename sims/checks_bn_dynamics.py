@@ -45,6 +45,7 @@ from functools import lru_cache
 from bnreg.runtime import MCResult, derive_seed, mc_from_values
 from bnreg.testing.judge import Check, Params
 from bnreg.theory import bn_dynamics as BD
+from bnreg.theory import bn_dynamics_fluctuation as BF
 from bnreg.theory import teacher_student as TS
 
 from .bn_dynamics import StationaryRun, norm_run, stationary_run
@@ -296,3 +297,63 @@ CHECKS.append(Check(
                   "taken over to nu, not derived for nu itself)]",
     shown={"no M/(M - 3) in rho2": lambda p: _nu(p) * (p["M"] - 3) / p["M"],
            "nu from the full batch loss (BN jitter as noise)": lambda p: _nu(p) * _batch_loss_scale(p)}))
+
+
+# ------------------------------------------------------------------------------ beyond leading order
+@lru_cache(maxsize=64)
+def _sgd_runs(alpha: float, M: int, lr_eff: float, batches: str, n: int, seed: int) -> tuple[StationaryRun, ...]:
+    return tuple(stationary_run(N_DYN, alpha, DELTA2, M, lr_eff, derive_seed(seed, "bn_sgd", batches, k),
+                                batches=batches) for k in range(n))
+
+
+def _sgd_paired(p: Params, S: int, seed: int) -> MCResult:
+    """Mean over data sets of (student - model on the same data): eps at epoch ends - fl_instant, or the
+    time-averaged predictor's eps - fl_window (the model's error of a predictor averaged over the run's window)."""
+    runs = _sgd_runs(p["alpha"], p["M"], p["lr_eff"], p["batches"], _n_sets(S), seed % 2**31)
+    if p["average"] == "instant":
+        return mc_from_values([r.eps - r.extra["fl_instant"] for r in runs], 1)
+    return mc_from_values([r.eps_mean_predictor - r.extra["fl_window"] for r in runs], 1)
+
+
+@lru_cache(maxsize=256)
+def _sgd_state(alpha: float, M: int, lr_eff: float, batches: str) -> BF.FluctuationState:
+    return BF.stationary_fluctuation(BF.spectrum_mp(alpha, M, DELTA2, N_DYN), lr_eff, TS.bn_shrinkage(M), batches)
+
+
+def _sgd_model(p: Params, batches: str | None = None) -> float:
+    st = _sgd_state(p["alpha"], p["M"], p["lr_eff"], batches or p["batches"])
+    return st.eps_instant if p["average"] == "instant" else st.eps_mean
+
+
+def _sgd_allow(p: Params) -> float:
+    st = _sgd_state(p["alpha"], p["M"], p["lr_eff"], p["batches"])
+    k = TS.bn_shrinkage(p["M"])
+    return 2 * (1 - k) ** 2 * (1 + DELTA2 / (p["alpha"] - 1)) + st.tau * st.fluctuation
+
+
+def _other(b: str) -> str:
+    return "reshuffled" if b == "independent" else "independent"
+
+
+CHECKS.append(Check(
+    "teacher.bn_sgd_fluctuation", "bn_sgd_error",
+    "BN student at a fixed lr_eff (|w| renormalized each step, N = 128, M = 32) beyond leading order: the noise "
+    "ridge at the self-consistent residual plus the stationary fluctuation of the direction (discrete Lyapunov "
+    "equation per mode, Gaussian closure), paired on the same data: E[eps_BN - eps_model] = 0 for the error at "
+    "epoch ends (instant) and for the time-averaged predictor (predictor); independent batches up to "
+    "lr_eff N/M = 0.2 at alpha >= 2 and 0.08 at alpha = 1.5, reshuffled ones at lr_eff N/M = 0.08",
+    lambda scale: ([dict(alpha=a, M=32, lr_eff=e, batches="independent", average=v)
+                    for a, e in ((1.5, 0.02), (2.0, 0.05), (3.0, 0.02), (3.0, 0.05)) for v in ("instant", "predictor")]
+                   + [dict(alpha=a, M=32, lr_eff=0.02, batches="reshuffled", average="instant") for a in (2.0, 3.0)]),
+    _sgd_paired,
+    lambda p: 0.0,
+    {"leading order kappa x ridge(nu) (no fluctuation, nu at L_res)":
+     lambda p: BD.bn_stationary_error(p["alpha"], p["M"], DELTA2, p["lr_eff"], N_DYN) - _sgd_model(p),
+     "the model of the other batch order": lambda p: _sgd_model(p, _other(p["batches"])) - _sgd_model(p)},
+    allowance=_sgd_allow,
+    allowance_doc="the lr -> 0 limit's own allowance 2 (1 - kappa)^2 (1 + delta2/(alpha - 1)) (as "
+                  "teacher.bn_converges) + tau x tr Cov v: the Gaussian closure keeps the fluctuation's effects to "
+                  "second order; the next ones are smaller by the second-order shrinkage tau = tr(A Sigma)/(w0^T A w0)",
+    shared_over=("average",),
+    shown={"model - leading order (MP limit, N = 128)":
+           lambda p: _sgd_model(p) - BD.bn_stationary_error(p["alpha"], p["M"], DELTA2, p["lr_eff"], N_DYN)}))

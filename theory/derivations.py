@@ -12,6 +12,7 @@ import sympy as sp
 from bnreg.params import check_choice
 
 from . import bn_dynamics as BD
+from . import bn_dynamics_fluctuation as BF
 from . import bn_noise as B
 from . import dropout as DO
 from . import gamma_decay as G
@@ -21,7 +22,7 @@ from . import variance_shift as VS
 
 __all__ = ["DERIVATIONS", "show"]
 
-TOPICS = (B, G, TS, VS, TP, DO, BD)
+TOPICS = (B, G, TS, VS, TP, DO, BD, BF)
 
 DERIVATIONS: dict[str, tuple[Callable[[bool], list[tuple[str, sp.Expr]]], str]] = {}
 for _topic in TOPICS:

@@ -370,24 +370,6 @@ def dropout_train_loss(alpha: float, keep: float, delta2: float = 0.25) -> float
     return l / a * (1 + (d - l) * TS.mp_stieltjes(a, l)) + (1 - 1 / a) * d
 
 
-@cache
-def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    x, w = np.polynomial.legendre.leggauss(n)
-    return (x + 1) * np.pi / 2, w * np.pi / 2
-
-
-def _mp_nodes(alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues s and weights of the MP law of A (continuous part by Gauss-Legendre in theta,
-    s = (a+b)/2 + r cos theta, plus the atom 1 - alpha at 0 when alpha < 1); the weights sum to 1."""
-    lo, hi = TS.mp_edges(alpha)
-    c, r = (lo + hi) / 2, (hi - lo) / 2
-    th, wt = _gauss_legendre(200)
-    s = c + r * np.cos(th)
-    w = wt * r * r * np.sin(th) ** 2 / (2 * np.pi * s)
-    atom = TS.mp_atom(alpha)
-    return np.append(s, 0.0), np.append(w, atom)
-
-
 def sgd_excess_error(alpha: float, keep: float, delta2: float, M: int, N: int,
                      schedule: Sequence[tuple[float, int]]) -> float:
     """Leading-order E|v_T - v_D|^2: the excess of eps_gen that minibatch SGD with input dropout still
@@ -408,7 +390,7 @@ def sgd_excess_error(alpha: float, keep: float, delta2: float, M: int, N: int,
     m = check_int("M", M, 1)
     n = check_int("N", N, 1)
     l = dropout_to_lam(a, keep)
-    s, wts = _mp_nodes(a)
+    s, wts = TS.mp_nodes(a)
     h = 2 * (s + l) / a
     sig2 = 2 * dropout_train_loss(a, keep, d) * h / m
     var = np.zeros_like(s)

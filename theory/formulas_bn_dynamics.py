@@ -13,6 +13,7 @@ from dataclasses import replace
 from bnreg.params import Param
 
 from . import bn_dynamics as BD
+from . import bn_dynamics_fluctuation as BF
 from .registry import Evidence, Formula
 
 __all__ = ["FORMULAS"]
@@ -59,6 +60,20 @@ FORMULAS.append(Formula(
      Param("wd", "float", lo=0.0, lo_open=True, doc="weight decay on w", required=True), _N),
     "lr_eff* = lr/|w*|^2, |w*|^4 = lr G^2/(wd (2 - lr wd)) ~ sqrt(2 lr wd)/G", _REF,
     "effective learning rate at the weight-decay equilibrium of |w|"))
+FORMULAS.append(Formula(
+    "bn_sgd_error",
+    lambda alpha, lr_eff, N, M=32, delta2=0.25, batches="reshuffled", average="instant":
+    BF.bn_sgd_error(alpha, M, delta2, lr_eff, N, batches, average),
+    (_ALPHA, _M, _D2, _LR_EFF, _N,
+     Param("batches", "choice", "reshuffled", choices=BF.BATCHES,
+           doc="batch order: a permutation per epoch, or each batch drawn afresh"),
+     Param("average", "choice", "instant", choices=("instant", "predictor"),
+           doc="eps at epoch ends, or of the time-averaged predictor")),
+    "kappa x ridge(nu) at the self-consistent residual Lbar = E L_dir(w), nu = lr_eff N g Lbar/M, plus the "
+    "stationary fluctuation of the direction: per mode Sigma_i from a discrete Lyapunov equation, "
+    "lam_i = 1 - 2 eta (c_i + nu), noise 4 E[gamma^2/S] c_i g L/M (reshuffled: the mean state's noise sums to 0 "
+    "over an epoch); predictor moments to second order (Gaussian closure); MP limit at this N",
+    _REF, "stationary error of a BN student at a fixed lr_eff beyond leading order (ridge + fluctuation)"))
 
 # ------------------------------------------------------------------------- evidence
 _T = "tests/theory/test_bn_dynamics.py::"
@@ -83,5 +98,10 @@ EVIDENCE = {
     "bn_wd_effective_lr": Evidence("derived", "bn_weight_norm", twin=_T + "test_weight_norm_law_and_equilibrium",
                                    figures=("bn_learning_rate",),
                                    absent={"stability": "a fixed-point iteration of " + _PRODUCTS}),
+    "bn_sgd_error": Evidence(
+        "derived", "bn_sgd_lyapunov", twin="tests/theory/test_bn_dynamics_fluctuation.py::test_mp_twin_matches_a_large_data_set",
+        figures=("bn_learning_rate",),
+        absent={"stability": "a damped fixed point of finite sums over an MP quadrature; it refuses lr_eff beyond the "
+                             "model's stability edge (tests/theory/test_bn_dynamics_fluctuation.py)"}),
 }
 FORMULAS[:] = [replace(f, evidence=EVIDENCE[f.name]) for f in FORMULAS]

@@ -24,6 +24,7 @@ __all__ = [
     "mp_edges",
     "mp_atom",
     "mp_density",
+    "mp_nodes",
     "mp_stieltjes",
     "mp_stieltjes_dlam",
     "gen_error_sgd",
@@ -258,6 +259,23 @@ def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes mapped to theta in [0, pi] and weights (pi/2) w_i (computed once per n)."""
     x, w = np.polynomial.legendre.leggauss(n)
     return (x + 1) * np.pi / 2, w * np.pi / 2
+
+
+def mp_nodes(alpha: float, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes s and weights of the MP law (continuous part by Gauss-Legendre in theta,
+    s = (a+b)/2 + r cos theta, no edge singularity; plus the atom 1 - alpha at 0 when alpha < 1).
+    The weights sum to 1, so sum_k w_k f(s_k) ~ E f(s).
+
+    Parameters: alpha = P/N (> 0); n nodes of the continuous part.  Returns: (s, w)."""
+    lo, hi = mp_edges(alpha)
+    c, r = (lo + hi) / 2, (hi - lo) / 2
+    th, wt = _gauss_legendre(check_int("n", n, 2))
+    s = c + r * np.cos(th)
+    w = wt * r * r * np.sin(th) ** 2 / (2 * np.pi * s)
+    atom = mp_atom(alpha)
+    if atom <= 0:
+        return s, w
+    return np.append(s, 0.0), np.append(w, atom)
 
 
 def _mp_integral(f: Callable[[np.ndarray], np.ndarray], alpha: float) -> float:

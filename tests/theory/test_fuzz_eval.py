@@ -83,7 +83,7 @@ def bad_values(p: Param) -> dict[str, list[str]]:
 
 # Formulas whose legal range excludes a shared nominal value.
 NOMINAL_FOR = {name: {"alpha": "1.5"} for name in ("bn_stationary_error", "bn_weight_norm_growth", "bn_noise_ridge",
-                                                "bn_wd_effective_lr")}
+                                                "bn_wd_effective_lr", "bn_sgd_error")}
 
 
 def base(f: Formula) -> dict[str, str]:
