@@ -5,18 +5,23 @@ verdict on Luo et al., "Towards Understanding Regularization in Batch Normalizat
 lr -> 0 limit only.
 
 Top row, one panel per alpha: stationary eps_gen vs the effective learning rate lr_eff = lr/|w|^2,
-held fixed by renormalizing w after every step.  Points: time averages after the burn-in, mean
-+- SE over data sets (open: the time-averaged predictor).  Lines: the leading order
-kappa x ridge(zeta = nu), nu = lr_eff N rho2/M (thermodynamic limit at this N), with the band of the
-next-order bounds; the lr -> 0 limit kappa x pinv and the optimal ridge (lam = delta2).
+held fixed by renormalizing w after every step, for reshuffled batches (black) and independent ones
+(green, the same data sets).  Points: time averages after the burn-in, mean +- SE over data sets
+(open: the time-averaged predictor).  Lines: the leading order kappa x ridge(zeta = nu),
+nu = lr_eff N rho2/M (thermodynamic limit at this N), with the band of the next-order bounds; beyond
+leading order, bn_sgd_error (theory/bn_dynamics_fluctuation.py: ridge at the self-consistent residual
++ the stationary fluctuation) per batch order, at epoch ends (solid) and for the time-averaged
+predictor (dashed); the lr -> 0 limit kappa x pinv and the optimal ridge (lam = delta2).
 Bottom row, one alpha: eps_gen, |w|^2 and lr/|w|^2 vs training time for plain SGD (|w| grows,
 lr_eff decays as steps^-1/2: training longer hurts), SGD with weight decay on w (|w| settles,
 lr_eff* ~ sqrt(2 lr wd)/G) and fixed lr_eff, with the growth law, the weight-decay equilibrium
 and the stationary error they imply.
 
-CSV rows by `kind`: "stationary" (eps, se, eps_mean_pred: mean +- SE over data sets; theory: leading
-order at this N; theory_same/limit_same: the same-data prediction and kappa x pinv, mean over the data
-sets; limit, ridge_opt: thermodynamic references), "theory" (the curve and its next-order band
+CSV rows by `kind`: "stationary", one per batch order (eps, se, eps_mean_pred: mean +- SE over data sets; theory:
+leading order at this N; theory_same/limit_same: the same-data prediction and kappa x pinv, mean over the data
+sets; model_inst_same/model_mean_same: theory.bn_dynamics_fluctuation on the same data, and diff_inst/diff_mean
++- SE the paired student - model differences; limit, ridge_opt: thermodynamic references), "model" (bn_sgd_error
+per batch order: model_inst, model_mean), "theory" (the curve and its next-order band
 band_lo ... band_hi), "time_plain" / "time_wd" / "time_fixed" (eps +- se, |w|^2 and lr_eff measured,
 w_sq_law: the growth law / equilibrium / 1, grad2: measured |grad_u L_B|^2, theory: thermodynamic
 stationary error at the law's lr_eff, theory_same: same-data stationary error at the measured lr_eff).
@@ -53,7 +58,8 @@ SCALES: dict[str, dict[str, Any]] = {
 }
 COLUMNS = ("kind", "batches", "alpha", "lr_eff", "epoch", "steps", "eps", "se", "eps_mean_pred", "se_mean_pred", "w_sq",
            "theory", "band_lo", "band_hi", "theory_same", "limit", "limit_same", "ridge_opt", "w_sq_law", "grad2", "n",
-           "model_inst", "model_mean", "model_inst_same", "model_mean_same")
+           "model_inst", "model_mean", "model_inst_same", "model_mean_same", "diff_inst", "diff_inst_se",
+           "diff_mean", "diff_mean_se")
 BATCHES = BF.BATCHES  # students of both batch orders at every stationary point
 
 
@@ -82,8 +88,8 @@ def _time_records(spec: dict[str, Any], seed: int) -> list[dict[str, Any]]:
 
 
 def _model(a: float, M: int, d2: float, e: float, N: int, b: str) -> dict[str, float]:
-    """theory.bn_dynamics_fluctuation in the MP limit: eps at epoch ends and of the time-averaged predictor (nan beyond the
-    model's stability edge)."""
+    """bn_sgd_error in the MP limit: eps at epoch ends and of the time-averaged predictor (nan beyond the model's
+    stability edge)."""
     try:
         return {"model_inst": BF.bn_sgd_error(a, M, d2, float(e), N, b, "instant"),
                 "model_mean": BF.bn_sgd_error(a, M, d2, float(e), N, b, "predictor")}
@@ -112,10 +118,12 @@ def compute(spec: dict[str, Any], seed: int, cache: PointCache, **sweep_kw: Any)
             for e in spec["lrs"]:
                 rs = [r for rec, r in zip(st, res[:len(st)], strict=True)
                       if rec["alpha"] == a and rec["lr"] == e and rec["batches"] == b]
-                m, s = _mean_se(np.array([[r["eps"], r["eps_mean_pred"]] for r in rs], dtype=float))
+                m, s = _mean_se(np.array([[r["eps"], r["eps_mean_pred"], r["eps"] - r["model_inst_same"],
+                                           r["eps_mean_pred"] - r["model_mean_same"]] for r in rs], dtype=float))
                 th = BD.bn_stationary_error(a, M, d2, e, N)
                 rows.append({"kind": "stationary", "batches": b, "alpha": a, "lr_eff": e, "eps": m[0], "se": s[0],
-                             "eps_mean_pred": m[1], "se_mean_pred": s[1], "theory": th,
+                             "eps_mean_pred": m[1], "se_mean_pred": s[1], "theory": th, "diff_inst": m[2],
+                             "diff_inst_se": s[2], "diff_mean": m[3], "diff_mean_se": s[3],
                              "theory_same": float(np.mean([r["theory_same"] for r in rs])),
                              "model_inst_same": float(np.mean([r["model_inst_same"] for r in rs])),
                              "model_mean_same": float(np.mean([r["model_mean_same"] for r in rs])),
@@ -199,7 +207,10 @@ def plot(d: dict[str, Any]) -> plt.Figure:
         ax.grid(alpha=0.3)
         if j == 0:
             ax.set_ylabel(f"stationary ε_gen (N = {N}, M = {M})")
-            ax.legend(fontsize=6.5)
+            # the legend of the top row goes to a free bottom panel when there is one
+            host = axes[1, 3] if ncol > 3 else ax
+            host.legend(*ax.get_legend_handles_labels(), fontsize=7.5 if ncol > 3 else 6.5,
+                        loc="center" if ncol > 3 else "best")
     for ax in axes[0, len(alphas):]:
         ax.set_visible(False)
     col = {"time_plain": "C1", "time_wd": "C2", "time_fixed": "C0"}
@@ -238,6 +249,6 @@ def plot(d: dict[str, Any]) -> plt.Figure:
     w_ax.set_xlabel("SGD steps")
     l_ax.set_xlabel("SGD steps")
     for ax in axes[1, 3:]:
-        ax.set_visible(False)
+        ax.axis("off")
     fig.tight_layout()
     return fig

@@ -99,7 +99,8 @@ EVIDENCE = {
                                    figures=("bn_learning_rate",),
                                    absent={"stability": "a fixed-point iteration of " + _PRODUCTS}),
     "bn_sgd_error": Evidence(
-        "derived", "bn_sgd_lyapunov", twin="tests/theory/test_bn_dynamics_fluctuation.py::test_mp_twin_matches_a_large_data_set",
+        "derived", "bn_sgd_lyapunov",
+        twin="tests/theory/test_bn_dynamics_fluctuation.py::test_mp_twin_matches_a_large_data_set",
         figures=("bn_learning_rate",),
         absent={"stability": "a damped fixed point of finite sums over an MP quadrature; it refuses lr_eff beyond the "
                              "model's stability edge (tests/theory/test_bn_dynamics_fluctuation.py)"}),
