@@ -99,7 +99,9 @@ TOPICS: tuple[Topic, ...] = (
           derivations=("mp_stieltjes", "ridge_error", "sgd_limits", "zeta_mapping", "bn_limit", "early_stopping"),
           figures=("teacher_student", "mp_law", "bn_training_length", "regularizer_atlas"),
           demos={"teacher_student": "teacher-student: generalization error vs alpha = P/N, theory vs students "
-                                    "solved and trained"}),
+                                    "solved and trained",
+                 "regularizer_atlas": "every regularizer as a ridge: students of weight decay, WN + gamma decay, "
+                                      "input dropout, early stopping and BN noise at their mapped lam"}),
     Topic("bn_dynamics", "BN at a finite learning rate: the noise ridge, weight growth, weight decay",
           summary=(
               "BN at a finite learning rate: SGD's noise ridge on the scale-invariant w, the growth of |w| and the "
