@@ -16,7 +16,8 @@ component of b = Cov(x, y)):
    - independent batches (each batch drawn afresh; "with replacement" between batches):
      Sigma_i = lr^2 D_i/(1 - lam_i^2), lam_i = 1 - 2 eta (c_i + nu);
    - reshuffled batches (one permutation per epoch; "without replacement"): the noise of the mean
-     state sums to 0 over an epoch (Cov(xi_k, xi_l) = -D/(K - 1), k != l), except BN's batch-level
+     state sums to 0 over an epoch (Cov(xi_k, xi_l) = -D/(K - 1), k != l; -D M/(P - M) when the
+     epoch's K = P // M batches leave P - K M samples out), except BN's batch-level
      part (the batch's own mean, slope and 1/sigma_B: variance beta_e(M) f of it, independent between
      batches); the part from the fluctuation itself (residual L - L(w0)) is anticorrelated between
      batches k, l only as far as the state is still correlated at lag |k - l|.  Epoch-end moment
@@ -212,12 +213,15 @@ def _S(lam: np.ndarray, k: int) -> np.ndarray:
 
 
 def _injections(lam: np.ndarray, unit: np.ndarray, K: int, g: float, be: float, L0: float, Lfl: float,
-                src: np.ndarray, reshuffled: bool, bridge: float = 0.0) -> np.ndarray:
+                src: np.ndarray, reshuffled: bool, bridge: float = 0.0, anti: float | None = None) -> np.ndarray:
     """Injected variance after k = 0..K steps of an epoch, per mode (rows k).  Reshuffled: L0 (the mean
     state's residual) cancels over the epoch; of the fluctuation's residual Lfl, the part carried in from
     earlier epochs (src: its autocorrelation by lag) cancels as far as the state stays correlated, and
     the part `bridge` built up within the current epoch does not cancel (it is made of this epoch's
-    own noise)."""
+    own noise).  anti: the correlation -Cov(xi_k, xi_l)/D of two batches of one epoch, M/(P - M) for batches of M
+    drawn without replacement from P (1/(K - 1) when the K batches cover the set; None: that)."""
+    if anti is None:
+        anti = 1.0 / (K - 1) if K > 1 else 0.0
     out = np.zeros((K + 1, lam.size))
     kk = np.arange(K)
     lag = src[np.abs(kk[:, None] - kk[None, :])]
@@ -227,10 +231,10 @@ def _injections(lam: np.ndarray, unit: np.ndarray, K: int, g: float, be: float, 
             out[k] = unit * g * (L0 + Lfl) * s2
             continue
         s1 = _S(lam, k)
-        zero_sum = (K * s2 - s1 * s1) / (K - 1)
+        zero_sum = s2 - anti * (s1 * s1 - s2)
         wts = lam[:, None] ** (k - 1 - kk[None, :k])
         cross = np.einsum("ik,il,kl->i", wts, wts, lag[:k, :k]) - src[0] * s2  # sum over k != l
-        out[k] = unit * ((g - be) * (L0 * zero_sum + src[0] * s2 - cross / (K - 1)) + be * (L0 + src[0]) * s2
+        out[k] = unit * ((g - be) * (L0 * zero_sum + src[0] * s2 - anti * cross) + be * (L0 + src[0]) * s2
                          + g * bridge * s2)
     return out
 
@@ -298,6 +302,8 @@ def _gamma_retention(lam: np.ndarray, c: np.ndarray, wt: np.ndarray, K: int) -> 
     it contributes phi_i = sum_{l<k} lam_i^(k-1-l)/(K (K - 1)/2) (1 as lr -> 0) of its share c_i/sum c
     of the noise.  Independent batches have no such correlation: 0."""
     ks = np.arange(1, K)
+    if K < 2:
+        return 0.0  # one batch per epoch: no earlier batch to be correlated with
     phi = np.sum((1.0 - lam[:, None] ** ks[None, :]) / (1.0 - lam[:, None]), axis=1) / (K * (K - 1) / 2)
     return float(np.sum(wt * c * phi) / np.sum(wt * c))
 
@@ -314,8 +320,8 @@ def stationary_fluctuation(sp_: Spectrum, lr_eff: float, kappa: float, batches: 
     c, wt = sp_.c, sp_.weight
     N, M, P = sp_.N, sp_.M, sp_.P
     K = P // M
-    if K > MAX_BATCHES or K < 2:
-        raise ParameterError(f"need 2 <= P // M <= {MAX_BATCHES} batches per epoch, P = round(alpha N) (got "
+    if K > MAX_BATCHES or K < 1:
+        raise ParameterError(f"need 1 <= P // M <= {MAX_BATCHES} batches per epoch, P = round(alpha N) (got "
                              f"P = {P}, M = {M}): the epoch's sums are exact double sums over its batches; "
                              "lower alpha N or raise M")
     g = BD.noise_factor(M, P)
@@ -352,7 +358,7 @@ def stationary_fluctuation(sp_: Spectrum, lr_eff: float, kappa: float, batches: 
             share = carried / (carried + built) if carried + built > 0 else 1.0
             shape = np.array([float(np.sum(wt * c * sig * lam**d)) for d in range(K)])
             src, bridge = Lfl * share * shape / shape[0], Lfl * (1 - share)
-        inj = _injections(lam, unit, K, g, be, L0, Lfl, src, reshuffled, bridge)
+        inj = _injections(lam, unit, K, g, be, L0, Lfl, src, reshuffled, bridge, M / (P - M))
         inj_prev = inj
         sig_new = inj[K] / (1 - lam ** (2 * K))
         sig_avg = np.mean([lam ** (2 * k) * sig_new + inj[k] for k in range(K)], axis=0)

@@ -64,7 +64,11 @@ FORMULAS.append(Formula(
     "bn_sgd_error",
     lambda alpha, lr_eff, N, M=32, delta2=0.25, batches="reshuffled", average="instant":
     BF.bn_sgd_error(alpha, M, delta2, lr_eff, N, batches, average),
-    (_ALPHA, _M, _D2, _LR_EFF, _N,
+    (_ALPHA, _M, _D2,
+     Param("lr_eff", "float", lo=0.0, lo_open=True, hi=0.3, required=True,
+           doc="effective learning rate lr/|w|^2 (the model's own stability edge, where it refuses, is lower at "
+               "most parameters: 0.19-0.28 at N = 256, M = 32)"),
+     _N,
      Param("batches", "choice", "reshuffled", choices=BF.BATCHES,
            doc="batch order: a permutation per epoch, or each batch drawn afresh"),
      Param("average", "choice", "instant", choices=("instant", "predictor"),
