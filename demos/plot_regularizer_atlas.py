@@ -79,7 +79,7 @@ def plot(rows: list[dict], alphas: tuple[float, ...]) -> plt.Figure:
 
 
 # %%
-# Run it: a student on the curve (|z| small) means its mapping predicts its error.
+# Run it: a student on the curve (a small z) means its mapping predicts its error.
 def main(save: str | None = None, quick: bool = False, seed: int = 0) -> dict[str, float]:
     rep = Report(NAME, TITLE, quick, seed)
     N, n_seeds = (64, 4) if quick else (128, 16)
