@@ -125,7 +125,7 @@ TOPICS: tuple[Topic, ...] = (
               "keep)/keep, its finite-N term, trained students checked; BN on top (the variance shift as "
               "regularizer); early/late dropout and gradient diagnostics on MNIST-1D (Liu et al. 2023)"),
           derivations=("dropout_objective", "dropout_finite_n", "dropout_bn"),
-          figures=("dropout_schedules", "dropout_gradients"),
+          figures=("dropout_schedules", "dropout_gradients", "dropout_regimes"),
           demos={"dropout_schedules": "dropout schedules (none, constant, early, late) on MNIST-1D with the CNN "
                                       "library"}),
     Topic("training_practice", "Training practice: initialization, BN running statistics, batch size, L1 vs L2",

@@ -68,7 +68,8 @@ def test_help_lists_every_field_with_range_and_default(capsys):
     lines = out.splitlines()
     for p in CNN_FIELDS:
         d = p.default
-        text = ("none" if d is None else ",".join(map(str, d)) if isinstance(d, tuple) else str(d))
+        text = ("none" if d is None else ",".join(map(str, d)) if isinstance(d, tuple)
+                else str(d).lower() if isinstance(d, bool) else str(d))
         row = next((k for k, line in enumerate(lines) if line.split()[:1] == [f"{p.name}={text}"]), None)
         assert row is not None, p.name
         assert lines[row].endswith(p.doc) and lines[row + 1].strip() == f"range: {p.range_text()}", p.name

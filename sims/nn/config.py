@@ -120,6 +120,9 @@ class CNNConfig:
                                         doc="steps between gradient diagnostics (0: never)"))
     grad_diag_batches: int = _field(Param("grad_diag_batches", "int", 16, lo=2, hi=2**20,
                                           doc="minibatches per gradient diagnostic"))
+    grad_diag_conventions: bool = _field(Param(
+        "grad_diag_conventions", "bool", False,
+        doc="gradient diagnostics also against the training-mode full gradient, and with dropout off"))
 
     def __post_init__(self) -> None:
         """Validate and normalize every field (its `Param`), then the cross-field rules."""

@@ -235,10 +235,11 @@ def _check_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def minibatch_gradients(model: Model, x: np.ndarray, y: np.ndarray, batch: int, n: int, seed: int = 0,
-                        loss_fn=None) -> np.ndarray:
+                        loss_fn=None, training: bool = True) -> np.ndarray:
     """n gradients (n x D, float64) of the mean loss (+ regularizer) on minibatches of `batch` examples
     (each drawn without replacement from x, seeded by `seed`), in training mode with dropout as in
-    training at its current rate (masks from generators seeded by `seed`).  Runs on a copy of `model`:
+    training at its current rate (masks from generators seeded by `seed`), or in inference mode
+    (`training` False: dropout off, BN with running statistics).  Runs on a copy of `model`:
     its parameters, running statistics and generators are untouched.  `loss_fn(logits, y) -> (loss,
     dlogits)` defaults to softmax cross-entropy."""
     from .model import softmax_cross_entropy
@@ -254,43 +255,59 @@ def minibatch_gradients(model: Model, x: np.ndarray, y: np.ndarray, batch: int, 
     out = np.empty((n, flat_parameters(m).size))
     for i in range(n):
         idx = rng.choice(x.shape[0], size=batch, replace=False)
-        _, dlogits = loss_fn(m.forward(x[idx], training=True), y[idx])
+        _, dlogits = loss_fn(m.forward(x[idx], training=training), y[idx])
         m.backward(dlogits)
         out[i] = _flat_grad(m)
     return out
 
 
-def full_gradient(model: Model, x: np.ndarray, y: np.ndarray, loss_fn=None) -> np.ndarray:
+def full_gradient(model: Model, x: np.ndarray, y: np.ndarray, loss_fn=None, training: bool = False,
+                  seed: int = 0) -> np.ndarray:
     """The gradient (D,) of the mean loss over all of x in inference mode (dropout off, BN with its
     running statistics, PN with its population statistics), accumulated over chunks of
     `model.eval_batch` examples, plus the regularizer's gradient (the PN gamma decay, added by
     backward once per chunk, so it is weighted by the chunk fractions: exactly once in total).
+    `training` True: the same over x in training mode, one dropout mask per example (generators seeded
+    by `seed`), an unbiased estimate of the gradient of the objective SGD follows in expectation.
     Runs on a copy of `model`."""
     from .model import softmax_cross_entropy
 
     x, y = _check_xy(x, y)
     loss_fn = loss_fn or softmax_cross_entropy
     m = copy.deepcopy(model)
+    if training:
+        for k, d in enumerate(m.dropouts):
+            d.rng = np.random.default_rng(derive_seed(seed, "full_grad_dropout", k))
     total = np.zeros(flat_parameters(m).size)
     nx = x.shape[0]
     for s in range(0, nx, m.eval_batch):
         xb, yb = x[s:s + m.eval_batch], y[s:s + m.eval_batch]
-        _, dlogits = loss_fn(m.forward(xb, training=False), yb)
+        _, dlogits = loss_fn(m.forward(xb, training=training), yb)
         m.backward(dlogits)  # gradient of the chunk mean; weight by the chunk's share
         total += _flat_grad(m) * (len(yb) / nx)
     return total
 
 
 def gradient_diagnostics(model: Model, x: np.ndarray, y: np.ndarray, batch: int, n: int, seed: int = 0,
-                         theta0: np.ndarray | None = None) -> dict[str, float]:
+                         theta0: np.ndarray | None = None, other_conventions: bool = False) -> dict[str, float]:
     """The gradient diagnostics of `model` at its current parameters (module docstring): "gdv" and "gde"
     from n minibatch gradients (`minibatch_gradients(model, x, y, batch, n, seed)`) and the full
     gradient (`full_gradient(model, x, y)`), "grad_norm" = |g^|, "mb_grad_norm" = mean_i |g_i| and
-    "dist_init" = |theta - theta0| (NaN without theta0).  The model is not changed."""
+    "dist_init" = |theta - theta0| (NaN without theta0).  `other_conventions`: also "gde_train" (the same
+    minibatch gradients against the full gradient in training mode, `full_gradient(..., training=True)`),
+    "gdv_eval" and "gde_eval" (the same minibatches with dropout off).  The model is not changed."""
     G = minibatch_gradients(model, x, y, batch, n, seed)
     g = full_gradient(model, x, y)
     theta = flat_parameters(model)
-    return {"gdv": gradient_direction_variance(G) if n >= 2 else math.nan,
-            "gde": gradient_direction_error(G, g), "grad_norm": float(np.linalg.norm(g)),
+    out = {"gdv": gradient_direction_variance(G) if n >= 2 else math.nan,
+           "gde": gradient_direction_error(G, g), "grad_norm": float(np.linalg.norm(g)),
             "mb_grad_norm": float(np.mean(np.linalg.norm(G, axis=1))),
-            "dist_init": float(np.linalg.norm(theta - theta0)) if theta0 is not None else math.nan}
+           "dist_init": float(np.linalg.norm(theta - theta0)) if theta0 is not None else math.nan}
+    if other_conventions:
+        # the error against the training-mode objective's gradient, and the spread of the gradients of the
+        # same minibatches with dropout off (the model's own geometry, without the masks' noise)
+        out["gde_train"] = gradient_direction_error(G, full_gradient(model, x, y, training=True, seed=seed))
+        Ge = minibatch_gradients(model, x, y, batch, n, seed, training=False)
+        out["gdv_eval"] = gradient_direction_variance(Ge) if n >= 2 else math.nan
+        out["gde_eval"] = gradient_direction_error(Ge, g)
+    return out

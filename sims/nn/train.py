@@ -154,7 +154,9 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
                                            "val_loss", "val_acc", "regularizer")}
     hist["gamma2"] = {}
     if cfg.grad_diag_every:
-        hist["grad_diag"] = {k: [] for k in ("step", "gdv", "gde", "grad_norm", "mb_grad_norm", "dist_init")}
+        keys = ("step", "gdv", "gde", "grad_norm", "mb_grad_norm", "dist_init")
+        hist["grad_diag"] = {k: [] for k in keys + (("gde_train", "gdv_eval", "gde_eval")
+                                                     if cfg.grad_diag_conventions else ())}
     start, ckpt = 0, None
     ckpt_path = checkpoint_path(checkpoint_dir, run_cfg) if checkpoint_dir is not None else None
     batch_losses: list[float] = []
@@ -214,7 +216,8 @@ def _train(cfg: CNNConfig, progress: bool, checkpoint_dir: str | os.PathLike | N
                 model.set_step(step, total)
                 if cfg.grad_diag_every and step % cfg.grad_diag_every == 0:
                     gd = gradient_diagnostics(model, data.x_train, data.y_train, cfg.batch, cfg.grad_diag_batches,
-                                              derive_seed(cfg.seed, "grad_diag", step), theta0)
+                                              derive_seed(cfg.seed, "grad_diag", step), theta0,
+                                              cfg.grad_diag_conventions)
                     hist["grad_diag"]["step"].append(step)
                     for k, v in gd.items():
                         hist["grad_diag"][k].append(v)

@@ -30,7 +30,7 @@ BAD = {
     "dropout_schedule": "cosine", "dropout_switch": 1.5, "dropout_cutoff": -1, "bn_momentum": 0.0, "gamma_decay": -1.0,
     "dtype": "float16", "seed": -1, "dataset": "imagenet", "n_train": 0, "n_val": 0, "split_seed": -1,
     "batch": 1, "lr": 0.0, "momentum": 1.0, "epochs": 0, "steps": 0, "lr_schedule": "exp", "pn_refresh": -1,
-    "eval_every": -1, "grad_diag_every": -1, "grad_diag_batches": 1,
+    "eval_every": -1, "grad_diag_every": -1, "grad_diag_batches": 1, "grad_diag_conventions": "maybe",
 }
 EXTRA = {"data_dir": {"dataset": "cifar10", "data_dir": None}}  # a bad data_dir is a missing one for cifar10
 

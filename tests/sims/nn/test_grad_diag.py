@@ -114,3 +114,36 @@ def test_training_records_diagnostics_without_changing_the_run():
     gd = b["grad_diagnostics"]
     assert gd["step"] == [0, 4, 8] and gd["dist_init"][0] == 0 and gd["dist_init"][2] > 0
     assert a["grad_diagnostics"] == {}
+
+
+def test_the_other_conventions():
+    """Without dropout the training-mode full gradient is the inference-mode one and the dropout-off
+    minibatches are the training ones (no BN), so gde_train = gde, gdv_eval = gdv; with dropout the
+    training-mode full gradient averages one mask per example: it differs from the inference gradient,
+    and its mean over many seeds approaches the expected training-mode gradient (its spread shrinks as
+    1/sqrt(examples))."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((400, 1, 8, 1))
+    y = rng.integers(0, 3, 400)
+    m0 = build_cnn(CNNConfig(**TINY, dropout="bernoulli", p_drop=0.0))
+    d0 = gradient_diagnostics(m0, x, y, 16, 6, seed=2, other_conventions=True)
+    assert d0["gde_train"] == pytest.approx(d0["gde"], rel=1e-12)
+    assert d0["gdv_eval"] == pytest.approx(d0["gdv"], rel=1e-12)
+    assert d0["gde_eval"] == pytest.approx(d0["gde"], rel=1e-12)
+    m = build_cnn(CNNConfig(**TINY, dropout="bernoulli", p_drop=0.5))
+    g_inf = full_gradient(m, x, y)
+    g_tr = [full_gradient(m, x, y, training=True, seed=s) for s in range(4)]
+    assert not np.allclose(g_tr[0], g_inf)
+    assert np.array_equal(g_tr[0], full_gradient(m, x, y, training=True, seed=0))  # seeded
+    d = gradient_diagnostics(m, x, y, 16, 6, seed=2, other_conventions=True)
+    assert set(d) >= {"gde_train", "gdv_eval", "gde_eval"} and all(0 <= d[k] <= 2 for k in d if k.startswith("g"))
+
+
+def test_training_records_the_other_conventions():
+    base = dict(dataset="digits", n_train=128, n_val=64, batch=32, widths=(), fc=8, steps=8, seed=2,
+                dropout="bernoulli", p_drop=0.2, eval_every=4, grad_diag_every=4, grad_diag_batches=3)
+    a = train(CNNConfig(**base), progress=False)
+    b = train(CNNConfig(**base, grad_diag_conventions=True), progress=False)
+    assert a["curves"]["train_loss"] == b["curves"]["train_loss"]
+    assert "gde_train" not in a["grad_diagnostics"] and len(b["grad_diagnostics"]["gde_train"]) == 2
+    assert b["grad_diagnostics"]["gde"] == a["grad_diagnostics"]["gde"]
